@@ -1,0 +1,140 @@
+/**
+ * Configuration from the environment. Only the composition roots (main.ts
+ * for the bot, cli.ts for the terminal) call {@link loadConfig}; everything
+ * else receives what it needs. Every variable read here is listed in
+ * .env.example.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const intFrom = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const boolFrom = (def: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      if (/^(1|true|yes|on)$/i.test(v)) return true;
+      if (/^(0|false|no|off)$/i.test(v)) return false;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+      return z.NEVER;
+    });
+
+const listFrom = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v.split(/[\s,]+/).filter(Boolean) : []));
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() ? v.trim() : undefined));
+
+const envSchema = z.object({
+  NODEDIAG_INVENTORY: optionalString,
+  NODEDIAG_KUBECONFIG: optionalString,
+  NODEDIAG_MAX_OUTPUT_BYTES: intFrom(256 * 1024, 4096, 16 * 1024 * 1024),
+  NODEDIAG_FLEET_CONCURRENCY: intFrom(16, 1, 256),
+  NODEDIAG_MAX_CONCURRENT_DIAGNOSES: intFrom(32, 1, 1024),
+  NODEDIAG_KUBE_TIMEOUT_MS: intFrom(5000, 500, 120_000),
+  NODEDIAG_STATE_DIR: optionalString,
+  NODEDIAG_AUDIT_LOG: optionalString,
+  NODEDIAG_LOG_LEVEL: z.enum(['info', 'warn', 'error']).optional().default('info'),
+  // Slack (Bolt's standard names).
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_APP_TOKEN: optionalString,
+  SLACK_API_URL: optionalString,
+  PORT: intFrom(3000, 1, 65535),
+  // Who may do what.
+  NODEDIAG_REQUESTERS: listFrom,
+  NODEDIAG_APPROVERS: listFrom,
+  NODEDIAG_APPROVER_GROUP: optionalString,
+  NODEDIAG_CHANNELS: listFrom,
+  NODEDIAG_ALLOW_SELF_APPROVAL: boolFrom(false),
+  NODEDIAG_APPROVAL_TTL_MINUTES: intFrom(15, 1, 24 * 60),
+  NODEDIAG_LOCK_BACKEND: z.enum(['file', 'lease']).optional(),
+  NODEDIAG_LEASE_NAMESPACE: optionalString,
+});
+
+/** The validated configuration. */
+export interface Config {
+  inventoryPath?: string;
+  kubeconfigPath?: string;
+  maxOutputBytes: number;
+  fleetConcurrency: number;
+  maxConcurrentDiagnoses: number;
+  kubeTimeoutMs: number;
+  stateDir: string;
+  auditLogPath: string;
+  logLevel: 'info' | 'warn' | 'error';
+  slack: {
+    botToken?: string;
+    signingSecret?: string;
+    appToken?: string;
+    apiUrl?: string;
+    port: number;
+  };
+  access: {
+    requesters: string[];
+    approvers: string[];
+    approverGroup?: string;
+    channels: string[];
+    allowSelfApproval: boolean;
+    approvalTtlMs: number;
+  };
+  lockBackend: 'file' | 'lease';
+  leaseNamespace: string;
+}
+
+/** Reads and validates the configuration; errors name the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`, 'see .env.example for every variable');
+  }
+  const e = parsed.data;
+  const stateDir = e.NODEDIAG_STATE_DIR ?? './nodediag-state';
+  return {
+    inventoryPath: e.NODEDIAG_INVENTORY,
+    kubeconfigPath: e.NODEDIAG_KUBECONFIG,
+    maxOutputBytes: e.NODEDIAG_MAX_OUTPUT_BYTES,
+    fleetConcurrency: e.NODEDIAG_FLEET_CONCURRENCY,
+    maxConcurrentDiagnoses: e.NODEDIAG_MAX_CONCURRENT_DIAGNOSES,
+    kubeTimeoutMs: e.NODEDIAG_KUBE_TIMEOUT_MS,
+    stateDir,
+    auditLogPath: e.NODEDIAG_AUDIT_LOG ?? `${stateDir}/audit.jsonl`,
+    logLevel: e.NODEDIAG_LOG_LEVEL,
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL,
+      port: e.PORT,
+    },
+    access: {
+      requesters: e.NODEDIAG_REQUESTERS,
+      approvers: e.NODEDIAG_APPROVERS,
+      approverGroup: e.NODEDIAG_APPROVER_GROUP,
+      channels: e.NODEDIAG_CHANNELS,
+      allowSelfApproval: e.NODEDIAG_ALLOW_SELF_APPROVAL,
+      approvalTtlMs: e.NODEDIAG_APPROVAL_TTL_MINUTES * 60_000,
+    },
+    lockBackend: e.NODEDIAG_LOCK_BACKEND ?? (env.KUBERNETES_SERVICE_HOST ? 'lease' : 'file'),
+    leaseNamespace: e.NODEDIAG_LEASE_NAMESPACE ?? 'nodediag',
+  };
+}

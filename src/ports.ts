@@ -1,0 +1,144 @@
+/**
+ * The small interfaces the core uses for I/O. The adapters (ssh2,
+ * client-node, Slack, the file store) implement them; tests and the demo pass
+ * in simulated ones. Nothing here imports an SDK.
+ */
+
+/** Time, injectable so that expiry and timeouts are testable. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Bounds for one remote command. */
+export interface ExecOptions {
+  /** Client-side deadline; the command is also wrapped in a remote `timeout`. */
+  timeoutMs: number;
+  /** Output cap (stdout + stderr); output beyond it is dropped and the channel closed. */
+  maxOutputBytes: number;
+}
+
+/** What one remote command did. */
+export interface ExecResult {
+  /** Exit status, or null when the command was cut off (deadline, cap, lost connection). */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  /** The deadline passed (client side, or the remote `timeout` fired). */
+  timedOut: boolean;
+  /** Output went over the cap. */
+  truncated: boolean;
+  durationMs: number;
+}
+
+/** One open SSH connection to a node. */
+export interface RemoteShell {
+  exec(command: string, opts: ExecOptions): Promise<ExecResult>;
+  close(): void;
+}
+
+/** How the node's host key is pinned. */
+export type HostKeyPin =
+  | { kind: 'fingerprints'; fingerprints: string[] }
+  | { kind: 'known-hosts'; path: string };
+
+/** Everything needed to open an SSH connection to one node. */
+export interface SshTarget {
+  node: string;
+  host: string;
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  hostKey: HostKeyPin;
+  connectTimeoutMs: number;
+}
+
+/** Opens SSH connections (ssh2 in production, the same in tests against real sshd). */
+export interface SshConnector {
+  connect(target: SshTarget): Promise<RemoteShell>;
+}
+
+/** A node condition as the Kubernetes API reports it. */
+export interface KubeCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+/** The parts of a Node nodediag reads. */
+export interface KubeNode {
+  name: string;
+  labels: Record<string, string>;
+  unschedulable: boolean;
+  conditions: KubeCondition[];
+  taints: Array<{ key: string; value?: string; effect: string }>;
+  addresses: Array<{ type: string; address: string }>;
+}
+
+/** One container's state in a pod. */
+export interface KubeContainerStatus {
+  name: string;
+  ready: boolean;
+  restartCount: number;
+  state: { kind: 'running' | 'waiting' | 'terminated' | 'unknown'; reason?: string; message?: string; exitCode?: number };
+  lastTerminated?: { reason?: string; exitCode?: number; finishedAt?: string };
+}
+
+/** The parts of a Pod nodediag reads. */
+export interface KubePod {
+  namespace: string;
+  name: string;
+  uid: string;
+  phase: string;
+  owner?: { kind: string; name: string };
+  containers: KubeContainerStatus[];
+  hostPaths: Array<{ volume: string; path: string; type: string | null }>;
+  createdAt?: string;
+}
+
+/** An event about the node or one of its pods. */
+export interface KubeEvent {
+  type: string;
+  reason: string;
+  message: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  count: number;
+  lastTimestamp?: string;
+}
+
+/** Read access to the Kubernetes API. */
+export interface KubeReader {
+  getNode(name: string): Promise<KubeNode | null>;
+  listNodes(labelSelector?: string): Promise<KubeNode[]>;
+  listPodsOnNode(node: string): Promise<KubePod[]>;
+  /** Events for the node and for the given pods (namespace/name). */
+  listEvents(node: string, pods: Array<{ namespace: string; name: string }>): Promise<KubeEvent[]>;
+}
+
+/** The few writes a runbook may perform. */
+export interface KubeWriter {
+  deletePod(namespace: string, name: string): Promise<void>;
+  setUnschedulable(node: string, unschedulable: boolean): Promise<void>;
+}
+
+/** Kubernetes access as a whole. */
+export type KubeClient = KubeReader & KubeWriter;
+
+/** Structured logs (JSON lines on stderr in the server). Messages are redacted by the logger. */
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };

@@ -1,0 +1,32 @@
+/**
+ * POSIX shell quoting. Every value that reaches a remote shell goes through
+ * {@link shellQuote}; nothing is ever interpolated raw.
+ */
+
+/** Single-quotes a value for a POSIX shell (`it's` → `'it'\''s'`). */
+export function shellQuote(value: string): string {
+  if (value.includes('\0')) throw new Error('a shell argument cannot contain NUL');
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Options for {@link wrapRemoteCommand}. */
+export interface WrapOptions {
+  /** Remote deadline in milliseconds: `timeout` kills the command after it. */
+  timeoutMs: number;
+  /** Grace after TERM before KILL, in seconds. */
+  killAfterSeconds?: number;
+}
+
+/**
+ * Wraps a shell script for remote execution: fixed C locale, a hard remote
+ * deadline (`timeout -k`, since closing an SSH channel does not stop the
+ * process), and the script passed as one quoted argument to `sh -c`.
+ */
+export function wrapRemoteCommand(script: string, opts: WrapOptions): string {
+  const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+  const kill = opts.killAfterSeconds ?? 2;
+  return `env LC_ALL=C timeout -k ${kill} ${seconds} sh -c ${shellQuote(script)}`;
+}
+
+/** Exit status GNU `timeout` uses when the deadline expired. */
+export const TIMEOUT_EXIT_CODES = new Set([124, 137]);
