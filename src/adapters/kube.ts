@@ -1,0 +1,243 @@
+/**
+ * The Kubernetes adapter: the only module that imports @kubernetes/client-node
+ * (loaded lazily: a diagnosis without Kubernetes access does not pay for it).
+ * Every call has a deadline; errors become coded errors that name the missing
+ * permission, never a raw response body.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeAccessError } from '../errors.js';
+import type { KubeClient, KubeContainerStatus, KubeEvent, KubeNode, KubePod } from '../ports.js';
+import { redact } from '../redact.js';
+import type * as K8s from '@kubernetes/client-node';
+
+/** Where the Kubernetes credentials come from. */
+export interface KubeAccessOptions {
+  /** A kubeconfig file; else KUBECONFIG / ~/.kube/config / in-cluster, in that order. */
+  kubeconfigPath?: string;
+  /** Deadline of each API call. */
+  requestTimeoutMs?: number;
+  /** Environment to read KUBECONFIG / in-cluster variables from. */
+  env?: NodeJS.ProcessEnv;
+}
+
+type Lib = typeof K8s;
+
+function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] = []): K8s.ConfigurationOptions {
+  const signal: K8s.ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(AbortSignal.timeout(ms));
+      return new lib.Observable(Promise.resolve(ctx));
+    },
+    post: (ctx) => new lib.Observable(Promise.resolve(ctx)),
+  };
+  const more = extra.flatMap((o) => (o.middleware ?? []) as K8s.ObservableMiddleware[]);
+  return { middleware: [signal, ...more], middlewareMergeStrategy: 'append' } as K8s.ConfigurationOptions;
+}
+
+/** What an API call was for, to name the permission in a 403. */
+interface Operation {
+  verb: string;
+  resource: string;
+  scope: string;
+}
+
+function mapError(err: unknown, op: Operation, server: string): KubeAccessError {
+  const e = err as { code?: number | string; body?: unknown; name?: string; cause?: { code?: string }; message?: string };
+  const status = typeof e.code === 'number' ? e.code : undefined;
+  const need = `"${op.verb}" on ${op.resource} (${op.scope})`;
+  if (status === 401) {
+    return new KubeAccessError('KUBE_UNAUTHORIZED', `the Kubernetes API at ${server} refused the credentials (401)`, 'the token or client certificate in the kubeconfig is invalid or expired');
+  }
+  if (status === 403) {
+    let detail = '';
+    try {
+      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+      if (body && typeof body === 'object' && 'message' in body) detail = `: ${redact(String((body as { message: unknown }).message)).slice(0, 300)}`;
+    } catch {
+      /* body is not JSON: the permission named below is enough */
+    }
+    return new KubeAccessError('KUBE_FORBIDDEN', `forbidden: nodediag needs permission ${need}${detail}`, 'grant it in the ClusterRole (see manifests/rbac.yaml)');
+  }
+  if (status !== undefined) return new KubeAccessError('KUBE_ERROR', `the Kubernetes API answered ${status} to ${op.verb} ${op.resource}`);
+  const code = e.cause?.code ?? (typeof e.code === 'string' ? e.code : undefined);
+  const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer in time' : (code ?? redact(e.message ?? 'network error').slice(0, 200));
+  return new KubeAccessError('KUBE_UNREACHABLE', `cannot reach the Kubernetes API at ${server}: ${why}`);
+}
+
+function toNode(n: K8s.V1Node): KubeNode {
+  return {
+    name: n.metadata?.name ?? '',
+    labels: n.metadata?.labels ?? {},
+    unschedulable: n.spec?.unschedulable === true,
+    conditions: (n.status?.conditions ?? []).map((c) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+      lastTransitionTime: c.lastTransitionTime ? new Date(c.lastTransitionTime).toISOString() : undefined,
+    })),
+    taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
+    addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+  };
+}
+
+function toContainer(s: K8s.V1ContainerStatus): KubeContainerStatus {
+  const st = s.state;
+  const state: KubeContainerStatus['state'] = st?.running
+    ? { kind: 'running' }
+    : st?.waiting
+      ? { kind: 'waiting', reason: st.waiting.reason, message: st.waiting.message }
+      : st?.terminated
+        ? { kind: 'terminated', reason: st.terminated.reason, message: st.terminated.message, exitCode: st.terminated.exitCode }
+        : { kind: 'unknown' };
+  const last = s.lastState?.terminated;
+  return {
+    name: s.name,
+    ready: s.ready,
+    restartCount: s.restartCount,
+    state,
+    lastTerminated: last
+      ? { reason: last.reason, exitCode: last.exitCode, finishedAt: last.finishedAt ? new Date(last.finishedAt).toISOString() : undefined }
+      : undefined,
+  };
+}
+
+function toPod(p: K8s.V1Pod): KubePod {
+  const owner = p.metadata?.ownerReferences?.find((o) => o.controller) ?? p.metadata?.ownerReferences?.[0];
+  return {
+    namespace: p.metadata?.namespace ?? 'default',
+    name: p.metadata?.name ?? '',
+    uid: p.metadata?.uid ?? '',
+    phase: p.status?.phase ?? 'Unknown',
+    owner: owner ? { kind: owner.kind, name: owner.name } : undefined,
+    containers: [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].map(toContainer),
+    hostPaths: (p.spec?.volumes ?? [])
+      .filter((v) => v.hostPath)
+      .map((v) => ({ volume: v.name, path: v.hostPath!.path, type: v.hostPath!.type ? v.hostPath!.type : null })),
+    createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : undefined,
+  };
+}
+
+function toEvent(e: K8s.CoreV1Event): KubeEvent {
+  const last = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp;
+  return {
+    type: e.type ?? 'Normal',
+    reason: e.reason ?? '',
+    message: e.message ?? '',
+    kind: e.involvedObject.kind ?? '',
+    namespace: e.involvedObject.namespace,
+    name: e.involvedObject.name ?? '',
+    count: e.count ?? 1,
+    lastTimestamp: last ? new Date(last as unknown as string).toISOString() : undefined,
+  };
+}
+
+/** Where credentials come from, decided without loading the client library. */
+type KubeSource = { kind: 'file'; path: string } | { kind: 'env' } | { kind: 'cluster' };
+
+function kubeSource(opts: KubeAccessOptions): KubeSource | null {
+  const env = opts.env ?? process.env;
+  if (opts.kubeconfigPath) return { kind: 'file', path: opts.kubeconfigPath };
+  if (env.KUBECONFIG) return { kind: 'env' };
+  if (env.KUBERNETES_SERVICE_HOST) return { kind: 'cluster' };
+  const home = join(homedir(), '.kube', 'config');
+  return existsSync(home) ? { kind: 'file', path: home } : null;
+}
+
+async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise<KubeClient> {
+  const lib = await import('@kubernetes/client-node');
+  const kc = new lib.KubeConfig();
+  try {
+    if (source.kind === 'file') kc.loadFromFile(source.path);
+    else if (source.kind === 'env') kc.loadFromDefault();
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new KubeAccessError('KUBE_ERROR', 'the kubeconfig has no current cluster');
+  const server = cluster.server;
+  const core = kc.makeApiClient(lib.CoreV1Api);
+  const ms = opts.requestTimeoutMs ?? 5000;
+  const call = async <T>(op: Operation, fn: (o: K8s.ConfigurationOptions) => Promise<T>, extra: K8s.ConfigurationOptions[] = []): Promise<T> => {
+    try {
+      return await fn(timeoutOptions(lib, ms, extra));
+    } catch (err) {
+      throw mapError(err, op, server);
+    }
+  };
+
+  const client: KubeClient = {
+    async getNode(name) {
+      try {
+        return toNode(await core.readNode({ name }, timeoutOptions(lib, ms)));
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return null;
+        throw mapError(err, { verb: 'get', resource: 'nodes', scope: 'cluster-wide' }, server);
+      }
+    },
+    async listNodes(labelSelector) {
+      const list = await call({ verb: 'list', resource: 'nodes', scope: 'cluster-wide' }, (o) => core.listNode({ labelSelector }, o));
+      return list.items.map(toNode);
+    },
+    async listPodsOnNode(node) {
+      const list = await call({ verb: 'list', resource: 'pods', scope: 'all namespaces' }, (o) =>
+        core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}`, limit: 500 }, o),
+      );
+      return list.items.map(toPod);
+    },
+    async listEvents(node, pods) {
+      const op = { verb: 'list', resource: 'events', scope: 'all namespaces' };
+      const nodeEvents = call(op, (o) =>
+        core.listEventForAllNamespaces({ fieldSelector: `involvedObject.kind=Node,involvedObject.name=${node}`, limit: 100 }, o),
+      );
+      const podEvents = pods.slice(0, 20).map((p) =>
+        call({ ...op, scope: `namespace ${p.namespace}` }, (o) =>
+          core.listNamespacedEvent({ namespace: p.namespace, fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${p.name}`, limit: 50 }, o),
+        ),
+      );
+      const lists = await Promise.all([nodeEvents, ...podEvents]);
+      return lists.flatMap((l) => l.items.map(toEvent));
+    },
+    async deletePod(namespace, name) {
+      try {
+        await core.deleteNamespacedPod({ namespace, name }, timeoutOptions(lib, ms));
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return;
+        throw mapError(err, { verb: 'delete', resource: 'pods', scope: `namespace ${namespace}` }, server);
+      }
+    },
+    async setUnschedulable(node, unschedulable) {
+      await call(
+        { verb: 'patch', resource: 'nodes', scope: 'cluster-wide' },
+        (o) => core.patchNode({ name: node, body: { spec: { unschedulable } } }, o),
+        [lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)],
+      );
+    },
+  };
+  return client;
+}
+
+/**
+ * Builds a Kubernetes client, or returns null with the reason when no
+ * credentials are configured (the diagnosis then says which checks were
+ * skipped). The client library loads in the background: SSH work does not
+ * wait for it.
+ */
+export function createKubeClient(opts: KubeAccessOptions = {}): { client: KubeClient; reason: '' } | { client: null; reason: string } {
+  const source = kubeSource(opts);
+  if (!source) return { client: null, reason: 'no Kubernetes access configured (set KUBECONFIG, or run the bot in the cluster)' };
+  const ready = connectKube(source, opts);
+  ready.catch(() => undefined);
+  const client: KubeClient = {
+    getNode: async (name) => (await ready).getNode(name),
+    listNodes: async (sel) => (await ready).listNodes(sel),
+    listPodsOnNode: async (node) => (await ready).listPodsOnNode(node),
+    listEvents: async (node, pods) => (await ready).listEvents(node, pods),
+    deletePod: async (ns, name) => (await ready).deletePod(ns, name),
+    setUnschedulable: async (node, u) => (await ready).setUnschedulable(node, u),
+  };
+  return { client, reason: '' };
+}

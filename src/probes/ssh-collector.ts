@@ -1,0 +1,98 @@
+/**
+ * Runs the SSH probes over one open connection and turns each into an
+ * observation. A probe that fails or times out is reported as such; the
+ * others still count.
+ */
+import type { SshProbe } from '../catalog/schema.js';
+import { renderScript } from '../catalog/template.js';
+import type { Observation } from '../diagnose/observation.js';
+import { errorMessage } from '../errors.js';
+import type { Clock, ExecResult, RemoteShell } from '../ports.js';
+import type { Redactor } from '../redact.js';
+import { TIMEOUT_EXIT_CODES, wrapRemoteCommand } from '../shell.js';
+import { buildBatchScript, parseBatchOutput, type BatchItem } from './batch.js';
+import { parseOutput } from './parsers.js';
+
+/** What the SSH probes need to know about the node and the run. */
+export interface SshProbeContext {
+  sudo: boolean;
+  runtimeSocket: string;
+  /** Output cap per probe unless the probe sets its own. */
+  maxOutputBytes: number;
+  clock: Clock;
+  redact: Redactor;
+}
+
+/** Slack the client-side deadline allows beyond the remote `timeout`, for `-k` and the network. */
+export const CLIENT_DEADLINE_GRACE_MS = 2500;
+
+/** Classifies a finished probe into a check status and reason. */
+export function statusOf(r: { exitCode: number | null; text: string; timedOut: boolean }, timeoutMs: number): Pick<Observation, 'status' | 'reason'> {
+  if (r.timedOut || (r.exitCode !== null && TIMEOUT_EXIT_CODES.has(r.exitCode))) {
+    return { status: 'timeout', reason: `no answer within ${timeoutMs / 1000} s` };
+  }
+  const firstLine = r.text.split('\n').find((l) => l.trim()) ?? '';
+  const sudo = /^sudo: (.*)$/m.exec(r.text);
+  if (sudo) return { status: 'failed', reason: `sudo refused: ${sudo[1]!.slice(0, 160)}` };
+  if (r.exitCode === 127) return { status: 'failed', reason: `command not found: ${firstLine.slice(0, 160)}` };
+  if (r.exitCode === 126) return { status: 'failed', reason: `not executable: ${firstLine.slice(0, 160)}` };
+  return { status: 'ok' };
+}
+
+function renderProbe(probe: SshProbe, ctx: SshProbeContext): BatchItem {
+  return {
+    id: probe.id,
+    script: renderScript(probe.script, { sudo: ctx.sudo, socket: ctx.runtimeSocket }),
+    timeoutMs: probe.timeoutMs,
+    maxOutputBytes: probe.maxOutputBytes ?? ctx.maxOutputBytes,
+  };
+}
+
+/**
+ * Runs every SSH probe in one remote command (see batch.ts), each under its
+ * own deadline and output cap, and turns each into an observation.
+ */
+export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext): Promise<Observation[]> {
+  const items = probes.map((p) => renderProbe(p, ctx));
+  const longest = Math.max(...items.map((i) => i.timeoutMs));
+  const batchTimeoutMs = longest + 3000;
+  const command = wrapRemoteCommand(buildBatchScript(items), { timeoutMs: batchTimeoutMs });
+  const cap = items.reduce((n, i) => n + Math.ceil(i.maxOutputBytes * 1.25) + 4096, 0);
+  const sentAtMs = ctx.clock.now();
+  let result: ExecResult;
+  try {
+    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap });
+  } catch (err) {
+    const reason = ctx.redact(errorMessage(err));
+    return probes.map((p) => ({ check: p.id, status: 'failed' as const, lines: [], exitCode: null, durationMs: ctx.clock.now() - sentAtMs, truncated: false, reason }));
+  }
+  const receivedAtMs = ctx.clock.now();
+  const parsed = parseBatchOutput(result.stdout, items.map((i) => i.id));
+  const batchProblem = result.exitCode === null || result.exitCode === 127 || result.exitCode === 126;
+  return probes.map((probe) => {
+    const r = parsed.get(probe.id)!;
+    const missing = r.exitCode === null;
+    const { status, reason } = missing
+      ? result.timedOut || !batchProblem || result.truncated
+        ? { status: 'timeout' as const, reason: `no result within ${batchTimeoutMs / 1000} s` }
+        : { status: 'failed' as const, reason: `the probe batch did not run: ${(result.stderr.split('\n')[0] ?? '').slice(0, 160)}` }
+      : statusOf({ exitCode: r.exitCode, text: r.text, timedOut: false }, probe.timeoutMs);
+    const lines = parseOutput(probe.parser, ctx.redact(r.text), { sentAtMs, receivedAtMs });
+    const truncatedReason = r.truncated ? `output cut at ${items.find((i) => i.id === probe.id)!.maxOutputBytes} bytes` : undefined;
+    const why = reason ?? truncatedReason;
+    return {
+      check: probe.id,
+      status,
+      lines,
+      exitCode: r.exitCode,
+      durationMs: r.durationMs ?? receivedAtMs - sentAtMs,
+      truncated: r.truncated,
+      ...(why ? { reason: ctx.redact(why) } : {}),
+    };
+  });
+}
+
+/** Observations for SSH probes that could not run (no connection). */
+export function skippedSshProbes(probes: SshProbe[], reason: string): Observation[] {
+  return probes.map((p) => ({ check: p.id, status: 'skipped' as const, lines: [], exitCode: null, durationMs: 0, truncated: false, reason }));
+}
