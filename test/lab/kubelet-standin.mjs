@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+/**
+ * kubelet STAND-IN for the nodediag lab (there is no kubelet package here).
+ * Runs as the node's kubelet.service under real systemd. Every 2 s it checks
+ * what a real kubelet depends on — the runtime answering on its socket (real
+ * `ctr`), swap (exits like kubelet with failSwapOn), CNI config and the
+ * bridge/forwarding sysctls, disk usage of /var/lib/containerd — logs in
+ * kubelet's klog format to the journal, posts the node's conditions to the
+ * Kubernetes API stand-in, and moves the node's pods between Running and
+ * CrashLoopBackOff as the runtime comes and goes. It is NOT kubelet.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, statfsSync } from 'node:fs';
+
+const NODE = process.env.NODE_NAME;
+const API = process.env.API_URL;
+const TOKEN = process.env.API_TOKEN;
+const SOCK = process.env.RUNTIME_SOCKET ?? '/run/containerd/containerd.sock';
+
+function klog(level, file, msg) {
+  const d = new Date();
+  const p = (n, w = 2) => String(n).padStart(w, '0');
+  const head = `${level}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
+  process.stdout.write(`${head} ${String(process.pid).padStart(7)} ${file}] ${msg}\n`);
+}
+
+function read(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(`${API}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/merge-patch+json' },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(3000),
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status}`);
+  return res.json();
+}
+
+const config = read('/var/lib/kubelet/config.yaml') ?? '';
+const failSwapOn = !/^failSwapOn:\s*false/m.test(config);
+klog('I', 'server.go:487', `"Kubelet version" kubeletVersion="v1.30.0-standin" node="${NODE}"`);
+
+const swaps = (read('/proc/swaps') ?? '').trim().split('\n');
+if (failSwapOn && swaps.length > 1) {
+  klog('E', 'run.go:74', `"command failed" err="failed to run Kubelet: running with swap on is not supported, please disable swap! or set --fail-swap-on flag to false. /proc/swaps contained: [${swaps.join(' ')}]"`);
+  process.exit(1);
+}
+
+let runtimeDownSince = null;
+let lastState = '';
+
+function cond(type, status, reason, message) {
+  const t = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  return { type, status, reason, message, lastHeartbeatTime: t, lastTransitionTime: t };
+}
+
+async function tick() {
+  const ping = spawnSync('ctr', ['--address', SOCK, '--timeout', '2s', 'version'], { timeout: 3000, encoding: 'utf8' });
+  const runtimeOk = ping.status === 0;
+  let cniFiles = 0;
+  try {
+    cniFiles = readdirSync('/etc/cni/net.d').filter((f) => /\.(conf|conflist|json)$/.test(f)).length;
+  } catch {
+    cniFiles = 0;
+  }
+  const bridge = (read('/proc/sys/net/bridge/bridge-nf-call-iptables') ?? '0').trim();
+  const forward = (read('/proc/sys/net/ipv4/ip_forward') ?? '0').trim();
+  const networkOk = cniFiles > 0 && bridge === '1' && forward === '1';
+  let diskUse = 0;
+  try {
+    const s = statfsSync('/var/lib/containerd');
+    const inodes = s.files ? Math.round(((s.files - s.ffree) / s.files) * 100) : 0;
+    diskUse = Math.max(Math.round(((s.blocks - s.bfree) / s.blocks) * 100), inodes);
+  } catch {
+    diskUse = 0;
+  }
+
+  if (!runtimeOk) {
+    runtimeDownSince ??= Date.now();
+    const why = (ping.stderr || ping.error?.message || 'no answer').trim().split('\n')[0];
+    klog('E', 'remote_runtime.go:633', `"Status from runtime service failed" err="rpc error: code = Unavailable desc = connection error: ${why.replaceAll('"', "'")}"`);
+    if (Date.now() - runtimeDownSince > 10_000) {
+      klog('E', 'kubelet.go:2359', `"Skipping pod synchronization" err="[container runtime is down, PLEG is not healthy: pleg was last seen active ${Math.round((Date.now() - runtimeDownSince) / 1000)}s ago; threshold is 3m0s]"`);
+    }
+  } else {
+    runtimeDownSince = null;
+  }
+  if (runtimeOk && !networkOk) {
+    klog('E', 'kubelet.go:2885', '"Container runtime network not ready" networkReady="NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"');
+  }
+
+  const ready = runtimeOk && networkOk;
+  const message = !runtimeOk
+    ? 'container runtime is down'
+    : !networkOk
+      ? 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'
+      : 'kubelet is posting ready status';
+  const state = `${ready}/${message}/${diskUse >= 90}`;
+  if (state !== lastState) {
+    klog('I', 'kubelet_node_status.go:697', `"Recording event message for node" node="${NODE}" event="${ready ? 'NodeReady' : 'NodeNotReady'}"`);
+    lastState = state;
+  }
+  await api('PATCH', `/api/v1/nodes/${NODE}/status`, {
+    status: {
+      conditions: [
+        cond('Ready', ready ? 'True' : 'False', ready ? 'KubeletReady' : 'KubeletNotReady', message),
+        diskUse >= 90
+          ? cond('DiskPressure', 'True', 'KubeletHasDiskPressure', 'kubelet has disk pressure')
+          : cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+      ],
+    },
+  });
+
+  const pods = await api('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${NODE}`);
+  for (const pod of pods.items) {
+    const cs = pod.status?.containerStatuses?.[0];
+    if (!cs) continue;
+    const waiting = cs.state?.waiting?.reason;
+    const running = Boolean(cs.state?.running);
+    let next = null;
+    if (runtimeOk && (waiting === 'ContainerCreating' || pod.status.phase === 'Pending')) {
+      next = { phase: 'Running', containerStatuses: [{ ...cs, ready: true, started: true, state: { running: { startedAt: new Date().toISOString() } } }] };
+      klog('I', 'kubelet.go:2446', `"SyncLoop (PLEG): event for pod" pod="${pod.metadata.namespace}/${pod.metadata.name}" event={"Type":"ContainerStarted"}`);
+    } else if (!runtimeOk && running) {
+      next = {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            ...cs,
+            ready: false,
+            started: false,
+            restartCount: cs.restartCount + 1,
+            state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off 10s restarting failed container=${cs.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})` } },
+            lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() } },
+          },
+        ],
+      };
+      klog('E', 'pod_workers.go:1298', `"Error syncing pod, skipping" err="failed to \\"StartContainer\\" for \\"${cs.name}\\" with CrashLoopBackOff: \\"back-off 10s restarting failed container=${cs.name}\\"" pod="${pod.metadata.namespace}/${pod.metadata.name}"`);
+    }
+    if (next) await api('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, { status: next });
+  }
+}
+
+async function loop() {
+  for (;;) {
+    try {
+      await tick();
+    } catch (err) {
+      klog('E', 'kubelet_node_status.go:544', `"Error updating node status, will retry" err="${String(err.message).replaceAll('"', "'")}"`);
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+process.on('SIGTERM', () => {
+  klog('I', 'server.go:1263', '"Shutting down kubelet STAND-IN"');
+  process.exit(0);
+});
+loop();

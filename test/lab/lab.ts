@@ -1,0 +1,445 @@
+/**
+ * The real-node lab: N nodes, each with its own network namespace and
+ * address, its own view of /etc, /var, /root (overlays), private /run and
+ * /tmp, its own cgroup subtree, and REAL systemd as PID 1 running Debian's
+ * REAL containerd.service and ssh.service, plus a kubelet STAND-IN
+ * (kubelet-standin.mjs: there is no kubelet package here) that reports to the
+ * Kubernetes API STAND-IN (src/sim/kube-standin.ts).
+ *
+ * Safety (see ../shared/FACTS.md): systemd shares the host's kernel and
+ * files, so every unit that would touch the host (tmpfiles, sysctl, modules,
+ * timesyncd, networking, udev, getty, timers…) is masked in the node's own
+ * /etc/systemd/system, /tmp and /run are private tmpfs mounts made before
+ * systemd starts, and the lab's state lives outside /tmp. Teardown SIGKILLs
+ * each node's PID 1 (it ignores SIGTERM), then removes cgroups, links,
+ * namespaces and state, and checks nothing is left.
+ *
+ * Needs root, util-linux unshare/nsenter, iproute2, openssh-server and
+ * containerd; `requireLabEnvironment()` says loudly what is missing.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fingerprintSha256 } from '../../src/adapters/host-keys.js';
+import { KubeApiStandin, makeDaemonSetPod, makeNode } from '../../src/sim/kube-standin.js';
+import { selfSignedCert } from '../../src/sim/self-signed.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The repository root (works from src and from dist). */
+export const REPO_ROOT = HERE.includes('/dist/') ? join(HERE, '..', '..', '..') : join(HERE, '..', '..');
+const KUBELET_STANDIN = join(REPO_ROOT, 'test', 'lab', 'kubelet-standin.mjs');
+
+/** Units a lab node must never run: each would touch the shared host. */
+export const MASKED_UNITS = [
+  'systemd-tmpfiles-setup.service', 'systemd-tmpfiles-clean.service', 'systemd-tmpfiles-clean.timer', 'systemd-tmpfiles-setup-dev.service',
+  'systemd-sysctl.service', 'systemd-modules-load.service', 'systemd-timesyncd.service', 'networking.service', 'systemd-networkd.service',
+  'systemd-networkd.socket', 'systemd-resolved.service', 'systemd-udevd.service', 'systemd-udev-trigger.service', 'systemd-udev-settle.service',
+  'systemd-udevd-control.socket', 'systemd-udevd-kernel.socket', 'getty@tty1.service', 'getty.target', 'console-getty.service',
+  'serial-getty@.service', 'systemd-remount-fs.service', 'systemd-binfmt.service', 'proc-sys-fs-binfmt_misc.automount',
+  'proc-sys-fs-binfmt_misc.mount', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'man-db.timer', 'e2scrub_all.timer', 'e2scrub_reap.service',
+  'fstrim.timer', 'dpkg-db-backup.timer', 'systemd-pstore.service', 'systemd-random-seed.service', 'systemd-firstboot.service',
+  'systemd-machine-id-commit.service', 'systemd-repart.service', 'systemd-pcrphase-sysinit.service', 'systemd-pcrphase.service',
+  'systemd-update-utmp.service', 'systemd-update-utmp-runlevel.service', 'kmod-static-nodes.service', 'dev-hugepages.mount',
+  'dev-mqueue.mount', 'sys-fs-fuse-connections.mount', 'sys-kernel-config.mount', 'sys-kernel-debug.mount', 'sys-kernel-tracing.mount',
+  'systemd-logind.service', 'postgresql.service', 'cryptsetup.target', 'systemd-ask-password-console.path', 'systemd-ask-password-wall.path',
+  'systemd-hwdb-update.service', 'systemd-journal-catalog-update.service', 'ldconfig.service', 'systemd-sysusers.service',
+  'systemd-boot-system-token.service', 'systemd-journal-flush.service', 'systemd-fsck-root.service',
+];
+
+/** Output of a command run inside a node. */
+export interface ShResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<ShResult> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+async function must(cmd: string, args: string[], what: string): Promise<string> {
+  const r = await run(cmd, args);
+  if (r.code !== 0) throw new Error(`lab: ${what} failed (${cmd} ${args.join(' ')}): ${r.stderr.trim() || r.stdout.trim()}`);
+  return r.stdout;
+}
+
+/**
+ * Throws, loudly, when this machine cannot host lab nodes. The lab tests call
+ * it in `beforeAll`, so CI fails instead of passing silently.
+ */
+export function requireLabEnvironment(): void {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (the lab creates namespaces, mounts and cgroups)');
+  for (const bin of ['/usr/bin/unshare', '/usr/bin/nsenter', '/usr/sbin/ip', '/usr/sbin/sshd', '/usr/bin/containerd', '/usr/bin/ctr', '/lib/systemd/systemd', '/usr/bin/ssh-keygen', '/usr/bin/runc']) {
+    if (!existsSync(bin)) missing.push(bin);
+  }
+  if (missing.length) {
+    throw new Error(
+      `LAB UNAVAILABLE — the real-node lab cannot run here; missing: ${missing.join(', ')}.\n` +
+        'Run as root with: apt-get install -y openssh-server containerd iproute2 util-linux (see .ci/run).',
+    );
+  }
+}
+
+/** Cgroup hierarchies mounted on the host (v1 controllers and the v2 tree). */
+function hostCgroupMounts(): string[] {
+  const mounts: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const fstype = post.split(' ')[0];
+    if (fstype === 'cgroup' || fstype === 'cgroup2') mounts.push(pre.split(' ')[4]!);
+  }
+  return mounts;
+}
+
+/** One lab node. */
+export class LabNode {
+  /** Host PID of the node's systemd (PID 1 inside). */
+  systemdPid = 0;
+  hostKeyFingerprint = '';
+
+  constructor(
+    readonly lab: Lab,
+    readonly name: string,
+    readonly index: number,
+    readonly address: string,
+    readonly hostAddress: string,
+    readonly dir: string,
+    readonly netns: string,
+    readonly hostIf: string,
+    readonly cgroupName: string,
+  ) {}
+
+  /** Runs a shell script inside the node (all its namespaces), as root. */
+  sh(script: string, timeoutMs = 60_000): Promise<ShResult> {
+    return run(
+      '/usr/bin/nsenter',
+      ['-t', String(this.systemdPid), '-p', '-m', '-u', '-n', '-C', '--', '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C', 'SYSTEMD_PAGER=', 'SYSTEMD_COLORS=0', '/bin/sh', '-c', script],
+      { timeoutMs },
+    );
+  }
+
+  /** Runs a script inside the node and fails when it fails. */
+  async must(script: string, timeoutMs = 60_000): Promise<string> {
+    const r = await this.sh(script, timeoutMs);
+    if (r.code !== 0) throw new Error(`lab ${this.name}: \`${script.slice(0, 120)}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+    return r.stdout;
+  }
+
+  /** Polls a script until it exits 0. */
+  async waitFor(script: string, timeoutMs = 30_000, what = script): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ShResult | undefined;
+    while (Date.now() < deadline) {
+      last = await this.sh(script, 10_000);
+      if (last.code === 0) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`lab ${this.name}: timed out waiting for ${what}: ${last?.stderr.trim() || last?.stdout.trim()}`);
+  }
+
+  /** The PID (host view is not needed: inside the node) of containerd's main process. */
+  async containerdPid(): Promise<number> {
+    return Number((await this.must('systemctl show -p MainPID --value containerd')).trim());
+  }
+
+  /** Waits until containerd answers on its socket. */
+  waitRuntime(timeoutMs = 30_000): Promise<void> {
+    return this.waitFor('ctr --timeout 2s version >/dev/null 2>&1', timeoutMs, 'containerd to answer');
+  }
+}
+
+/** Options of {@link Lab.boot}. */
+export interface LabOptions {
+  nodes: string[];
+  /** Where node state lives (never under /tmp, /var, /etc or /root: those are overlaid). */
+  stateRoot?: string;
+}
+
+/** A set of lab nodes plus the Kubernetes API stand-in they report to. */
+export class Lab {
+  readonly nodes: LabNode[] = [];
+  kube!: KubeApiStandin;
+  readonly token = randomBytes(16).toString('hex');
+  readonly dir: string;
+  readonly botKeyPath: string;
+  readonly inventoryPath: string;
+  readonly kubeconfigPath: string;
+  private readonly subnet: number;
+
+  private constructor(readonly id: string, stateRoot: string) {
+    this.dir = join(stateRoot, id);
+    this.botKeyPath = join(this.dir, 'bot_ed25519');
+    this.inventoryPath = join(this.dir, 'inventory.yaml');
+    this.kubeconfigPath = join(this.dir, 'kubeconfig');
+    this.subnet = 64 + (parseInt(id.slice(0, 4), 16) % 64);
+  }
+
+  /** Boots the nodes (in parallel) and writes an inventory and kubeconfig for the product. */
+  static async boot(opts: LabOptions): Promise<Lab> {
+    requireLabEnvironment();
+    const lab = new Lab(randomBytes(3).toString('hex'), opts.stateRoot ?? '/srv/nodediag-lab');
+    mkdirSync(lab.dir, { recursive: true });
+    try {
+      await must('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'nodediag-lab-bot', '-f', lab.botKeyPath], 'bot key');
+      const hostAddresses = opts.nodes.map((_n, i) => `10.${lab.subnet}.${i + 1}.1`);
+      const tls = selfSignedCert(['127.0.0.1', ...hostAddresses]);
+      if (!tls) throw new Error('lab: openssl is needed to make the API stand-in certificate');
+      writeFileSync(join(lab.dir, 'apiserver-ca.pem'), tls.cert);
+      lab.kube = new KubeApiStandin({ token: lab.token, host: '0.0.0.0', nodeGraceSeconds: 8, tls });
+      await lab.kube.start();
+      writeFileSync(lab.kubeconfigPath, lab.kube.kubeconfig());
+      lab.buildRootfs();
+      opts.nodes.forEach((name, i) => lab.nodes.push(lab.prepareNode(name, i + 1)));
+      await Promise.all(lab.nodes.map((n) => lab.startNode(n)));
+      lab.writeInventory();
+      return lab;
+    } catch (err) {
+      await lab.teardown();
+      throw err;
+    }
+  }
+
+  node(name: string): LabNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no lab node ${name}`);
+    return n;
+  }
+
+  /** A minimal container root filesystem (sleep and its libraries) for real containers and shims. */
+  private buildRootfs(): void {
+    const rootfs = join(this.dir, 'rootfs-template');
+    for (const d of ['bin', 'lib/x86_64-linux-gnu', 'lib64', 'proc', 'sys', 'dev', 'etc', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
+    copyFileSync('/bin/sleep', join(rootfs, 'bin/sleep'));
+    chmodSync(join(rootfs, 'bin/sleep'), 0o755);
+    for (const lib of ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
+      if (existsSync(lib)) copyFileSync(lib, join(rootfs, lib.slice(1)));
+    }
+  }
+
+  private prepareNode(name: string, index: number): LabNode {
+    const dir = join(this.dir, name);
+    const node = new LabNode(
+      this,
+      name,
+      index,
+      `10.${this.subnet}.${index}.2`,
+      `10.${this.subnet}.${index}.1`,
+      dir,
+      `ndlab-${this.id}-${index}`,
+      `ndl${this.id}${index}h`.slice(0, 15),
+      `nodediag-lab-${this.id}-${index}`,
+    );
+    for (const d of ['etc-upper', 'etc-work', 'var-upper', 'var-work', 'root-upper', 'root-work', 'containerd']) mkdirSync(join(dir, d), { recursive: true });
+    const etc = join(dir, 'etc-upper');
+    writeFileSync(join(etc, 'hostname'), `${name}\n`);
+    const units = join(etc, 'systemd', 'system');
+    mkdirSync(units, { recursive: true });
+    for (const u of MASKED_UNITS) symlinkSync('/dev/null', join(units, u));
+    writeFileSync(join(units, 'lab.target'), '[Unit]\nDescription=nodediag lab node\nWants=ssh.service containerd.service kubelet.service\n');
+    symlinkSync(join('/etc/systemd/system', 'lab.target'), join(units, 'default.target'));
+    writeFileSync(
+      join(units, 'kubelet.service'),
+      [
+        '[Unit]',
+        'Description=kubelet STAND-IN (nodediag lab): checks the runtime, logs like kubelet, posts node status',
+        'After=containerd.service',
+        '[Service]',
+        `ExecStart=${process.execPath} ${KUBELET_STANDIN}`,
+        `Environment=NODE_NAME=${name} API_URL=https://${node.hostAddress}:${this.kube.port} API_TOKEN=${this.token} RUNTIME_SOCKET=/run/containerd/containerd.sock NODE_EXTRA_CA_CERTS=${join(this.dir, 'apiserver-ca.pem')}`,
+        'Restart=always',
+        'RestartSec=2',
+        '',
+      ].join('\n'),
+    );
+    // sshd: this node's own ed25519 host key only, on its own address.
+    const ssh = join(etc, 'ssh');
+    mkdirSync(join(ssh, 'sshd_config.d'), { recursive: true });
+    writeFileSync(
+      join(ssh, 'sshd_config.d', 'nodediag-lab.conf'),
+      `ListenAddress ${node.address}\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100:30:200\n`,
+    );
+    // containerd: the Debian config with the CRI cgroup driver set to systemd, matching kubelet.
+    mkdirSync(join(etc, 'containerd'), { recursive: true });
+    mkdirSync(join(etc, 'cni', 'net.d'), { recursive: true });
+    writeFileSync(
+      join(etc, 'cni', 'net.d', '10-lab-bridge.conflist'),
+      JSON.stringify({ cniVersion: '0.4.0', name: 'lab', plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', subnet: '10.244.0.0/24' } }] }, null, 2),
+    );
+    const kubelet = join(dir, 'var-upper', 'lib', 'kubelet');
+    mkdirSync(kubelet, { recursive: true });
+    writeFileSync(
+      join(kubelet, 'config.yaml'),
+      'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\nfailSwapOn: true\ncontainerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n',
+    );
+    mkdirSync(join(dir, 'root-upper', '.ssh'), { recursive: true, mode: 0o700 });
+    return node;
+  }
+
+  private async startNode(node: LabNode): Promise<void> {
+    const etc = join(node.dir, 'etc-upper');
+    await must('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', node.name, '-f', join(etc, 'ssh', 'ssh_host_ed25519_key')], 'host key');
+    const pub = readFileSync(join(etc, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(/\s+/)[1]!;
+    node.hostKeyFingerprint = fingerprintSha256(Buffer.from(pub, 'base64'));
+    writeFileSync(join(node.dir, 'root-upper', '.ssh', 'authorized_keys'), readFileSync(`${this.botKeyPath}.pub`), { mode: 0o600 });
+    const config = (await must('/usr/bin/containerd', ['config', 'default'], 'containerd config default')).replace(/SystemdCgroup = false/g, 'SystemdCgroup = true');
+    writeFileSync(join(etc, 'containerd', 'config.toml'), config);
+    const rootfs = join(node.dir, 'rootfs');
+    await must('/bin/cp', ['-a', join(this.dir, 'rootfs-template'), rootfs], 'rootfs');
+
+    await must('/usr/sbin/ip', ['netns', 'add', node.netns], 'netns');
+    await must('/usr/sbin/ip', ['link', 'add', node.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.netns], 'veth');
+    await must('/usr/sbin/ip', ['addr', 'add', `${node.hostAddress}/30`, 'dev', node.hostIf], 'host address');
+    await must('/usr/sbin/ip', ['link', 'set', node.hostIf, 'up'], 'host link');
+    await must('/usr/sbin/ip', ['-n', node.netns, 'addr', 'add', `${node.address}/30`, 'dev', 'eth0'], 'node address');
+    await must('/usr/sbin/ip', ['-n', node.netns, 'link', 'set', 'eth0', 'up'], 'node link');
+    await must('/usr/sbin/ip', ['-n', node.netns, 'link', 'set', 'lo', 'up'], 'node loopback');
+    await must('/usr/sbin/ip', ['-n', node.netns, 'route', 'add', 'default', 'via', node.hostAddress], 'node route');
+    // A new network namespace starts with forwarding off; a Kubernetes node has it on.
+    await must('/usr/sbin/ip', ['netns', 'exec', node.netns, '/usr/sbin/sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.bridge.bridge-nf-call-iptables=1'], 'node sysctls');
+
+    const init = join(node.dir, 'init.sh');
+    writeFileSync(
+      init,
+      [
+        'set -e',
+        `hostname ${node.name}`,
+        'mount -t tmpfs -o mode=755 tmpfs /run',
+        'mount -t tmpfs -o mode=1777 tmpfs /tmp',
+        `mount -t overlay overlay -o lowerdir=/etc,upperdir=${node.dir}/etc-upper,workdir=${node.dir}/etc-work /etc`,
+        `mount -t overlay overlay -o lowerdir=/var,upperdir=${node.dir}/var-upper,workdir=${node.dir}/var-work /var`,
+        `mount -t overlay overlay -o lowerdir=/root,upperdir=${node.dir}/root-upper,workdir=${node.dir}/root-work /root`,
+        'mkdir -p /var/lib/containerd',
+        `mount --bind ${node.dir}/containerd /var/lib/containerd`,
+        'exec /lib/systemd/systemd --system',
+        '',
+      ].join('\n'),
+    );
+    const cgroups = hostCgroupMounts()
+      .map((m) => {
+        const d = `${m}/${node.cgroupName}`;
+        return `mkdir -p ${d}; if [ -f ${m}/cpuset.cpus ]; then cat ${m}/cpuset.cpus > ${d}/cpuset.cpus; cat ${m}/cpuset.mems > ${d}/cpuset.mems; fi; echo $$ > ${d}/cgroup.procs`;
+      })
+      .join('\n');
+    const launcher = `${cgroups}\nexec /usr/sbin/ip netns exec ${node.netns} /usr/bin/unshare --cgroup --pid --fork --mount --uts --mount-proc --propagation private /usr/bin/env -i container=nodediag-lab PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/bash ${init}`;
+    const child = spawn('/bin/bash', ['-c', launcher], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
+    child.unref();
+    const unsharePid = child.pid!;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !node.systemdPid) {
+      try {
+        const kids = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+        for (const k of kids) {
+          if (readFileSync(`/proc/${k}/cmdline`, 'utf8').startsWith('/lib/systemd/systemd')) node.systemdPid = Number(k);
+        }
+      } catch {
+        /* not yet */
+      }
+      if (!node.systemdPid) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!node.systemdPid) throw new Error(`lab ${node.name}: systemd did not start`);
+    this.kube.addNode(makeNode(node.name, node.address, { 'nodediag.dev/lab': 'true', pool: 'gpu' }, false));
+    this.kube.expectHeartbeats(node.name);
+    await node.waitFor(`s=$(systemctl is-system-running 2>/dev/null); [ "$s" = running ] || [ "$s" = degraded ]`, 60_000, 'systemd to finish booting');
+    await node.waitRuntime();
+    await waitTcp(node.address, 22, 15_000);
+  }
+
+  /** Writes the inventory the product uses to reach the lab nodes. */
+  private writeInventory(): void {
+    const lines = ['defaults:', '  user: root', `  privateKeyPath: ${this.botKeyPath}`, '  connectTimeoutMs: 5000', 'nodes:'];
+    for (const n of this.nodes) lines.push(`  - name: ${n.name}`, `    host: ${n.address}`, `    hostKey: "${n.hostKeyFingerprint}"`);
+    writeFileSync(this.inventoryPath, `${lines.join('\n')}\n`);
+  }
+
+  /** Adds the seed-000 toolkit DaemonSet pod to a node, mounting the socket by hostPath without a type. */
+  addToolkitPod(node: string, health: 'running' | 'crashloop' = 'running', restarts = 0): void {
+    this.kube.addPod(
+      makeDaemonSetPod({
+        namespace: 'gpu-operator',
+        daemonSet: 'nvidia-container-toolkit-daemonset',
+        node,
+        container: 'nvidia-container-toolkit-ctr',
+        image: 'nvcr.io/nvidia/k8s/container-toolkit:v1.17.0-ubuntu20.04',
+        health,
+        restarts,
+        hostPaths: [{ name: 'containerd-socket', path: '/run/containerd/containerd.sock' }],
+      }),
+    );
+  }
+
+  /** Stops every node and removes everything the lab created; throws if something is left. */
+  async teardown(): Promise<void> {
+    const problems: string[] = [];
+    for (const n of this.nodes) {
+      if (n.systemdPid) {
+        try {
+          process.kill(n.systemdPid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    for (const n of this.nodes) {
+      const deadline = Date.now() + 10_000;
+      while (n.systemdPid && existsSync(`/proc/${n.systemdPid}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const m of hostCgroupMounts()) {
+        const d = `${m}/${n.cgroupName}`;
+        if (!existsSync(d)) continue;
+        const until = Date.now() + 10_000;
+        while (existsSync(d) && Date.now() < until) {
+          await run('/usr/bin/find', [d, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+          if (existsSync(d)) await new Promise((r) => setTimeout(r, 100));
+        }
+        if (existsSync(d)) problems.push(`cgroup ${d} still exists`);
+      }
+      await run('/usr/sbin/ip', ['link', 'del', n.hostIf]);
+      await run('/usr/sbin/ip', ['netns', 'del', n.netns]);
+    }
+    await this.kube?.stop().catch(() => undefined);
+    await run('/usr/sbin/swapoff', [join(this.dir, 'swapfile')]);
+    const stray = (await run('/bin/sh', ['-c', `grep -l 'nodediag-lab-${this.id}-' /proc/[0-9]*/cgroup 2>/dev/null || true`])).stdout.trim();
+    if (stray) problems.push(`stray processes: ${stray.split('\n').join(' ')}`);
+    const netns = (await run('/usr/sbin/ip', ['netns', 'list'])).stdout;
+    if (netns.includes(`ndlab-${this.id}-`)) problems.push('network namespaces left');
+    if (existsSync(this.dir)) rmSync(this.dir, { recursive: true, force: true });
+    if (problems.length) throw new Error(`lab teardown left things behind: ${problems.join('; ')}`);
+  }
+}
+
+/** Waits until a TCP port accepts connections. */
+export async function waitTcp(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createConnection({ host, port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
+/** Lists lab leftovers on the host (for a test that proves teardown is clean). */
+export function labLeftovers(id: string): string[] {
+  const left: string[] = [];
+  for (const m of hostCgroupMounts()) {
+    for (const d of readdirSync(m)) if (d.startsWith(`nodediag-lab-${id}-`)) left.push(`${m}/${d}`);
+  }
+  return left;
+}
