@@ -73,7 +73,7 @@ export const findingCatalogData: unknown = [
       ],
     },
     supporting: [
-      { check: 'containerd-journal', line: 'ttrpc|context deadline exceeded|timeout' },
+      { check: 'containerd-journal', line: 'context deadline exceeded|DeadlineExceeded|ttrpc.*(?:timeout|timed out|closed)|level=(?:error|warning).*timed? ?out' },
       { check: 'runtime-socket', line: '^type=socket ' },
     ],
     suppressedBy: ['containerd-socket-is-directory'],
@@ -150,7 +150,7 @@ export const findingCatalogData: unknown = [
           anyOf: [
             { check: 'containerd-service', line: '^ActiveState=(failed|inactive)$' },
             { check: 'containerd-service', line: '^SubState=auto-restart$' },
-            { check: 'runtime-ping', line: 'connection refused|no such file or directory' },
+            { check: 'runtime-ping', line: 'connection refused|no such file or directory|^no socket at ' },
           ],
         },
       ],

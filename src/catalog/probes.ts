@@ -60,8 +60,10 @@ export const probeCatalogData: unknown = [
     title: 'runtime answers on its socket (crictl version, else ctr version; bounded)',
     transport: 'ssh',
     script: [
+      // Without a socket there is nothing to dial: gRPC would retry until its deadline.
+      `if [ ! -S {{socket}} ]; then echo no socket at {{socket}}; echo "runtime-ping-exit=1"; exit 0; fi`,
       `if command -v crictl >/dev/null 2>&1; then {{sudo}}crictl --runtime-endpoint unix://{{socket}} --timeout 4s version 2>&1`,
-      `else {{sudo}}ctr --address {{socket}} --timeout 4s version 2>&1; fi`,
+      `else {{sudo}}ctr --address {{socket}} --connect-timeout 3s --timeout 4s version 2>&1; fi`,
       `echo "runtime-ping-exit=$?"`,
     ].join('\n'),
     timeoutMs: 6000,
@@ -160,7 +162,11 @@ export const probeCatalogData: unknown = [
     id: 'kubelet-cert',
     title: 'kubelet client certificate expiry',
     transport: 'ssh',
-    script: `{{sudo}}openssl x509 -in /var/lib/kubelet/pki/kubelet-client-current.pem -noout -enddate -checkend 0 2>&1 | head -n 3; true`,
+    script: [
+      `out=$({{sudo}}openssl x509 -in /var/lib/kubelet/pki/kubelet-client-current.pem -noout -enddate -checkend 0 2>&1)`,
+      `if printf '%s\\n' "$out" | grep -q '^notAfter='; then printf '%s\\n' "$out" | head -n 2`,
+      `else echo "kubelet-client-cert=unreadable path=/var/lib/kubelet/pki/kubelet-client-current.pem: $(printf '%s\\n' "$out" | head -n 1)"; fi`,
+    ].join('\n'),
     timeoutMs: 4000,
   },
   {

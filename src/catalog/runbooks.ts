@@ -11,7 +11,7 @@
  * 0) and, if `stdout` is given, some output line matches it.
  */
 
-const RUNTIME_ANSWERS = `[ -S {{socket}} ] && {{sudo}}ctr --address {{socket}} --timeout 4s version >/dev/null 2>&1 && echo runtime-ok; true`;
+const RUNTIME_ANSWERS = `[ -S {{socket}} ] && {{sudo}}ctr --address {{socket}} --connect-timeout 3s --timeout 4s version >/dev/null 2>&1 && echo runtime-ok; true`;
 
 const stopContainerd = {
   id: 'stop-containerd',
@@ -360,11 +360,15 @@ export const runbookCatalogData: unknown = [
           kind: 'ssh',
           script: [
             `if command -v crictl >/dev/null 2>&1; then {{sudo}}crictl --runtime-endpoint unix://{{socket}} rmi --prune; exit $?; fi`,
+            // Without crictl: an image can have several references (its name, the CRI's sha256 ID);
+            // keep every reference whose target digest a container uses, remove the rest.
+            `refs=$({{sudo}}ctr --address {{socket}} -n k8s.io images ls 2>/dev/null | awk 'NR > 1 { print $1, $3 }')`,
             `used=$({{sudo}}ctr --address {{socket}} -n k8s.io containers ls 2>/dev/null | awk 'NR > 1 { print $2 }' | sort -u)`,
-            `for img in $({{sudo}}ctr --address {{socket}} -n k8s.io images ls -q); do`,
-            `  case "$img" in sha256:*) continue ;; esac`,
-            `  printf '%s\\n' "$used" | grep -qxF "$img" && continue`,
-            `  echo "removing unused image $img"; {{sudo}}ctr --address {{socket}} -n k8s.io images rm --sync "$img" >/dev/null`,
+            `keep=$(printf '%s\\n' "$refs" | while read -r ref digest; do printf '%s\\n' "$used" | grep -qxF "$ref" && echo "$digest"; done | sort -u)`,
+            `printf '%s\\n' "$refs" | while read -r ref digest; do`,
+            `  [ -n "$ref" ] || continue`,
+            `  printf '%s\\n' "$keep" | grep -qxF "$digest" && continue`,
+            `  echo "removing unused image $ref"; {{sudo}}ctr --address {{socket}} -n k8s.io images rm --sync "$ref" >/dev/null || exit 1`,
             `done`,
           ].join('\n'),
           timeoutMs: 300_000,

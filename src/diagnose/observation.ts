@@ -9,6 +9,8 @@ export interface Observation {
   status: CheckStatus;
   /** Output lines after the probe's parser (redacted, capped). */
   lines: string[];
+  /** The output as the probe printed it (redacted, capped), before parsing: what fixtures keep. */
+  raw?: string;
   /** Exit status of the remote command, when there was one. */
   exitCode: number | null;
   durationMs: number;

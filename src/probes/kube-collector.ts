@@ -23,7 +23,8 @@ export interface KubeProbeContext {
 }
 
 function obs(probe: KubeProbe, started: number, ctx: KubeProbeContext, lines: string[]): Observation {
-  return { check: probe.id, status: 'ok', lines: lines.map(ctx.redact), exitCode: null, durationMs: ctx.clock.now() - started, truncated: false };
+  const redacted = lines.map(ctx.redact);
+  return { check: probe.id, status: 'ok', lines: redacted, raw: redacted.join('\n'), exitCode: null, durationMs: ctx.clock.now() - started, truncated: false };
 }
 
 function failed(probe: KubeProbe, started: number, ctx: KubeProbeContext, err: unknown): Observation {

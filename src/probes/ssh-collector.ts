@@ -77,13 +77,15 @@ export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: 
         ? { status: 'timeout' as const, reason: `no result within ${batchTimeoutMs / 1000} s` }
         : { status: 'failed' as const, reason: `the probe batch did not run: ${(result.stderr.split('\n')[0] ?? '').slice(0, 160)}` }
       : statusOf({ exitCode: r.exitCode, text: r.text, timedOut: false }, probe.timeoutMs);
-    const lines = parseOutput(probe.parser, ctx.redact(r.text), { sentAtMs, receivedAtMs });
+    const raw = ctx.redact(r.text);
+    const lines = parseOutput(probe.parser, raw, { sentAtMs, receivedAtMs });
     const truncatedReason = r.truncated ? `output cut at ${items.find((i) => i.id === probe.id)!.maxOutputBytes} bytes` : undefined;
     const why = reason ?? truncatedReason;
     return {
       check: probe.id,
       status,
       lines,
+      raw,
       exitCode: r.exitCode,
       durationMs: r.durationMs ?? receivedAtMs - sentAtMs,
       truncated: r.truncated,

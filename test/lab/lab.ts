@@ -102,6 +102,30 @@ function hostCgroupMounts(): string[] {
   return mounts;
 }
 
+/**
+ * Shell lines that mount, inside a node's cgroup namespace, the same cgroup
+ * hierarchies the host has (same controller sets). systemd would otherwise
+ * try its own combinations (cpu,cpuacct), fail where the host differs, and
+ * leave runc without a cpu hierarchy.
+ */
+function nodeCgroupMounts(): string[] {
+  const lines = ['mount -t tmpfs -o mode=755 cgroup-root /sys/fs/cgroup'];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const [fstype, , superOpts = ''] = post.split(' ');
+    const mountPoint = pre.split(' ')[4]!;
+    if (fstype === 'cgroup2' && mountPoint === '/sys/fs/cgroup') return ['mount -t cgroup2 cgroup2 /sys/fs/cgroup'];
+    if (!mountPoint.startsWith('/sys/fs/cgroup/')) continue;
+    const dir = mountPoint.slice('/sys/fs/cgroup/'.length);
+    if (fstype === 'cgroup2') lines.push(`mkdir -p /sys/fs/cgroup/${dir}`, `mount -t cgroup2 cgroup2 /sys/fs/cgroup/${dir}`);
+    if (fstype !== 'cgroup') continue;
+    const controllers = superOpts.split(',').filter((o) => !/^(rw|ro|relatime|nosuid|nodev|noexec|clone_children|xattr)$/.test(o));
+    lines.push(`mkdir -p /sys/fs/cgroup/${dir}`, `mount -t cgroup -o ${controllers.join(',')} cgroup /sys/fs/cgroup/${dir}`);
+  }
+  return lines;
+}
+
 /** One lab node. */
 export class LabNode {
   /** Host PID of the node's systemd (PID 1 inside). */
@@ -314,6 +338,7 @@ export class Lab {
       [
         'set -e',
         `hostname ${node.name}`,
+        ...nodeCgroupMounts(),
         'mount -t tmpfs -o mode=755 tmpfs /run',
         'mount -t tmpfs -o mode=1777 tmpfs /tmp',
         `mount -t overlay overlay -o lowerdir=/etc,upperdir=${node.dir}/etc-upper,workdir=${node.dir}/etc-work /etc`,
@@ -362,19 +387,32 @@ export class Lab {
     writeFileSync(this.inventoryPath, `${lines.join('\n')}\n`);
   }
 
-  /** Adds the seed-000 toolkit DaemonSet pod to a node, mounting the socket by hostPath without a type. */
-  addToolkitPod(node: string, health: 'running' | 'crashloop' = 'running', restarts = 0): void {
+  /**
+   * Replaces the pods on a node with a fresh DaemonSet pod: the seed-000
+   * NVIDIA toolkit pod (mounting the runtime socket by hostPath with no type,
+   * as in the incident) or a plain kube-proxy pod.
+   */
+  resetPods(node: string, kind: 'toolkit' | 'kube-proxy'): void {
+    for (const p of this.kube.podsOn(node)) this.kube.pods.delete(`${p.metadata.namespace}/${p.metadata.name}`);
     this.kube.addPod(
-      makeDaemonSetPod({
-        namespace: 'gpu-operator',
-        daemonSet: 'nvidia-container-toolkit-daemonset',
-        node,
-        container: 'nvidia-container-toolkit-ctr',
-        image: 'nvcr.io/nvidia/k8s/container-toolkit:v1.17.0-ubuntu20.04',
-        health,
-        restarts,
-        hostPaths: [{ name: 'containerd-socket', path: '/run/containerd/containerd.sock' }],
-      }),
+      kind === 'toolkit'
+        ? makeDaemonSetPod({
+            namespace: 'gpu-operator',
+            daemonSet: 'nvidia-container-toolkit-daemonset',
+            node,
+            container: 'nvidia-container-toolkit-ctr',
+            image: 'nvcr.io/nvidia/k8s/container-toolkit:v1.17.0-ubuntu20.04',
+            health: 'running',
+            hostPaths: [{ name: 'containerd-socket', path: '/run/containerd/containerd.sock' }],
+          })
+        : makeDaemonSetPod({
+            namespace: 'kube-system',
+            daemonSet: 'kube-proxy',
+            node,
+            container: 'kube-proxy',
+            image: 'registry.k8s.io/kube-proxy:v1.30.0',
+            health: 'running',
+          }),
     );
   }
 
