@@ -44,8 +44,10 @@ interface Operation {
 }
 
 function mapError(err: unknown, op: Operation, server: string): KubeAccessError {
-  const e = err as { code?: number | string; body?: unknown; name?: string; cause?: { code?: string }; message?: string };
-  const status = typeof e.code === 'number' ? e.code : undefined;
+  const e = err as { code?: number | string; body?: unknown; headers?: unknown; name?: string; cause?: { code?: string; name?: string }; message?: string };
+  const aborted = [e.name, e.cause?.name].some((n) => n === 'TimeoutError' || n === 'AbortError');
+  // Only ApiException carries an HTTP status in `code` (a DOMException's numeric code is not one).
+  const status = !aborted && typeof e.code === 'number' && e.headers !== undefined ? e.code : undefined;
   const need = `"${op.verb}" on ${op.resource} (${op.scope})`;
   if (status === 401) {
     return new KubeAccessError('KUBE_UNAUTHORIZED', `the Kubernetes API at ${server} refused the credentials (401)`, 'the token or client certificate in the kubeconfig is invalid or expired');
@@ -62,7 +64,7 @@ function mapError(err: unknown, op: Operation, server: string): KubeAccessError 
   }
   if (status !== undefined) return new KubeAccessError('KUBE_ERROR', `the Kubernetes API answered ${status} to ${op.verb} ${op.resource}`);
   const code = e.cause?.code ?? (typeof e.code === 'string' ? e.code : undefined);
-  const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer in time' : (code ?? redact(e.message ?? 'network error').slice(0, 200));
+  const why = aborted ? 'no answer in time' : (code ?? redact(e.message ?? 'network error').slice(0, 200));
   return new KubeAccessError('KUBE_UNREACHABLE', `cannot reach the Kubernetes API at ${server}: ${why}`);
 }
 

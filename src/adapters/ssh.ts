@@ -153,7 +153,7 @@ class Ssh2Shell implements RemoteShell {
 export function createSshConnector(options: SshConnectorOptions = {}): SshConnector {
   const maxChannels = options.maxChannels ?? 8;
   return {
-    connect(target: SshTarget): Promise<RemoteShell> {
+    async connect(target: SshTarget): Promise<RemoteShell> {
       const pin = resolvePin(target);
       const privateKey = readKey(target.privateKeyPath);
       const address = `${target.host}:${target.port}`;

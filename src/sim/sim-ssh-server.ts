@@ -1,0 +1,126 @@
+/**
+ * An SSH server (ssh2's Server, the real SSH protocol) in front of simulated
+ * nodes: public-key auth with one authorised key, its own host key, and each
+ * exec answered by a {@link SimNode}. Faults for reliability tests: hang,
+ * reset mid-command, accept-then-silence.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { fingerprintSha256 } from '../adapters/host-keys.js';
+import type { SimAnswer, SimNode } from './sim-node.js';
+
+const { Server, utils } = ssh2;
+
+/** Keys for a simulated fleet: one host key (pinned by fingerprint) and the bot's client key. */
+export interface SimKeys {
+  hostKeyPem: string;
+  hostKeyFingerprint: string;
+  clientKeyPath: string;
+  clientPublicKey: string;
+  dir: string;
+}
+
+/** Generates the keys, writing the client's private key where the inventory can point at it. */
+export function generateSimKeys(dir = mkdtempSync(join(tmpdir(), 'nodediag-sim-'))): SimKeys {
+  const host = utils.generateKeyPairSync('ed25519');
+  const client = utils.generateKeyPairSync('ed25519');
+  const clientKeyPath = join(dir, 'bot_ed25519');
+  writeFileSync(clientKeyPath, client.private, { mode: 0o600 });
+  const parsed = utils.parseKey(host.public);
+  if (parsed instanceof Error) throw parsed;
+  return {
+    hostKeyPem: host.private,
+    hostKeyFingerprint: fingerprintSha256(Buffer.from(parsed.getPublicSSH())),
+    clientKeyPath,
+    clientPublicKey: client.public,
+    dir,
+  };
+}
+
+/** Faults a simulated SSH server can inject. */
+export interface SimSshFaults {
+  /** Accept exec requests but never answer them. */
+  hangExec?: boolean;
+  /** Drop the TCP connection after this many ms into a command. */
+  resetAfterMs?: number;
+  /** Refuse every key. */
+  refuseAuth?: boolean;
+}
+
+/** A running simulated SSH server for one node. */
+export interface SimSshServer {
+  port: number;
+  faults: SimSshFaults;
+  /** Commands received (for assertions: "nothing ran twice"). */
+  commands: string[];
+  close(): Promise<void>;
+}
+
+/** Starts an SSH server on loopback answering with the given node. */
+export async function startSimSshServer(
+  node: SimNode,
+  keys: SimKeys,
+  opts: { user?: string; timeScale?: number; host?: string } = {},
+): Promise<SimSshServer> {
+  const allowed = utils.parseKey(keys.clientPublicKey);
+  if (allowed instanceof Error) throw allowed;
+  const user = opts.user ?? 'root';
+  const scale = opts.timeScale ?? 1;
+  const state: SimSshServer = { port: 0, faults: {}, commands: [], close: async () => undefined };
+  const sockets = new Set<import('node:net').Socket>();
+
+  const server = new Server({ hostKeys: [keys.hostKeyPem] }, (client) => {
+    client
+      .on('authentication', (ctx) => {
+        if (state.faults.refuseAuth || ctx.username !== user || ctx.method !== 'publickey') return ctx.reject(['publickey']);
+        if (ctx.key.algo !== allowed.type || !ctx.key.data.equals(allowed.getPublicSSH())) return ctx.reject(['publickey']);
+        if (ctx.signature && allowed.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+        ctx.accept();
+      })
+      .on('ready', () => {
+        client.on('session', (acceptSession) => {
+          const session = acceptSession();
+          session.on('exec', (accept, _reject, info) => {
+            const stream = accept();
+            state.commands.push(info.command);
+            if (state.faults.hangExec) return;
+            if (state.faults.resetAfterMs !== undefined) {
+              setTimeout(() => (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy(), state.faults.resetAfterMs);
+              return;
+            }
+            let answer: SimAnswer;
+            try {
+              answer = node.exec(info.command);
+            } catch (err) {
+              answer = { stdout: '', stderr: `sim: ${(err as Error).message}\n`, exitCode: 1, delayMs: 0 };
+            }
+            setTimeout(() => {
+              if (answer.stdout) stream.write(answer.stdout);
+              if (answer.stderr) stream.stderr.write(answer.stderr);
+              stream.exit(answer.exitCode);
+              stream.end();
+            }, Math.round(answer.delayMs * scale));
+          });
+        });
+      })
+      .on('error', () => undefined);
+  });
+  server.on('connection', () => undefined);
+  const raw = (server as unknown as { _srv: import('node:net').Server })._srv;
+  raw.on('connection', (sock) => {
+    sockets.add(sock);
+    sock.setNoDelay(true);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve) => server.listen(0, opts.host ?? '127.0.0.1', () => resolve()));
+  state.port = (server.address() as AddressInfo).port;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  return state;
+}

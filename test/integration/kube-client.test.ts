@@ -1,0 +1,141 @@
+/**
+ * The Kubernetes adapter: the real @kubernetes/client-node against the API
+ * stand-in over HTTPS.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createKubeClient } from '../../src/adapters/kube.js';
+import { loadCatalogs } from '../../src/catalog/load.js';
+import type { KubeProbe } from '../../src/catalog/schema.js';
+import { NodediagError } from '../../src/errors.js';
+import { systemClock, type KubeClient } from '../../src/ports.js';
+import { runKubeProbes } from '../../src/probes/kube-collector.js';
+import { createRedactor } from '../../src/redact.js';
+import { KubeApiStandin, makeDaemonSetPod, makeEvent, makeNode } from '../../src/sim/kube-standin.js';
+import { selfSignedCert } from '../../src/sim/self-signed.js';
+import { freePort } from '../helpers/sshd.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nodediag-kube-'));
+const api = new KubeApiStandin({ token: 'test-token-0123456789', tls: selfSignedCert(['127.0.0.1']), recreateDelayMs: 50 });
+let kube: KubeClient;
+
+function clientWith(kubeconfig: string, timeoutMs = 2000): KubeClient {
+  const path = join(dir, `kc-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(path, kubeconfig);
+  const k = createKubeClient({ kubeconfigPath: path, requestTimeoutMs: timeoutMs });
+  if (!k.client) throw new Error(k.reason);
+  return k.client;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof NodediagError ? `${err.code}: ${err.message}` : `other: ${(err as Error).message}`;
+  }
+}
+
+beforeAll(async () => {
+  await api.start();
+  api.addNode(makeNode('gpu-node-1', '10.0.0.11', { pool: 'gpu' }, false));
+  api.addNode(makeNode('cpu-node-1', '10.0.0.21', { pool: 'cpu' }));
+  const pod = makeDaemonSetPod({
+    namespace: 'gpu-operator',
+    daemonSet: 'nvidia-container-toolkit-daemonset',
+    node: 'gpu-node-1',
+    container: 'nvidia-container-toolkit-ctr',
+    image: 'nvcr.io/nvidia/k8s/container-toolkit:v1.17.0',
+    health: 'crashloop',
+    restarts: 681,
+    hostPaths: [{ name: 'sock', path: '/run/containerd/containerd.sock' }],
+  });
+  api.addPod(pod);
+  api.addPod(makeDaemonSetPod({ namespace: 'kube-system', daemonSet: 'kube-proxy', node: 'cpu-node-1', container: 'kube-proxy', image: 'kube-proxy:v1.30', health: 'running' }));
+  api.addEvent(makeEvent({ namespace: 'gpu-operator', objNamespace: 'gpu-operator', kind: 'Pod', name: pod.metadata.name, type: 'Warning', reason: 'BackOff', message: 'Back-off restarting failed container', count: 681 }));
+  api.addEvent(makeEvent({ namespace: 'default', kind: 'Node', name: 'gpu-node-1', type: 'Warning', reason: 'NodeNotReady', message: 'Node gpu-node-1 status is now: NodeNotReady' }));
+  kube = clientWith(api.kubeconfig());
+});
+afterAll(async () => {
+  await api.stop();
+});
+
+describe('Kubernetes adapter (real client-node, HTTPS stand-in)', () => {
+  it('reads a node, its conditions and addresses; a missing node is null', async () => {
+    const n = await kube.getNode('gpu-node-1');
+    expect(n!.conditions.find((c) => c.type === 'Ready')!.status).toBe('False');
+    expect(n!.addresses).toContainEqual({ type: 'InternalIP', address: '10.0.0.11' });
+    expect(await kube.getNode('nope')).toBeNull();
+  });
+
+  it('lists nodes by label selector and pods by node', async () => {
+    expect((await kube.listNodes('pool=gpu')).map((n) => n.name)).toEqual(['gpu-node-1']);
+    const pods = await kube.listPodsOnNode('gpu-node-1');
+    expect(pods).toHaveLength(1);
+    expect(pods[0]).toMatchObject({ namespace: 'gpu-operator', owner: { kind: 'DaemonSet', name: 'nvidia-container-toolkit-daemonset' } });
+    expect(pods[0]!.containers[0]).toMatchObject({ restartCount: 681, state: { kind: 'waiting', reason: 'CrashLoopBackOff' } });
+    expect(pods[0]!.hostPaths).toEqual([{ volume: 'sock', path: '/run/containerd/containerd.sock', type: null }]);
+  });
+
+  it('collects node and pod events, rendered for the rules', async () => {
+    const probes = loadCatalogs().probes.filter((p): p is KubeProbe => p.transport === 'kube');
+    const obs = await runKubeProbes('gpu-node-1', probes, { kube, unavailableReason: '', runtimeSockets: ['/run/containerd/containerd.sock'], clock: systemClock, redact: createRedactor() });
+    expect(obs.map((o) => o.status)).toEqual(['ok', 'ok', 'ok']);
+    const events = obs.find((o) => o.check === 'k8s-events')!.lines.join('\n');
+    expect(events).toMatch(/event Warning BackOff Pod\/gpu-operator\/nvidia-container-toolkit-daemonset-\w+: Back-off restarting failed container \(x681/);
+    expect(events).toMatch(/event Warning NodeNotReady Node\/gpu-node-1/);
+    expect(obs.find((o) => o.check === 'k8s-pods')!.lines.join('\n')).toMatch(/hostPath .* type=<unset> owner=DaemonSet\/nvidia-container-toolkit-daemonset/);
+  });
+
+  it('cordons with a merge patch (the API answers 415 to a JSON patch)', async () => {
+    await kube.setUnschedulable('cpu-node-1', true);
+    expect(api.nodes.get('cpu-node-1')!.spec.unschedulable).toBe(true);
+    await kube.setUnschedulable('cpu-node-1', false);
+    expect(api.nodes.get('cpu-node-1')!.spec.unschedulable).toBe(false);
+  });
+
+  it('deletes a pod; the DaemonSet stand-in recreates it under a new name', async () => {
+    const [pod] = await kube.listPodsOnNode('cpu-node-1');
+    await kube.deletePod(pod!.namespace, pod!.name);
+    await new Promise((r) => setTimeout(r, 150));
+    const after = await kube.listPodsOnNode('cpu-node-1');
+    expect(after).toHaveLength(1);
+    expect(after[0]!.name).not.toBe(pod!.name);
+    await kube.deletePod('kube-system', 'already-gone');
+  });
+
+  it('names the missing permission on 403 and says so on 401', async () => {
+    api.denials = [{ verb: 'list', resource: 'pods' }];
+    try {
+      expect(await codeOf(kube.listPodsOnNode('gpu-node-1'))).toMatch(/^KUBE_FORBIDDEN: forbidden: nodediag needs permission "list" on pods .*cannot list resource "pods"/);
+      const probes = loadCatalogs().probes.filter((p): p is KubeProbe => p.transport === 'kube');
+      const obs = await runKubeProbes('gpu-node-1', probes, { kube, unavailableReason: '', runtimeSockets: [], clock: systemClock, redact: createRedactor() });
+      expect(obs.find((o) => o.check === 'k8s-pods')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/needs permission "list" on pods/) });
+      expect(obs.find((o) => o.check === 'k8s-node')!.status).toBe('ok');
+    } finally {
+      api.denials = [];
+    }
+    const wrong = clientWith(api.kubeconfig('wrong-token-999999'));
+    expect(await codeOf(wrong.getNode('gpu-node-1'))).toMatch(/^KUBE_UNAUTHORIZED: .*401/);
+  });
+
+  it('turns a 500, a hang and a closed port into errors, each within its deadline', async () => {
+    api.faults = { failWith: 500 };
+    expect(await codeOf(kube.listNodes())).toMatch(/^KUBE_ERROR: .*answered 500/);
+    api.faults = { hang: true };
+    const slow = clientWith(api.kubeconfig(), 300);
+    const started = Date.now();
+    expect(await codeOf(slow.listNodes())).toMatch(/^KUBE_UNREACHABLE: .*no answer in time/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    api.faults = {};
+    const gone = clientWith(api.kubeconfig().replace(/:\d+\n/, `:${await freePort()}\n`));
+    expect(await codeOf(gone.listNodes())).toMatch(/^KUBE_UNREACHABLE/);
+  });
+
+  it('skips the checks, with the reason, when there is no Kubernetes access', async () => {
+    const probes = loadCatalogs().probes.filter((p): p is KubeProbe => p.transport === 'kube');
+    const obs = await runKubeProbes('n', probes, { kube: null, unavailableReason: 'no Kubernetes access configured', runtimeSockets: [], clock: systemClock, redact: createRedactor() });
+    expect(obs.every((o) => o.status === 'skipped' && o.reason === 'no Kubernetes access configured')).toBe(true);
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * The SSH adapter against a real OpenSSH sshd on loopback.
+ */
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { createSshConnector } from '../../src/adapters/ssh.js';
+import { loadCatalogs } from '../../src/catalog/load.js';
+import type { SshProbe } from '../../src/catalog/schema.js';
+import { NodediagError } from '../../src/errors.js';
+import { systemClock, type SshTarget } from '../../src/ports.js';
+import { runSshProbes } from '../../src/probes/ssh-collector.js';
+import { createRedactor } from '../../src/redact.js';
+import { freePort, startSshd, type TestSshd } from '../helpers/sshd.js';
+
+let sshd: TestSshd;
+const connector = createSshConnector();
+
+function target(over: Partial<SshTarget> = {}): SshTarget {
+  return {
+    node: 'loopback',
+    host: '127.0.0.1',
+    port: sshd.port,
+    user: sshd.user,
+    privateKeyPath: sshd.clientKeyPath,
+    hostKey: { kind: 'fingerprints', fingerprints: [sshd.hostKeyFingerprint] },
+    connectTimeoutMs: 3000,
+    ...over,
+  };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof NodediagError ? err.code : `other: ${(err as Error).message}`;
+  }
+}
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd.stop();
+});
+
+describe('ssh adapter against real sshd', () => {
+  it('runs a command and returns its output and exit status', async () => {
+    const shell = await connector.connect(target());
+    try {
+      const ok = await shell.exec('echo hello; echo oops >&2', { timeoutMs: 5000, maxOutputBytes: 1000 });
+      expect(ok).toMatchObject({ exitCode: 0, stdout: 'hello\n', stderr: 'oops\n', timedOut: false, truncated: false });
+      const bad = await shell.exec('exit 7', { timeoutMs: 5000, maxOutputBytes: 1000 });
+      expect(bad.exitCode).toBe(7);
+    } finally {
+      shell.close();
+    }
+  });
+
+  it('gives up on a command at its deadline', async () => {
+    const shell = await connector.connect(target());
+    try {
+      const started = Date.now();
+      const r = await shell.exec('sleep 30', { timeoutMs: 400, maxOutputBytes: 1000 });
+      expect(r.timedOut).toBe(true);
+      expect(r.exitCode).toBeNull();
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      shell.close();
+    }
+  });
+
+  it('cuts output at the cap', async () => {
+    const shell = await connector.connect(target());
+    try {
+      const r = await shell.exec('yes nodediag | head -c 5000000', { timeoutMs: 5000, maxOutputBytes: 10_000 });
+      expect(r.truncated).toBe(true);
+      expect(r.stdout.length).toBeLessThanOrEqual(10_000);
+    } finally {
+      shell.close();
+    }
+  });
+
+  it('keeps more parallel commands than sshd allows sessions (MaxSessions 10) working', async () => {
+    const shell = await connector.connect(target());
+    try {
+      const results = await Promise.all(Array.from({ length: 14 }, (_, i) => shell.exec(`echo ${i}`, { timeoutMs: 5000, maxOutputBytes: 100 })));
+      expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 14 }, (_, i) => String(i)));
+    } finally {
+      shell.close();
+    }
+  });
+
+  it('refuses a host whose key is not the pinned one, loudly', async () => {
+    const refused: string[] = [];
+    const loud = createSshConnector({ onHostKeyRefused: (node, v) => refused.push(`${node}:${v.reason}`) });
+    const p = loud.connect(target({ hostKey: { kind: 'fingerprints', fingerprints: ['SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'] } }));
+    await expect(p).rejects.toThrow(/POSSIBLE ATTACK: loopback presented host key ssh-ed25519 SHA256:/);
+    expect(refused).toEqual(['loopback:mismatch']);
+  });
+
+  it('refuses a host missing from known_hosts and accepts it once listed', async () => {
+    const kh = join(sshd.dir, 'known_hosts');
+    writeFileSync(kh, `other.example ${sshd.hostKeyLine}\n`);
+    expect(await codeOf(connector.connect(target({ hostKey: { kind: 'known-hosts', path: kh } })))).toBe('HOST_KEY_UNKNOWN');
+    writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostKeyLine}\n`);
+    const shell = await connector.connect(target({ hostKey: { kind: 'known-hosts', path: kh } }));
+    shell.close();
+  });
+
+  it('reports a refused key, a missing key file, a closed port and a silent server as distinct errors', async () => {
+    expect(await codeOf(connector.connect(target({ privateKeyPath: sshd.otherKeyPath })))).toBe('SSH_AUTH_FAILED');
+    expect(await codeOf(connector.connect(target({ privateKeyPath: join(sshd.dir, 'missing') })))).toBe('KEY_FILE_UNREADABLE');
+    expect(await codeOf(connector.connect(target({ port: await freePort() })))).toBe('SSH_UNREACHABLE');
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const started = Date.now();
+    expect(await codeOf(connector.connect(target({ port: (silent.address() as { port: number }).port, connectTimeoutMs: 800 })))).toBe('SSH_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(3000);
+    silent.close();
+  });
+
+  it('runs every catalog probe in one batch and reports each (this host is not a Kubernetes node)', async () => {
+    const catalogs = loadCatalogs();
+    const probes = catalogs.probes.filter((p): p is SshProbe => p.transport === 'ssh');
+    const shell = await connector.connect(target());
+    try {
+      const obs = await runSshProbes(shell, probes, {
+        sudo: false,
+        runtimeSocket: '/run/containerd/containerd.sock',
+        maxOutputBytes: 64 * 1024,
+        clock: systemClock,
+        redact: createRedactor(),
+      });
+      expect(obs.map((o) => o.check)).toEqual(probes.map((p) => p.id));
+      for (const o of obs) expect(['ok', 'failed', 'timeout']).toContain(o.status);
+      const clock = obs.find((o) => o.check === 'time-sync')!;
+      expect(clock.lines.some((l) => /^clock-skew-seconds=0 /.test(l))).toBe(true);
+      expect(obs.find((o) => o.check === 'swap')!.lines[0]).toMatch(/^Filename/);
+    } finally {
+      shell.close();
+    }
+  });
+});

@@ -1,0 +1,72 @@
+import { evaluate } from '../../src/diagnose/match.js';
+import { observationsOf, type Observation } from '../../src/diagnose/observation.js';
+import { renderEvents, renderPods } from '../../src/probes/render-kube.js';
+import type { KubePod } from '../../src/ports.js';
+
+function obs(check: string, lines: string[], status: Observation['status'] = 'ok'): Observation {
+  return { check, status, lines, exitCode: 0, durationMs: 1, truncated: false };
+}
+
+describe('matchers', () => {
+  const o = observationsOf([
+    obs('disk-space', ['/var/lib/containerd: /dev/sda1 100 95 5 95% /', '/var/log: /dev/sda2 100 40 60 40% /var']),
+    obs('runtime-ping', [], 'timeout'),
+    obs('kubelet-config', [], 'failed'),
+  ]);
+  const disk = '^(?<path>\\S+): \\S+\\s+\\d+\\s+\\d+\\s+\\d+\\s+(?<use>\\d+)%\\s+\\S+$';
+
+  it('applies numeric bounds to a named group and collects its values', () => {
+    const r = evaluate({ check: 'disk-space', line: disk, capture: { group: 'use', gte: 90 } }, o);
+    expect(r.matched).toBe(true);
+    expect(r.evidence).toHaveLength(1);
+    expect(r.groups.path).toEqual(['/var/lib/containerd']);
+    expect(evaluate({ check: 'disk-space', line: disk, capture: { group: 'use', gte: 96 } }, o).matched).toBe(false);
+  });
+
+  it('treats a timed-out check as evidence when asked, and quotes why', () => {
+    const r = evaluate({ check: 'runtime-ping', status: ['timeout'] }, o);
+    expect(r.matched).toBe(true);
+    expect(r.evidence[0]!.line).toMatch(/^check timeout/);
+  });
+
+  it('never takes a failed check for "no such line"', () => {
+    expect(evaluate({ check: 'kubelet-config', noLine: 'cgroupDriver' }, o).matched).toBe(false);
+    expect(evaluate({ check: 'absent-check', noLine: 'x' }, o).matched).toBe(false);
+  });
+
+  it('combines with allOf / anyOf / not', () => {
+    const timeout = { check: 'runtime-ping', status: ['timeout' as const] };
+    expect(evaluate({ allOf: [timeout, { not: timeout }] }, o).matched).toBe(false);
+    expect(evaluate({ anyOf: [{ check: 'disk-space', line: 'nope' }, timeout] }, o).matched).toBe(true);
+  });
+});
+
+describe('Kubernetes rendering', () => {
+  const pod: KubePod = {
+    namespace: 'gpu-operator',
+    name: 'toolkit-84xtt',
+    uid: 'u',
+    phase: 'Running',
+    owner: { kind: 'DaemonSet', name: 'toolkit' },
+    containers: [{ name: 'ctr', ready: false, restartCount: 681, state: { kind: 'waiting', reason: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 1 } }],
+    hostPaths: [
+      { volume: 'sock', path: '/var/run/containerd/containerd.sock', type: null },
+      { volume: 'other', path: '/etc/ssl', type: 'Directory' },
+    ],
+  };
+
+  it('reports hostPaths onto the runtime socket (either /run spelling) and nothing else', () => {
+    const lines = renderPods([pod], ['/run/containerd/containerd.sock']);
+    expect(lines).toContain('container gpu-operator/toolkit-84xtt/ctr ready=false restarts=681 state=waiting reason=CrashLoopBackOff last=terminated:Error exit=1');
+    expect(lines).toContain('hostPath gpu-operator/toolkit-84xtt volume=sock path=/var/run/containerd/containerd.sock type=<unset> owner=DaemonSet/toolkit');
+    expect(lines.some((l) => l.includes('/etc/ssl'))).toBe(false);
+  });
+
+  it('orders events newest first and flattens messages', () => {
+    const lines = renderEvents([
+      { type: 'Warning', reason: 'Old', message: 'a', kind: 'Pod', namespace: 'x', name: 'p', count: 1, lastTimestamp: '2026-01-01T00:00:00Z' },
+      { type: 'Warning', reason: 'New', message: 'multi\n  line', kind: 'Node', name: 'n', count: 3, lastTimestamp: '2026-02-01T00:00:00Z' },
+    ]);
+    expect(lines[0]).toBe('event Warning New Node/n: multi line (x3, last 2026-02-01T00:00:00Z)');
+  });
+});

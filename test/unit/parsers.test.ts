@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { buildBatchScript, parseBatchOutput } from '../../src/probes/batch.js';
+import { journalLineEpoch, parseClock, parseJournal } from '../../src/probes/parsers.js';
+import { shellQuote, wrapRemoteCommand } from '../../src/shell.js';
+
+describe('journal window', () => {
+  it('drops lines from before the unit last started, keeps continuation lines', () => {
+    const text = [
+      'window-start=1795383660',
+      '2026-11-22T21:40:50+0000 n containerd[1]: old failure: is a directory',
+      '2026-11-22T21:41:00+0000 n containerd[2]: started',
+      '  continued detail',
+      '-- Boot 1234 --',
+    ].join('\n');
+    expect(parseJournal(text)).toEqual(['2026-11-22T21:41:00+0000 n containerd[2]: started', '  continued detail']);
+  });
+
+  it('reads journalctl short-iso timestamps with and without a colon in the offset', () => {
+    expect(journalLineEpoch('2026-11-22T21:41:00+0000 x')).toBe(Date.UTC(2026, 10, 22, 21, 41, 0) / 1000);
+    expect(journalLineEpoch('2026-11-22T23:41:00+02:00 x')).toBe(Date.UTC(2026, 10, 22, 21, 41, 0) / 1000);
+    expect(journalLineEpoch('  not a journal line')).toBeNull();
+  });
+});
+
+describe('clock skew', () => {
+  it('measures the node against the midpoint of the round trip', () => {
+    const lines = parseClock('node-epoch-ms=1000120000\nNTP=no', { sentAtMs: 1000000000 - 100, receivedAtMs: 1000000000 + 100 });
+    expect(lines).toContain('clock-skew-seconds=120 node=ahead rtt-ms=200');
+    expect(lines).toContain('NTP=no');
+    expect(parseClock('node-epoch-ms=999990000', { sentAtMs: 1e9, receivedAtMs: 1e9 })).toContain('clock-skew-seconds=10 node=behind rtt-ms=0');
+  });
+});
+
+describe('probe batch (run by a real /bin/sh)', () => {
+  function runBatch(items: Parameters<typeof buildBatchScript>[0]) {
+    const cmd = wrapRemoteCommand(buildBatchScript(items), { timeoutMs: 10_000 });
+    let out = '';
+    try {
+      out = execFileSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' });
+    } catch (err) {
+      out = String((err as { stdout?: string }).stdout ?? '');
+    }
+    return parseBatchOutput(out, items.map((i) => i.id));
+  }
+
+  it('keeps each probe\'s lines, exit status and duration apart', () => {
+    const r = runBatch([
+      { id: 'a', script: 'echo one; echo two; exit 3', timeoutMs: 5000, maxOutputBytes: 1000 },
+      { id: 'b', script: `printf '%s\\n' ${shellQuote("it's | quoted")} >&2`, timeoutMs: 5000, maxOutputBytes: 1000 },
+    ]);
+    expect(r.get('a')).toMatchObject({ text: 'one\ntwo', exitCode: 3, truncated: false });
+    expect(r.get('b')).toMatchObject({ text: "it's | quoted", exitCode: 0 });
+    expect(r.get('a')!.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('stops a hung probe at its own timeout without holding the others', () => {
+    const started = Date.now();
+    const r = runBatch([
+      { id: 'hang', script: 'sleep 30', timeoutMs: 1000, maxOutputBytes: 1000 },
+      { id: 'quick', script: 'echo fine', timeoutMs: 5000, maxOutputBytes: 1000 },
+    ]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(r.get('hang')!.exitCode).toBe(124);
+    expect(r.get('quick')).toMatchObject({ text: 'fine', exitCode: 0 });
+  });
+
+  it('caps a flooding probe and marks it truncated', () => {
+    const r = runBatch([{ id: 'flood', script: 'yes flood', timeoutMs: 5000, maxOutputBytes: 600 }]);
+    const f = r.get('flood')!;
+    expect(f.truncated).toBe(true);
+    expect(f.text.length).toBeLessThanOrEqual(600);
+  });
+
+  it('reports probes that never finished as missing', () => {
+    const r = parseBatchOutput('a|line\na|@@rc=0 ms=5\nb|partial', ['a', 'b']);
+    expect(r.get('b')).toMatchObject({ text: 'partial', exitCode: null });
+  });
+});
