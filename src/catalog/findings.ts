@@ -218,7 +218,7 @@ export const findingCatalogData: unknown = [
       anyOf: [
         { check: 'k8s-events', line: 'Failed to pull image|pull access denied|ErrImagePull|ImagePullBackOff' },
         { check: 'k8s-pods', line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\breason=(?:ErrImagePull|ImagePullBackOff)\\b' },
-        { check: 'kubelet-journal', line: 'Failed to pull image|pull access denied' },
+        { check: 'kubelet-journal', line: 'Failed to pull image|pull access denied', maxAgeSeconds: 600 },
       ],
     },
     runbook: null,
@@ -237,7 +237,7 @@ export const findingCatalogData: unknown = [
     when: {
       anyOf: [
         { check: 'containerd-journal', line: 'failed to create shim task|failed to create containerd task|failed to start shim' },
-        { check: 'kubelet-journal', line: 'failed to create shim task|failed to create containerd task' },
+        { check: 'kubelet-journal', line: 'failed to create shim task|failed to create containerd task', maxAgeSeconds: 600 },
         { check: 'k8s-events', line: 'failed to create shim task|failed to create containerd task' },
       ],
     },
@@ -291,8 +291,14 @@ export const findingCatalogData: unknown = [
       "kubelet's pod lifecycle event generator cannot relist containers in time: the runtime is overloaded or its disk is slow; the node flaps NotReady.",
     when: {
       anyOf: [
-        { check: 'kubelet-journal', line: 'PLEG is not healthy' },
         { check: 'k8s-node', line: 'PLEG is not healthy' },
+        // kubelet's log is history; it stands in for the Node condition only when the API cannot be read.
+        {
+          allOf: [
+            { check: 'kubelet-journal', line: 'PLEG is not healthy', maxAgeSeconds: 120 },
+            { check: 'k8s-node', status: ['skipped', 'failed', 'timeout'] },
+          ],
+        },
       ],
     },
     suppressedBy: ['containerd-hung', 'containerd-down', 'containerd-socket-is-directory'],
@@ -309,7 +315,7 @@ export const findingCatalogData: unknown = [
     when: {
       anyOf: [
         { check: 'k8s-events', line: 'MountVolume\\.(?:MountDevice|SetUp|WaitForAttach) failed|FailedMount|FailedAttachVolume' },
-        { check: 'kubelet-journal', line: 'MountVolume\\.(?:MountDevice|SetUp|WaitForAttach) failed' },
+        { check: 'kubelet-journal', line: 'MountVolume\\.(?:MountDevice|SetUp|WaitForAttach) failed', maxAgeSeconds: 600 },
       ],
     },
     runbook: null,
@@ -328,7 +334,7 @@ export const findingCatalogData: unknown = [
     when: {
       anyOf: [
         { check: 'k8s-node', line: '^condition Ready=(?:False|Unknown)\\b' },
-        { check: 'kubelet-journal', line: 'Node not registered|failed to get node info|Unable to register node' },
+        { check: 'kubelet-journal', line: 'Node not registered|failed to get node info|Unable to register node', maxAgeSeconds: 300 },
       ],
     },
     supporting: [{ check: 'kubelet-service', line: '^ActiveState=(?:failed|inactive|activating)$' }],
@@ -423,10 +429,24 @@ export const findingCatalogData: unknown = [
           line: '^(?<path>\\S+): \\S+\\s+\\d+\\s+\\d+\\s+\\d+\\s+(?<use>\\d+)%\\s+\\S+$',
           capture: { group: 'use', gte: 90 },
         },
-        { check: 'k8s-node', line: '^condition DiskPressure=True\\b' },
+        // kubelet keeps DiskPressure for its transition period (5 min by default) after space is freed:
+        // with df at hand the condition counts only while usage is still high (its imagefs threshold is 85%).
+        {
+          allOf: [
+            { check: 'k8s-node', line: '^condition DiskPressure=True\\b' },
+            {
+              anyOf: [
+                { check: 'disk-space', status: ['skipped', 'failed', 'timeout'] },
+                { check: 'disk-space', line: '^\\S+: \\S+\\s+\\d+\\s+\\d+\\s+\\d+\\s+(?<high>\\d+)%\\s+\\S+$', capture: { group: 'high', gte: 85 } },
+                { check: 'disk-inodes', line: '^\\S+: \\S+\\s+\\d+\\s+\\d+\\s+\\d+\\s+(?<ihigh>\\d+)%\\s+\\S+$', capture: { group: 'ihigh', gte: 85 } },
+              ],
+            },
+          ],
+        },
       ],
     },
     supporting: [
+      { check: 'k8s-node', line: '^condition DiskPressure=True\\b' },
       { check: 'containerd-journal', line: 'no space left on device' },
       { check: 'kubelet-journal', line: 'no space left on device|eviction manager|DiskPressure' },
     ],
@@ -501,7 +521,7 @@ export const findingCatalogData: unknown = [
     when: {
       anyOf: [
         { check: 'k8s-events', line: 'UnexpectedAdmissionError|Allocate failed due to|Failed to allocate device|device plugin (?:is )?unhealthy' },
-        { check: 'kubelet-journal', line: 'Failed to allocate device|device plugin (?:is )?unhealthy|Allocate failed due to' },
+        { check: 'kubelet-journal', line: 'Failed to allocate device|device plugin (?:is )?unhealthy|Allocate failed due to', maxAgeSeconds: 600 },
         {
           check: 'k8s-pods',
           line: '^container (?<pod>[^/\\s]+/[^/\\s]*device-plugin[^/\\s]*)/\\S+ .*\\breason=(?:CrashLoopBackOff|Error)\\b',

@@ -162,7 +162,7 @@ export function loadCatalogs(
       const sw = `${where}.steps[${i}] (${step.id})`;
       if (step.forEach && !(step.forEach in rb.params)) problems.push(`${sw}.forEach: unknown parameter "${step.forEach}"`);
       const allowed = step.forEach ? [...STEP_SCRIPT_PARAMS, step.forEach] : STEP_SCRIPT_PARAMS;
-      if (step.action.kind === 'ssh') checkTemplate(`${sw}.action.script`, step.action.script, allowed, problems);
+      if (step.action?.kind === 'ssh') checkTemplate(`${sw}.action.script`, step.action.script, allowed, problems);
       if (step.skipIf) checkTemplate(`${sw}.skipIf.script`, step.skipIf.script, allowed, problems);
       if (step.requires) checkTemplate(`${sw}.requires.script`, step.requires.script, allowed, problems);
       if (step.verify?.kind === 'ssh') checkTemplate(`${sw}.verify.script`, step.verify.script, allowed, problems);

@@ -16,7 +16,7 @@ function journalScript(unit: string): string {
   return [
     `now=$(date +%s); up=$(cut -d' ' -f1 /proc/uptime)`,
     `mono=$(systemctl show -p InactiveExitTimestampMonotonic --value ${unit} 2>/dev/null)`,
-    `echo "window-start=$(awk -v n="$now" -v u="$up" -v m="\${mono:-0}" 'BEGIN { s = n - u + m / 1000000 - 2; w = n - 1800; if (m == 0 || s < w) s = w; printf "%d", s }')"`,
+    `echo "window-start=$(awk -v n="$now" -v u="$up" -v m="\${mono:-0}" 'BEGIN { s = n - u + m / 1000000 - 2; w = n - 1800; if (m == 0 || s < w) s = w; printf "%d", s }') now=$now"`,
     `{{sudo}}journalctl -u ${unit} --no-pager -o short-iso -n 300`,
   ].join('\n');
 }

@@ -136,7 +136,7 @@ export const runbookCatalogData: unknown = [
     preview: {
       title: 'What the reset drops from the current config.toml',
       script:
-        `{{sudo}}grep -nE '^[[:space:]]*\\[.*(runtimes\\.|registry|mirrors)|config_path|endpoint|BinaryName|^[[:space:]]*imports' /etc/containerd/config.toml 2>&1 | head -n 40; true`,
+        `{{sudo}}cat /etc/containerd/config.toml 2>&1 | grep -nE '^[[:space:]]*\\[.*(runtimes\\.|registry|mirrors)|config_path|endpoint|BinaryName|^[[:space:]]*imports' | head -n 40; true`,
     },
     steps: [
       stopContainerd,
@@ -184,11 +184,18 @@ export const runbookCatalogData: unknown = [
         retrySafe: true,
       },
       {
+        id: 'reset-failed',
+        title: 'Clear the failed state of the containerd unit',
+        why: 'After a restart storm systemd refuses new starts ("start of the service was attempted too often") until the unit is reset.',
+        action: { kind: 'ssh', script: '{{sudo}}systemctl reset-failed containerd', timeoutMs: 10_000 },
+        retrySafe: true,
+      },
+      {
         ...startContainerd,
         skipIf: { script: 'systemctl is-active containerd; true', stdout: '^active$' },
       },
     ],
-    source: 'seed 000 §8; pkill -9 -f containerd replaced by a checked kill of each named PID',
+    source: 'seed 000 §8; pkill -9 -f containerd replaced by a checked kill of each named PID; reset-failed found needed in the lab',
   },
   {
     id: 'containerd-restart',
@@ -225,7 +232,7 @@ export const runbookCatalogData: unknown = [
           kind: 'ssh',
           script: [
             `if [ ! -e /etc/containerd/config.toml ]; then containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' | {{sudo}}tee /etc/containerd/config.toml >/dev/null`,
-            `elif {{sudo}}grep -q 'SystemdCgroup = false' /etc/containerd/config.toml; then {{sudo}}sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml`,
+            `elif {{sudo}}cat /etc/containerd/config.toml | grep -q 'SystemdCgroup = false'; then {{sudo}}sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml`,
             `else echo 'config.toml has no "SystemdCgroup = false" to change: add SystemdCgroup = true under the runc options by hand' >&2; exit 1; fi`,
           ].join('\n'),
           timeoutMs: 15_000,
@@ -238,16 +245,16 @@ export const runbookCatalogData: unknown = [
         id: 'set-kubelet-cgroup-driver',
         title: 'Set cgroupDriver: systemd in the kubelet config',
         why: 'Both sides must agree; systemd is the driver kubeadm and the seed recommend.',
-        skipIf: { script: `{{sudo}}grep -E '^cgroupDriver:' /var/lib/kubelet/config.yaml; true`, stdout: '^cgroupDriver: *"?systemd"?$' },
+        skipIf: { script: `{{sudo}}cat /var/lib/kubelet/config.yaml | grep -E '^cgroupDriver:'; true`, stdout: '^cgroupDriver: *"?systemd"?$' },
         action: {
           kind: 'ssh',
           script: [
-            `if {{sudo}}grep -q '^cgroupDriver:' /var/lib/kubelet/config.yaml; then {{sudo}}sed -i 's/^cgroupDriver:.*/cgroupDriver: systemd/' /var/lib/kubelet/config.yaml`,
+            `if {{sudo}}cat /var/lib/kubelet/config.yaml | grep -q '^cgroupDriver:'; then {{sudo}}sed -i 's/^cgroupDriver:.*/cgroupDriver: systemd/' /var/lib/kubelet/config.yaml`,
             `else echo 'cgroupDriver: systemd' | {{sudo}}tee -a /var/lib/kubelet/config.yaml >/dev/null; fi`,
           ].join('\n'),
           timeoutMs: 15_000,
         },
-        verify: { kind: 'ssh', script: `{{sudo}}grep -E '^cgroupDriver:' /var/lib/kubelet/config.yaml; true`, stdout: '^cgroupDriver: systemd$' },
+        verify: { kind: 'ssh', script: `{{sudo}}cat /var/lib/kubelet/config.yaml | grep -E '^cgroupDriver:'; true`, stdout: '^cgroupDriver: systemd$' },
         retrySafe: true,
       },
       {
@@ -333,6 +340,13 @@ export const runbookCatalogData: unknown = [
           timeoutMs: 10_000,
         },
         verify: { kind: 'ssh', script: 'grep -c ' + `'= 1$'` + ' /etc/sysctl.d/99-nodediag-k8s.conf', stdout: '^2$' },
+        retrySafe: true,
+      },
+      {
+        id: 'wait-node-ready',
+        title: 'Wait for the node to report Ready',
+        why: 'kubelet notices the network at its next status update; until then the Node still says NetworkPluginNotReady.',
+        verify: { kind: 'kube', check: 'node-ready', withinMs: 90_000 },
         retrySafe: true,
       },
     ],

@@ -28,14 +28,15 @@ const regexSource = z.string().min(1).refine(compiles, { message: 'invalid regex
  *
  * - `line`: some output line of `check` matches the regex; the matching lines
  *   become evidence, and the regex's named groups become finding parameters.
- *   With `capture`, the named group must also hold a number within bounds.
+ *   With `capture`, the named group must also hold a number within bounds;
+ *   with `maxAgeSeconds`, a journal line must be that recent.
  * - `status`: the check ended with one of these statuses (a probe that timed
  *   out is itself evidence of a hung runtime).
  * - `noLine`: the check ran (`ok`) and no line matches.
  * - `allOf` / `anyOf` / `not`: combinators.
  */
 export type Matcher =
-  | { check: string; line: string; capture?: { group: string; gte?: number; lte?: number } }
+  | { check: string; line: string; capture?: { group: string; gte?: number; lte?: number }; maxAgeSeconds?: number }
   | { check: string; status: CheckStatus[] }
   | { check: string; noLine: string }
   | { allOf: Matcher[] }
@@ -52,6 +53,8 @@ export const matcherSchema: z.ZodType<Matcher> = z.lazy(() =>
           .object({ group: z.string().min(1), gte: z.number().optional(), lte: z.number().optional() })
           .strict()
           .optional(),
+        /** Only journal lines at most this old (by the node's clock) count: history is not current state. */
+        maxAgeSeconds: z.number().int().min(1).optional(),
       })
       .strict(),
     z.object({ check: kebabId, status: z.array(z.enum(CHECK_STATUSES)).min(1) }).strict(),
@@ -182,12 +185,14 @@ export const stepSchema = z
     skipIf: remoteCheckSchema.optional(),
     /** Abort the run before acting unless this check passes (unsafe state). */
     requires: remoteCheckSchema.extend({ refusal: z.string().min(1) }).optional(),
-    action: z.discriminatedUnion('kind', [sshActionSchema, kubeActionSchema]),
+    /** What the step does; a step without an action only checks (its verify). */
+    action: z.discriminatedUnion('kind', [sshActionSchema, kubeActionSchema]).optional(),
     verify: verifySchema.optional(),
     /** Whether running the step twice is harmless. */
     retrySafe: z.boolean(),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.action || s.verify, { message: 'a step needs an action, a verify, or both' });
 export type RunbookStep = z.infer<typeof stepSchema>;
 
 /** A named, typed parameter a runbook takes from the finding (named regex groups). */

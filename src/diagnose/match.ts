@@ -3,6 +3,7 @@
  */
 import type { Matcher } from '../catalog/schema.js';
 import { compiled } from '../catalog/regex.js';
+import { journalLineEpoch } from '../probes/parsers.js';
 import type { Observations } from './observation.js';
 
 /** One quoted piece of evidence. */
@@ -64,6 +65,10 @@ export function evaluate(m: Matcher, obs: Observations): MatchResult {
   for (const line of o.lines) {
     const hit = re.exec(line);
     if (!hit) continue;
+    if (m.maxAgeSeconds !== undefined) {
+      const at = journalLineEpoch(line);
+      if (at === null || o.nodeNowSec === undefined || o.nodeNowSec - at > m.maxAgeSeconds) continue;
+    }
     if (m.capture) {
       const n = Number(hit.groups?.[m.capture.group]);
       if (!Number.isFinite(n)) continue;

@@ -18,6 +18,8 @@ export interface Observation {
   truncated: boolean;
   /** Why the check failed, timed out or was skipped. */
   reason?: string;
+  /** The node's clock when the probe ran (journal probes), for line ages. */
+  nodeNowSec?: number;
 }
 
 /** All observations of one diagnosis, by check id. */

@@ -38,7 +38,7 @@ export function parseJournal(text: string): string[] {
   const out: string[] = [];
   let keeping = false;
   for (const line of lines) {
-    const w = /^window-start=(\d+)$/.exec(line);
+    const w = /^window-start=(\d+)(?: now=\d+)?$/.exec(line);
     if (w) {
       start = Number(w[1]);
       continue;
@@ -76,6 +76,12 @@ export function parseClock(text: string, ctx: ParseContext): string[] {
     out.push(`clock-skew-seconds=${Math.round(Math.abs(skewMs) / 1000)} node=${skewMs >= 0 ? 'ahead' : 'behind'} rtt-ms=${rtt}`);
   }
   return out;
+}
+
+/** The node's clock as a journal probe reported it (`window-start=… now=<epoch>`). */
+export function journalNow(text: string): number | undefined {
+  const m = /^window-start=\d+ now=(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Applies the named parser. */

@@ -11,7 +11,7 @@ import type { Clock, ExecResult, RemoteShell } from '../ports.js';
 import type { Redactor } from '../redact.js';
 import { TIMEOUT_EXIT_CODES, wrapRemoteCommand } from '../shell.js';
 import { buildBatchScript, parseBatchOutput, type BatchItem } from './batch.js';
-import { parseOutput } from './parsers.js';
+import { journalNow, parseOutput } from './parsers.js';
 
 /** What the SSH probes need to know about the node and the run. */
 export interface SshProbeContext {
@@ -79,6 +79,7 @@ export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: 
       : statusOf({ exitCode: r.exitCode, text: r.text, timedOut: false }, probe.timeoutMs);
     const raw = ctx.redact(r.text);
     const lines = parseOutput(probe.parser, raw, { sentAtMs, receivedAtMs });
+    const nodeNowSec = probe.parser === 'journal' ? journalNow(raw) : undefined;
     const truncatedReason = r.truncated ? `output cut at ${items.find((i) => i.id === probe.id)!.maxOutputBytes} bytes` : undefined;
     const why = reason ?? truncatedReason;
     return {
@@ -90,6 +91,7 @@ export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: 
       durationMs: r.durationMs ?? receivedAtMs - sentAtMs,
       truncated: r.truncated,
       ...(why ? { reason: ctx.redact(why) } : {}),
+      ...(nodeNowSec !== undefined ? { nodeNowSec } : {}),
     };
   });
 }
