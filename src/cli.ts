@@ -5,7 +5,10 @@
  * and never prints a stack trace or a secret.
  */
 import { loadConfig } from './config.js';
+import { auditCommand, sudoersCommand } from './cli/admin-commands.js';
 import { diagCommand, DIAG_HELP } from './cli/diag-command.js';
+import { demoCommand } from './cli/demo-command.js';
+import { fixCommand } from './cli/fix-command.js';
 import { processIo, type Io } from './cli/io.js';
 import { ansi, plain, type Style } from './diagnose/format-text.js';
 import { EXIT, NodediagError } from './errors.js';
@@ -27,6 +30,10 @@ type Command = (argv: string[], io: Io, style: Style) => Promise<number>;
 
 const commands: Record<string, Command> = {
   diag: (argv, io, style) => diagCommand(argv, loadConfig(), io, style),
+  fix: (argv, io, style) => fixCommand(argv, loadConfig(), io, style),
+  demo: (argv, io, style) => demoCommand(argv, io, style),
+  sudoers: (argv, io) => sudoersCommand(argv, io),
+  audit: (argv, io) => auditCommand(argv, loadConfig(), io),
 };
 
 /** Runs the CLI; returns the exit status. */

@@ -61,7 +61,7 @@ export function catalogScriptMatcher(catalogs: Catalogs): (script: string) => Sc
   for (const rb of catalogs.runbooks) {
     if (rb.preview) add(`preview:${rb.id}`, rb.preview.script);
     for (const s of rb.steps) {
-      if (s.action.kind === 'ssh') add(`${s.id}:action`, s.action.script);
+      if (s.action?.kind === 'ssh') add(`${s.id}:action`, s.action.script);
       if (s.skipIf) add(`${s.id}:skipIf`, s.skipIf.script);
       if (s.requires) add(`${s.id}:requires`, s.requires.script);
       if (s.verify?.kind === 'ssh') add(`${s.id}:verify`, s.verify.script);

@@ -46,10 +46,7 @@ export async function startSimFleet(specs: SimNodeSpec[], catalogs: Catalogs, op
     const node = new SimNode(spec.name, catalogs);
     nodes.set(spec.name, node);
     kube.addNode(makeNode(spec.name, '127.0.0.1', { 'kubernetes.io/os': 'linux', ...(spec.labels ?? {}) }));
-    node.onChange = (n) => {
-      const message = n.runtimeHealthy ? (n.ready ? 'kubelet is posting ready status' : 'container runtime network not ready') : 'container runtime is down';
-      kube.setNodeReady(spec.name, n.ready, message);
-    };
+    node.onChange = (n) => kube.setNodeReady(spec.name, n.ready, n.readyMessage);
     if (spec.toolkitPod) {
       const pod = makeDaemonSetPod({
         namespace: 'gpu-operator',

@@ -122,7 +122,16 @@ export class SimNode {
   /** Whether the runtime answers and kubelet runs: what makes the Node Ready. */
   get ready(): boolean {
     const c = this.state.containerd;
-    return c.state === 'running' && !c.hung && this.state.socket === 'socket' && this.state.kubelet.state === 'running' && this.networkReady;
+    return c.state === 'running' && !c.hung && this.state.socket === 'socket' && this.state.kubelet.state === 'running' && this.networkReady && !this.state.pleg;
+  }
+
+  /** The message kubelet would post with the Ready condition. */
+  get readyMessage(): string {
+    if (!this.runtimeHealthy) return 'container runtime is down';
+    if (this.state.kubelet.state !== 'running') return 'Kubelet stopped posting node status.';
+    if (this.state.pleg) return 'PLEG is not healthy: pleg was last seen active 3m5.1s ago; threshold is 3m0s';
+    if (!this.networkReady) return 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
+    return 'kubelet is posting ready status';
   }
 
   get runtimeHealthy(): boolean {
@@ -268,7 +277,9 @@ export class SimNode {
 
   private restartContainerd(ms: number): boolean {
     this.stopContainerd(ms);
-    return this.startContainerd(ms);
+    const up = this.startContainerd(ms);
+    if (up) this.state.pleg = false;
+    return up;
   }
 
   private restartKubelet(ms: number): void {
