@@ -140,7 +140,8 @@ export const LAB_FAULTS: LabFault[] = [
     fixable: true,
     async inject(node) {
       await runContainer(node, 'lab-sleeper');
-      await node.sh('for i in 1 2 3 4 5 6 7 8; do systemctl restart containerd; done');
+      // A restart storm (what the toolkit's SIGHUPs do) until systemd refuses to start containerd again.
+      await node.sh('for i in $(seq 1 30); do [ "$(systemctl is-active containerd)" = failed ] && break; systemctl restart containerd; done');
       await node.waitFor(`[ "$(systemctl is-active containerd)" = failed ] && journalctl -u containerd -n 80 --no-pager | grep -q 'Found left-over process'`, 20_000, 'a failed containerd with left-over shims');
     },
     async restore(node) {

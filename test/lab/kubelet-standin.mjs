@@ -54,6 +54,9 @@ if (failSwapOn && swaps.length > 1) {
 }
 
 let runtimeDownSince = null;
+/** When the runtime last came back; crash-looping pods restart once back-off (shortened to 15 s here) has passed. */
+let runtimeUpSince = null;
+const BACKOFF_MS = 15_000;
 let lastState = '';
 
 function cond(type, status, reason, message) {
@@ -91,7 +94,9 @@ async function tick() {
     }
   } else {
     runtimeDownSince = null;
+    runtimeUpSince ??= Date.now();
   }
+  if (!runtimeOk) runtimeUpSince = null;
   if (runtimeOk && !networkOk) {
     klog('E', 'kubelet.go:2885', '"Container runtime network not ready" networkReady="NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"');
   }
@@ -125,8 +130,9 @@ async function tick() {
     const waiting = cs.state?.waiting?.reason;
     const running = Boolean(cs.state?.running);
     let next = null;
-    if (runtimeOk && (waiting === 'ContainerCreating' || pod.status.phase === 'Pending')) {
-      next = { phase: 'Running', containerStatuses: [{ ...cs, ready: true, started: true, state: { running: { startedAt: new Date().toISOString() } } }] };
+    const backedOff = waiting === 'CrashLoopBackOff' && runtimeUpSince !== null && Date.now() - runtimeUpSince > BACKOFF_MS;
+    if (runtimeOk && (waiting === 'ContainerCreating' || pod.status.phase === 'Pending' || backedOff)) {
+      next = { phase: 'Running', containerStatuses: [{ ...cs, ready: true, started: true, restartCount: cs.restartCount + (backedOff ? 1 : 0), state: { running: { startedAt: new Date().toISOString() } } }] };
       klog('I', 'kubelet.go:2446', `"SyncLoop (PLEG): event for pod" pod="${pod.metadata.namespace}/${pod.metadata.name}" event={"Type":"ContainerStarted"}`);
     } else if (!runtimeOk && running) {
       next = {

@@ -267,6 +267,8 @@ export class Lab {
     for (const d of ['etc-upper', 'etc-work', 'var-upper', 'var-work', 'root-upper', 'root-work', 'containerd']) mkdirSync(join(dir, d), { recursive: true });
     const etc = join(dir, 'etc-upper');
     writeFileSync(join(etc, 'hostname'), `${name}\n`);
+    // A node resolves its own name (sudo looks it up; without it, sudo waits for DNS that is not there).
+    writeFileSync(join(etc, 'hosts'), `${readFileSync('/etc/hosts', 'utf8').trimEnd()}\n127.0.1.1\t${name}\n`);
     const units = join(etc, 'systemd', 'system');
     mkdirSync(units, { recursive: true });
     for (const u of MASKED_UNITS) symlinkSync('/dev/null', join(units, u));
