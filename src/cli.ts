@@ -9,6 +9,7 @@ import { auditCommand, sudoersCommand } from './cli/admin-commands.js';
 import { diagCommand, DIAG_HELP } from './cli/diag-command.js';
 import { demoCommand } from './cli/demo-command.js';
 import { fixCommand } from './cli/fix-command.js';
+import { serveCommand } from './cli/serve-command.js';
 import { processIo, type Io } from './cli/io.js';
 import { ansi, plain, type Style } from './diagnose/format-text.js';
 import { EXIT, NodediagError } from './errors.js';
@@ -32,6 +33,7 @@ const commands: Record<string, Command> = {
   diag: (argv, io, style) => diagCommand(argv, loadConfig(), io, style),
   fix: (argv, io, style) => fixCommand(argv, loadConfig(), io, style),
   demo: (argv, io, style) => demoCommand(argv, io, style),
+  serve: (argv, io) => serveCommand(argv, loadConfig(), io),
   sudoers: (argv, io) => sudoersCommand(argv, io),
   audit: (argv, io) => auditCommand(argv, loadConfig(), io),
 };

@@ -142,3 +142,32 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** A Slack message: fallback text plus Block Kit blocks. */
+export interface ChatMessage {
+  text: string;
+  blocks?: unknown[];
+}
+
+/** How a chat call failed, for the outbox's retry decision. */
+export class ChatError extends Error {
+  constructor(
+    readonly kind: 'rate-limited' | 'transient' | 'permanent',
+    /** Slack's error code (e.g. `channel_not_found`, `invalid_blocks`). */
+    readonly code: string,
+    /** From Retry-After, when rate limited. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(`slack: ${code}`);
+  }
+}
+
+/** The Slack Web API calls nodediag makes (the @slack/web-api adapter implements it). */
+export interface ChatPort {
+  post(channel: string, message: ChatMessage, threadTs?: string): Promise<{ ts: string }>;
+  update(channel: string, ts: string, message: ChatMessage): Promise<void>;
+  postEphemeral(channel: string, user: string, message: ChatMessage, threadTs?: string): Promise<void>;
+  openView(triggerId: string, view: Record<string, unknown>): Promise<void>;
+  /** Members of a user group (`usergroups.users.list`). */
+  groupMembers(groupId: string): Promise<string[]>;
+}

@@ -46,8 +46,20 @@ export async function prepareFix(node: string, findingId: string, deps: FixDeps,
   }
   const finding = report.findings.find((f) => f.id === findingId);
   if (!finding) return { notNeeded: report };
+  return planFix(node, access, report, finding, deps, opts);
+}
+
+/** Plans the fix of a finding from a report already made, and runs its read-only preview. */
+export async function planFix(
+  node: string,
+  access: NodeAccess,
+  report: DiagnosisReport,
+  finding: Finding,
+  deps: Pick<FixDeps, 'catalogs' | 'ssh' | 'clock' | 'redact'>,
+  opts: { cordon?: boolean } = {},
+): Promise<PreparedFix> {
   if (!finding.runbook) {
-    throw new NodediagError('NO_RUNBOOK', `${findingId} has no automatic fix on ${node}: nothing to run.\nadvice:\n  - ${finding.advice.join('\n  - ')}`);
+    throw new NodediagError('NO_RUNBOOK', `${finding.id} has no automatic fix on ${node}: nothing to run.\nadvice:\n  - ${finding.advice.join('\n  - ')}`);
   }
   const plan = planRunbook(deps.catalogs, finding, {
     node,

@@ -1,0 +1,71 @@
+/**
+ * The Slack Web API adapter (@slack/web-api). Retries are the outbox's job,
+ * so the client is told not to retry and to reject rate-limited calls
+ * (by default it would pause its whole queue and retry for about 30 minutes,
+ * with no request timeout); errors become {@link ChatError}s.
+ */
+import { ErrorCode, WebClient, LogLevel, type WebAPICallError } from '@slack/web-api';
+import { ChatError, type ChatMessage, type ChatPort } from '../ports.js';
+
+/** Slack error codes worth retrying. */
+const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+
+function toChatError(err: unknown): ChatError {
+  const e = err as WebAPICallError & { retryAfter?: number; data?: { error?: string }; statusCode?: number };
+  if (e.code === ErrorCode.RateLimitedError) return new ChatError('rate-limited', 'ratelimited', (e.retryAfter ?? 1) * 1000);
+  if (e.code === ErrorCode.PlatformError) {
+    const code = e.data?.error ?? 'unknown_error';
+    return new ChatError(TRANSIENT.has(code) ? 'transient' : 'permanent', code);
+  }
+  if (e.code === ErrorCode.HTTPError) return new ChatError('transient', `http_${e.statusCode ?? 'error'}`);
+  return new ChatError('transient', 'network_error');
+}
+
+/** Options of the Slack adapter. */
+export interface SlackChatOptions {
+  /** Web API base URL (GovSlack, or a test emulator); Slack's own by default. */
+  apiUrl?: string;
+  timeoutMs?: number;
+}
+
+/** Builds the WebClient with nodediag's retry policy (also used for Bolt's own client). */
+export function slackClientOptions(opts: SlackChatOptions) {
+  return {
+    ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/` } : {}),
+    timeout: opts.timeoutMs ?? 10_000,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    logLevel: LogLevel.ERROR,
+  };
+}
+
+export function createSlackChat(token: string, opts: SlackChatOptions = {}): ChatPort {
+  const client = new WebClient(token, slackClientOptions(opts));
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toChatError(err);
+    }
+  };
+  const body = (m: ChatMessage) => ({ text: m.text, ...(m.blocks ? { blocks: m.blocks as never } : {}) });
+  return {
+    async post(channel, message, threadTs) {
+      const r = await call(() => client.chat.postMessage({ channel, ...body(message), ...(threadTs ? { thread_ts: threadTs } : {}), unfurl_links: false, unfurl_media: false }));
+      return { ts: String(r.ts) };
+    },
+    async update(channel, ts, message) {
+      await call(() => client.chat.update({ channel, ts, ...body(message) }));
+    },
+    async postEphemeral(channel, user, message, threadTs) {
+      await call(() => client.chat.postEphemeral({ channel, user, ...body(message), ...(threadTs ? { thread_ts: threadTs } : {}) }));
+    },
+    async openView(triggerId, view) {
+      await call(() => client.views.open({ trigger_id: triggerId, view: view as never }));
+    },
+    async groupMembers(groupId) {
+      const r = await call(() => client.usergroups.users.list({ usergroup: groupId }));
+      return (r.users ?? []) as string[];
+    },
+  };
+}

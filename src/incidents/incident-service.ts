@@ -1,0 +1,485 @@
+/**
+ * The incident story, independent of Bolt: diagnose a node for a channel,
+ * offer the fix, check approvals (second person, allowed, not expired, once),
+ * run it with the thread as audit trail, close with a summary and offer the
+ * follow-up. Every state change is a compare-and-set on the durable store, so
+ * a double click or a Slack retry never runs anything twice. Slack output goes
+ * through the outbox: a Slack outage delays the thread, never the fix.
+ */
+import { diagnoseNode, resolveNode, type DiagnosisReport } from '../diagnose/run-diagnosis.js';
+import { diagnoseFleet, nodesForSelector } from '../diagnose/fleet.js';
+import { reportJson } from '../diagnose/report-json.js';
+import { Semaphore } from '../concurrency.js';
+import { AuditError, LockHeldError, NodediagError, errorMessage } from '../errors.js';
+import type { ChatPort, Clock, Logger } from '../ports.js';
+import type { RunEvent } from '../runbooks/execute.js';
+import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
+import { incidentMessage } from '../slack/blocks/incident-message.js';
+import { fleetMessage } from '../slack/blocks/replies.js';
+import { approvalModal, decisionMessage, dryRunMessage, requestedMessage, stepFinishedMessage, stepStartedMessage, summaryMessage } from '../slack/blocks/thread-messages.js';
+import type { AccessPolicy, Refusal } from '../slack/authz.js';
+import { INCIDENT_ID, newIncidentId, TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
+import type { Outbox } from './outbox.js';
+import { ConflictError, type IncidentStore } from './store.js';
+
+/** Collaborators of the incident service. */
+export interface IncidentServiceDeps {
+  fix: FixDeps;
+  store: IncidentStore;
+  outbox: Outbox;
+  /** For replies that cannot wait in the outbox: modals (trigger ids expire in 3 s). */
+  chat: ChatPort;
+  access: AccessPolicy;
+  clock: Clock;
+  logger: Logger;
+  approvalTtlMs: number;
+  maxConcurrentDiagnoses: number;
+  fleetConcurrency: number;
+  auditPath: string;
+}
+
+const STATE_REFUSAL: Partial<Record<IncidentState, string>> = {
+  diagnosing: 'This incident is still being diagnosed.',
+  approved: 'This fix has already been approved and is starting.',
+  running: 'This fix is already running.',
+  fixed: 'This fix has already run: the node was fixed.',
+  failed: 'This fix has already run (it failed; see the thread).',
+  aborted: 'This fix has already been tried (it refused to act; see the thread).',
+  'not-needed': 'This fix was not needed any more; nothing ran.',
+  rejected: 'This fix was rejected.',
+  expired: 'This approval request has expired.',
+  interrupted: 'This fix was interrupted by a restart; re-diagnose before approving again.',
+  closed: 'There is nothing to approve on this incident.',
+};
+
+export class IncidentService {
+  private readonly diagnoses: Semaphore;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(private readonly d: IncidentServiceDeps) {
+    this.diagnoses = new Semaphore(d.maxConcurrentDiagnoses);
+  }
+
+  /** Resolves when background work started so far has finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.background.size) await Promise.allSettled([...this.background]);
+  }
+
+  private spawn(work: () => Promise<unknown>): void {
+    const p = work().catch((err) => this.d.logger.error('background work failed', { error: this.d.fix.redact(errorMessage(err)) }));
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  private now(): string {
+    return new Date(this.d.clock.now()).toISOString();
+  }
+
+  private audit(inc: Incident, type: string, actor: string, data?: Record<string, unknown>): void {
+    try {
+      this.d.fix.audit.append({ type, node: inc.node, actor, incident: inc.id, ...(data ? { data } : {}) });
+    } catch (err) {
+      this.d.logger.error('audit log write failed', { error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * Changes an incident with compare-and-set; `change` returns the new
+   * incident, or a refusal. Serialised per incident in this process; a change
+   * made by another process surfaces as a conflict and is re-evaluated.
+   */
+  private async mutate(id: string, change: (inc: Incident) => Incident | Refusal): Promise<Incident | Refusal> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.then(async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const cur = await this.d.store.get(id);
+        if (!cur) return { reason: 'This incident is unknown.', hint: 'Run /diag again.' } satisfies Refusal;
+        const next = change(structuredClone(cur));
+        if ('reason' in next) return next;
+        next.version = cur.version + 1;
+        try {
+          await this.d.store.put(next);
+          return next;
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+        }
+      }
+      return { reason: 'This incident is changing too fast; try again.' } satisfies Refusal;
+    });
+    this.locks.set(id, run.catch(() => undefined));
+    return run;
+  }
+
+  private publish(inc: Incident): void {
+    this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: incidentMessage(inc) });
+  }
+
+  private thread(inc: Incident, message: { text: string; blocks?: unknown[] }, key = `${inc.id}:${Math.random().toString(36).slice(2, 10)}`): string {
+    this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, threadKey: inc.threadKey, message });
+    return key;
+  }
+
+  // ── diagnosis ───────────────────────────────────────────────────────
+  /** Starts a diagnosis; the incident message appears at once and fills in when the diagnosis ends. */
+  async diagnose(req: { node: string; channel: string; user: string; threadKey?: string }): Promise<Incident | Refusal> {
+    if (!this.diagnoses.tryAcquire()) {
+      return { reason: `nodediag is busy (${this.d.maxConcurrentDiagnoses} diagnoses running); try again in a minute.` };
+    }
+    const id = newIncidentId();
+    const key = `${id}:msg`;
+    const inc: Incident = {
+      id,
+      version: 1,
+      node: req.node,
+      channel: req.channel,
+      messageKey: key,
+      threadKey: req.threadKey ?? key,
+      requester: req.user,
+      createdAt: this.now(),
+      state: 'diagnosing',
+      timeline: [{ at: this.now(), who: req.user, what: `asked for a diagnosis of ${req.node}` }],
+    };
+    try {
+      await this.d.store.create(inc);
+      this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), message: incidentMessage(inc) });
+      if (!req.threadKey) this.thread(inc, requestedMessage(inc), `${id}:requested`);
+    } catch (err) {
+      this.diagnoses.release();
+      return { reason: `nodediag cannot record the incident: ${errorMessage(err)}` };
+    }
+    this.audit(inc, 'diagnosis-requested', req.user, { channel: req.channel });
+    this.spawn(async () => {
+      try {
+        await this.finishDiagnosis(inc);
+      } finally {
+        this.diagnoses.release();
+      }
+    });
+    return inc;
+  }
+
+  private async finishDiagnosis(inc: Incident): Promise<void> {
+    let report: DiagnosisReport | null = null;
+    let prepared: PreparedFix | null = null;
+    let error: string | undefined;
+    try {
+      const { access } = await resolveNode(inc.node, this.d.fix);
+      report = await diagnoseNode(inc.node, this.d.fix);
+      const candidate = report.reachable ? report.findings.find((f) => f.role === 'root-cause' && f.runbook) : undefined;
+      if (candidate) prepared = await planFix(inc.node, access, report, candidate, this.d.fix);
+    } catch (err) {
+      error = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
+    }
+    const done = await this.mutate(inc.id, (cur) => {
+      cur.state = prepared ? 'awaiting-approval' : 'closed';
+      if (report) {
+        cur.report = reportJson(report);
+        cur.findings = report.findings;
+        cur.finding = prepared?.finding.id ?? report.findings[0]?.id;
+      }
+      if (error) cur.error = error;
+      if (prepared) {
+        cur.plan = prepared.plan;
+        if (prepared.preview !== undefined) cur.preview = prepared.preview;
+        cur.expiresAt = new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString();
+      }
+      cur.timeline.push({
+        at: this.now(),
+        what: error ? `diagnosis failed: ${error}` : `diagnosed: ${report!.findings.map((f) => f.id).join(', ') || 'healthy'}${prepared ? ` — fix offered (${prepared.plan.runbook})` : ''}`,
+      });
+      return cur;
+    });
+    if ('reason' in done) return;
+    this.publish(done);
+  }
+
+  /** `/diag -l selector`: one summary message. */
+  async fleet(req: { selector: string; channel: string; user: string }): Promise<Refusal | null> {
+    if (!this.diagnoses.tryAcquire()) return { reason: 'nodediag is busy; try again in a minute.' };
+    const key = `fleet-${newIncidentId()}`;
+    this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: fleetMessage(req.selector, req.user, null) });
+    this.spawn(async () => {
+      try {
+        const names = await nodesForSelector(req.selector, this.d.fix);
+        const entries = await diagnoseFleet(names, this.d.fix, this.d.fleetConcurrency);
+        this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: fleetMessage(req.selector, req.user, entries) });
+      } catch (err) {
+        this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: { text: `Fleet ${req.selector}: ${this.d.fix.redact(errorMessage(err))}` } });
+      } finally {
+        this.diagnoses.release();
+      }
+    });
+    return null;
+  }
+
+  // ── buttons ─────────────────────────────────────────────────────────
+  private async load(id: string, channel: string | null): Promise<Incident | Refusal> {
+    if (!INCIDENT_ID.test(id)) return { reason: 'That button does not belong to a nodediag incident.' };
+    const inc = await this.d.store.get(id);
+    if (!inc) return { reason: 'This incident is unknown to nodediag.', hint: 'Run /diag again.' };
+    if (channel !== null && inc.channel !== channel) return { reason: "Act on an incident in the incident's own channel." };
+    return inc;
+  }
+
+  /** Marks an awaiting incident expired (and re-diagnoses when asked by a click). */
+  private async expire(inc: Incident, by?: string): Promise<void> {
+    const exp = await this.mutate(inc.id, (cur) => {
+      if (cur.state !== 'awaiting-approval') return { reason: 'not waiting' };
+      cur.state = 'expired';
+      cur.timeline.push({ at: this.now(), what: 'the approval window closed' });
+      return cur;
+    });
+    if ('reason' in exp) return;
+    this.publish(exp);
+    this.thread(exp, decisionMessage(exp, 'expired'));
+    this.audit(exp, 'approval-expired', 'nodediag');
+    if (by) await this.rediagnose(exp.id, by, exp.channel);
+  }
+
+  private expired(inc: Incident): boolean {
+    return inc.state === 'awaiting-approval' && !!inc.expiresAt && Date.parse(inc.expiresAt) <= this.d.clock.now();
+  }
+
+  async dryRun(id: string, user: string, channel: string): Promise<Refusal | null> {
+    const inc = await this.load(id, channel);
+    if ('reason' in inc) return inc;
+    const refusal = this.d.access.requestRefusal(user, channel);
+    if (refusal && (await this.d.access.approveRefusal(user, channel, ''))) return refusal;
+    if (!inc.plan) return { reason: 'This incident has no fix to preview.' };
+    this.thread(inc, dryRunMessage(inc, user));
+    this.audit(inc, 'dry-run-shown', user);
+    return null;
+  }
+
+  /** The Approve button: checks, then opens the confirmation with the exact steps. */
+  async requestApproval(id: string, user: string, channel: string, triggerId: string): Promise<Refusal | null> {
+    const inc = await this.load(id, channel);
+    if ('reason' in inc) return inc;
+    if (this.expired(inc)) {
+      await this.expire(inc, user);
+      return { reason: 'This approval request expired; nodediag is diagnosing the node again in the thread.' };
+    }
+    if (inc.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[inc.state] ?? 'Nothing to approve.' };
+    const refusal = await this.d.access.approveRefusal(user, channel, inc.requester);
+    if (refusal) return refusal;
+    try {
+      await this.d.chat.openView(triggerId, approvalModal(inc));
+    } catch (err) {
+      return { reason: `Slack did not open the confirmation (${errorMessage(err)}); click Approve again.` };
+    }
+    return null;
+  }
+
+  /** The confirmation was submitted: approve (once) and run. */
+  async confirmApproval(id: string, user: string): Promise<Refusal | null> {
+    const loaded = await this.load(id, null);
+    if ('reason' in loaded) return loaded;
+    if (this.expired(loaded)) {
+      await this.expire(loaded, user);
+      return { reason: 'This approval request expired while the confirmation was open; nodediag is diagnosing again.' };
+    }
+    const refusal = await this.d.access.approveRefusal(user, loaded.channel, loaded.requester);
+    if (refusal) return refusal;
+    const approved = await this.mutate(id, (cur) => {
+      if (cur.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[cur.state] ?? 'Nothing to approve.' };
+      if (this.expired(cur)) return { reason: 'This approval request has expired.' };
+      cur.state = 'approved';
+      cur.approvedBy = user;
+      cur.approvedAt = this.now();
+      cur.timeline.push({ at: cur.approvedAt, who: user, what: `approved ${cur.plan!.runbook}` });
+      return cur;
+    });
+    if ('reason' in approved) return approved;
+    this.audit(approved, 'approved', user, { runbook: approved.plan!.runbook });
+    this.publish(approved);
+    this.thread(approved, decisionMessage(approved, 'approved', user));
+    this.spawn(() => this.run(approved, user));
+    return null;
+  }
+
+  async reject(id: string, user: string, channel: string): Promise<Refusal | null> {
+    const inc = await this.load(id, channel);
+    if ('reason' in inc) return inc;
+    const refusal = await this.d.access.rejectRefusal(user, channel, inc.requester);
+    if (refusal) return refusal;
+    const rejected = await this.mutate(id, (cur) => {
+      if (cur.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[cur.state] ?? 'Nothing to reject.' };
+      cur.state = 'rejected';
+      cur.rejectedBy = user;
+      cur.timeline.push({ at: this.now(), who: user, what: 'rejected the fix' });
+      return cur;
+    });
+    if ('reason' in rejected) return rejected;
+    this.audit(rejected, 'rejected', user);
+    this.publish(rejected);
+    this.thread(rejected, decisionMessage(rejected, 'rejected', user));
+    this.thread(rejected, summaryMessage(rejected, this.d.auditPath), `${id}:summary`);
+    return null;
+  }
+
+  /** A fresh diagnosis posted in the same thread. */
+  async rediagnose(id: string, user: string, channel: string): Promise<Refusal | null> {
+    const inc = await this.load(id, channel);
+    if ('reason' in inc) return inc;
+    const refusal = this.d.access.requestRefusal(user, channel);
+    if (refusal) return refusal;
+    if (!TERMINAL_STATES.has(inc.state)) return { reason: 'This incident is still open; act on it first.' };
+    const next = await this.diagnose({ node: inc.node, channel, user, threadKey: inc.threadKey });
+    return 'reason' in next ? next : null;
+  }
+
+  // ── running ─────────────────────────────────────────────────────────
+  private async run(approved: Incident, approver: string): Promise<void> {
+    const id = approved.id;
+    const stepKeys = new Map<number, string>();
+    let outcomeState: IncidentState = 'failed';
+    const finish = async (change: (cur: Incident) => void) => {
+      const done = await this.mutate(id, (cur) => {
+        change(cur);
+        cur.progress = undefined;
+        return cur;
+      });
+      if ('reason' in done) return null;
+      this.publish(done);
+      this.thread(done, summaryMessage(done, this.d.auditPath), `${id}:summary`);
+      return done;
+    };
+    try {
+      const { access } = await resolveNode(approved.node, this.d.fix);
+      const fix: PreparedFix = {
+        node: approved.node,
+        access,
+        report: undefined as never,
+        finding: approved.findings!.find((f) => f.id === approved.finding)!,
+        plan: approved.plan!,
+        ...(approved.preview !== undefined ? { preview: approved.preview } : {}),
+      };
+      const started = await this.mutate(id, (cur) => {
+        cur.state = 'running';
+        cur.progress = { step: 0, total: cur.plan!.steps.length, title: 're-checking the finding' };
+        return cur;
+      });
+      if (!('reason' in started)) this.publish(started);
+      const onEvent = (e: RunEvent) => {
+        if (e.type === 'step-started') {
+          stepKeys.set(e.step.index, this.thread(approved, stepStartedMessage(e.step, approved.plan!.steps.length), `${id}:step:${e.step.index}`));
+          void this.mutate(id, (cur) => {
+            cur.progress = { step: e.step.index, total: cur.plan!.steps.length, title: e.step.title };
+            return cur;
+          }).then((cur) => 'reason' in cur || this.publish(cur));
+        } else if (e.type === 'step-finished') {
+          const key = stepKeys.get(e.record.index);
+          const message = stepFinishedMessage(e.record, e.total);
+          if (key) this.d.outbox.enqueue({ op: 'update', key, channel: approved.channel, message });
+          else this.thread(approved, message);
+        } else if (e.type === 'rechecked' && !e.holds) {
+          this.thread(approved, { text: `${approved.finding} no longer holds on ${approved.node}; nothing was run.` });
+        }
+      };
+      const outcome = await runFix(fix, this.d.fix, { actor: approver, incident: id, onEvent });
+      outcomeState = outcome.result;
+      const done = await finish((cur) => {
+        cur.state = outcome.result;
+        cur.outcome = {
+          result: outcome.result,
+          summary: outcome.summary,
+          steps: outcome.steps,
+          followUps: outcome.followUps.map((f) => f.id),
+          auditRange: outcome.auditRange,
+          after: outcome.after ? reportJson(outcome.after) : null,
+        };
+        cur.timeline.push({ at: this.now(), what: `fix ${outcome.result}${outcome.after ? ` — after: ${outcome.after.findings.map((f) => f.id).join(', ') || 'healthy'}` : ''}` });
+      });
+      if (done && outcome.after) await this.offerFollowUp(done, outcome.after, access);
+    } catch (err) {
+      const why = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
+      const state: IncidentState = err instanceof LockHeldError || err instanceof AuditError ? 'aborted' : outcomeState;
+      await finish((cur) => {
+        cur.state = state;
+        cur.outcome = { result: state, summary: `the fix could not run: ${why}`, steps: [], followUps: [], auditRange: null };
+        cur.timeline.push({ at: this.now(), what: `the fix could not run: ${why}` });
+      });
+    }
+  }
+
+  /** After a fix: the next root cause with a runbook gets its own message and buttons in the thread. */
+  private async offerFollowUp(done: Incident, after: DiagnosisReport, access: PreparedFix['access']): Promise<void> {
+    const next = after.reachable ? after.findings.find((f) => f.role === 'root-cause' && f.runbook) : undefined;
+    if (!next) return;
+    let prepared: PreparedFix;
+    try {
+      prepared = await planFix(done.node, access, after, next, this.d.fix);
+    } catch {
+      return;
+    }
+    const id = newIncidentId();
+    const follow: Incident = {
+      id,
+      version: 1,
+      node: done.node,
+      channel: done.channel,
+      messageKey: `${id}:msg`,
+      threadKey: done.threadKey,
+      requester: done.requester,
+      createdAt: this.now(),
+      state: 'awaiting-approval',
+      report: reportJson(after),
+      findings: after.findings,
+      finding: next.id,
+      plan: prepared.plan,
+      ...(prepared.preview !== undefined ? { preview: prepared.preview } : {}),
+      expiresAt: new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString(),
+      timeline: [{ at: this.now(), what: `follow-up of ${done.id}: ${next.id}` }],
+    };
+    await this.d.store.create(follow);
+    this.d.outbox.enqueue({ op: 'post', key: follow.messageKey, channel: follow.channel, threadKey: follow.threadKey, message: incidentMessage(follow) });
+    await this.mutate(done.id, (cur) => {
+      cur.followUp = id;
+      return cur;
+    });
+  }
+
+  // ── housekeeping ────────────────────────────────────────────────────
+  /** Closes approval requests whose window has passed (run every few seconds). */
+  async expireDue(): Promise<number> {
+    const due = (await this.d.store.list(['awaiting-approval'])).filter((i) => this.expired(i));
+    for (const inc of due) await this.expire(inc);
+    return due.length;
+  }
+
+  /**
+   * After a restart: a fix that was running when the bot died is marked
+   * interrupted in its thread and the audit log, its node lock is released,
+   * and nothing is re-run without a new approval.
+   */
+  async recover(): Promise<number> {
+    const stuck = await this.d.store.list(['approved', 'running', 'diagnosing']);
+    for (const inc of stuck) {
+      const wasFixing = inc.state !== 'diagnosing';
+      const done = await this.mutate(inc.id, (cur) => {
+        if (cur.state === 'diagnosing') {
+          cur.state = 'closed';
+          cur.error = 'nodediag restarted before the diagnosis finished; re-diagnose';
+        } else {
+          cur.state = 'interrupted';
+        }
+        cur.timeline.push({ at: this.now(), what: wasFixing ? `interrupted by a restart at step ${cur.progress?.step ?? 0}/${cur.progress?.total ?? '?'}` : 'diagnosis interrupted by a restart' });
+        return cur;
+      });
+      if ('reason' in done) continue;
+      if (wasFixing) {
+        this.audit(done, 'interrupted', 'nodediag', { step: inc.progress?.step ?? 0, title: inc.progress?.title ?? '' });
+        await this.d.fix.lock.forceRelease(inc.node);
+        this.thread(done, {
+          text:
+            `:warning: nodediag restarted while the fix ran (step ${inc.progress?.step ?? 0}/${inc.progress?.total ?? '?'}: ${inc.progress?.title ?? 'starting'}). ` +
+            `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
+        });
+        this.thread(done, summaryMessage(done, this.d.auditPath), `${done.id}:summary`);
+      }
+      this.publish(done);
+    }
+    return stuck.length;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * An incident: one diagnosis of one node in one channel, and what happened to
+ * its fix. The plan lives here, on the server; Slack buttons carry only the
+ * incident id.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Finding } from '../diagnose/classify.js';
+import type { ReportJson } from '../diagnose/report-json.js';
+import type { StepRecord } from '../runbooks/execute.js';
+import type { Plan } from '../runbooks/plan.js';
+
+/** Where an incident is in its life. */
+export type IncidentState =
+  | 'diagnosing'
+  /** Diagnosed with a runbook: waiting for an approval (until `expiresAt`). */
+  | 'awaiting-approval'
+  | 'approved'
+  | 'running'
+  | 'fixed'
+  | 'failed'
+  | 'aborted'
+  | 'not-needed'
+  | 'rejected'
+  | 'expired'
+  /** The bot stopped while the fix ran; nothing re-runs without a new approval. */
+  | 'interrupted'
+  /** Nothing to approve: healthy, advice only, or unreachable. */
+  | 'closed';
+
+export const TERMINAL_STATES: ReadonlySet<IncidentState> = new Set(['fixed', 'failed', 'aborted', 'not-needed', 'rejected', 'expired', 'interrupted', 'closed']);
+
+/** One line of the incident's timeline. */
+export interface TimelineEntry {
+  at: string;
+  who?: string;
+  what: string;
+}
+
+/** The stored incident. */
+export interface Incident {
+  id: string;
+  /** Optimistic-concurrency version, bumped on every write. */
+  version: number;
+  node: string;
+  channel: string;
+  /** The Slack message that shows this incident (its thread is the audit trail). */
+  messageKey: string;
+  /** The thread this incident lives in: its own message, or the root incident's for a follow-up. */
+  threadKey: string;
+  requester: string;
+  createdAt: string;
+  state: IncidentState;
+  /** The diagnosis (without raw observations). */
+  report?: ReportJson;
+  findings?: Finding[];
+  /** The finding offered for a fix, its plan and preview. */
+  finding?: string;
+  plan?: Plan;
+  preview?: string;
+  expiresAt?: string;
+  approvedBy?: string;
+  approvedAt?: string;
+  rejectedBy?: string;
+  progress?: { step: number; total: number; title: string };
+  outcome?: {
+    result: string;
+    summary: string;
+    steps: StepRecord[];
+    followUps: string[];
+    auditRange: { first: number; last: number } | null;
+    after?: ReportJson | null;
+  };
+  /** Incident id of the follow-up diagnosis posted in the same thread. */
+  followUp?: string;
+  /** Why the diagnosis itself could not be made (unknown node, no access…). */
+  error?: string;
+  timeline: TimelineEntry[];
+}
+
+/** A fresh, unguessable incident id. */
+export function newIncidentId(): string {
+  return `inc-${randomBytes(8).toString('hex')}`;
+}
+
+/** Incident ids as buttons carry them; anything else is refused. */
+export const INCIDENT_ID = /^inc-[0-9a-f]{16}$/;

@@ -1,0 +1,220 @@
+/**
+ * The outbox: every Slack post and update is written to disk first and
+ * delivered later, in order per channel, throttled (Slack allows about one
+ * message per second per channel), retried on rate limits (Retry-After),
+ * 5xx and network errors. A Slack outage delays the thread; it never loses an
+ * entry and never blocks a running fix. Updates of the same message coalesce:
+ * only the latest state is sent.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodediagError } from '../errors.js';
+import { ChatError, type ChatMessage, type ChatPort, type Clock, type Logger } from '../ports.js';
+import { writeFileAtomic } from './store.js';
+
+/** A chat operation to deliver. Messages are named by keys; Slack's `ts` is learnt on delivery. */
+export type OutboxOp =
+  | { op: 'post'; key: string; channel: string; threadKey?: string; message: ChatMessage }
+  | { op: 'update'; key: string; channel: string; message: ChatMessage }
+  | { op: 'ephemeral'; channel: string; user: string; threadKey?: string; message: ChatMessage };
+
+interface Item {
+  seq: number;
+  op: OutboxOp;
+  attempts: number;
+  notBefore: number;
+}
+
+/** Tunables. */
+export interface OutboxOptions {
+  /** Minimum gap between two posts to one channel. */
+  postIntervalMs?: number;
+  /** Minimum gap between two updates to one channel. */
+  updateIntervalMs?: number;
+  /** Longest backoff after transient errors. */
+  maxBackoffMs?: number;
+  tickMs?: number;
+}
+
+/** Problems that will not go away by retrying: kept aside (dead letters), never retried forever. */
+const PERMANENT_DROP = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'message_not_found', 'cant_update_message', 'user_not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked']);
+
+export class Outbox {
+  private readonly items = new Map<number, Item>();
+  private keys: Record<string, string> = {};
+  private seq = 0;
+  private readonly busy = new Set<string>();
+  private readonly nextAt = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly chat: ChatPort,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: OutboxOptions = {},
+  ) {
+    try {
+      mkdirSync(join(dir, 'dead'), { recursive: true });
+    } catch (err) {
+      throw new NodediagError('STORE_ERROR', `cannot create the outbox ${dir}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    if (existsSync(join(dir, 'keys.json'))) this.keys = JSON.parse(readFileSync(join(dir, 'keys.json'), 'utf8')) as Record<string, string>;
+    for (const f of readdirSync(dir)) {
+      const m = /^(\d{12})\.json$/.exec(f);
+      if (!m) continue;
+      const item = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Item;
+      this.items.set(item.seq, item);
+      this.seq = Math.max(this.seq, item.seq);
+    }
+  }
+
+  private file(seq: number): string {
+    return join(this.dir, `${String(seq).padStart(12, '0')}.json`);
+  }
+
+  /** Queues an operation durably; returns at once. Throws only when the disk refuses it. */
+  enqueue(op: OutboxOp): void {
+    const item: Item = { seq: ++this.seq, op, attempts: 0, notBefore: 0 };
+    try {
+      writeFileAtomic(this.file(item.seq), JSON.stringify(item));
+    } catch (err) {
+      throw new NodediagError('STORE_ERROR', `cannot queue a Slack message: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    this.items.set(item.seq, item);
+  }
+
+  /** Slack's ts for a message key, once delivered. */
+  tsOf(key: string): string | undefined {
+    return this.keys[key];
+  }
+
+  /** Operations not yet delivered. */
+  get pending(): number {
+    return this.items.size;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 25);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Resolves when everything queued so far is delivered (or dead-lettered). */
+  drain(timeoutMs = 30_000): Promise<boolean> {
+    if (this.items.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  private remove(item: Item, dead = false): void {
+    this.items.delete(item.seq);
+    try {
+      if (dead) renameSync(this.file(item.seq), join(this.dir, 'dead', `${String(item.seq).padStart(12, '0')}.json`));
+      else rmSync(this.file(item.seq), { force: true });
+    } catch {
+      /* the item is delivered; a stale file would only be re-sent as a duplicate update */
+    }
+    if (this.items.size === 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const fn of w) fn();
+    }
+  }
+
+  private superseded(item: Item): boolean {
+    if (item.op.op !== 'update') return false;
+    const key = item.op.key;
+    for (const other of this.items.values()) if (other.seq > item.seq && other.op.op === 'update' && other.op.key === key) return true;
+    return false;
+  }
+
+  private async tick(): Promise<void> {
+    const now = this.clock.now();
+    const heads = new Map<string, Item>();
+    for (const item of [...this.items.values()].sort((a, b) => a.seq - b.seq)) {
+      if (!heads.has(item.op.channel)) heads.set(item.op.channel, item);
+    }
+    for (const [channel, item] of heads) {
+      if (this.busy.has(channel) || now < (this.nextAt.get(channel) ?? 0) || now < item.notBefore) continue;
+      if (this.superseded(item)) {
+        this.remove(item);
+        continue;
+      }
+      this.busy.add(channel);
+      void this.deliver(item).finally(() => this.busy.delete(channel));
+    }
+  }
+
+  private threadTs(threadKey: string | undefined): string | undefined | null {
+    if (!threadKey) return undefined;
+    const ts = this.keys[threadKey];
+    if (ts) return ts;
+    // The thread's root is still queued (it is earlier in this channel's order): wait for it.
+    return [...this.items.values()].some((i) => i.op.op === 'post' && i.op.key === threadKey) ? null : undefined;
+  }
+
+  private async deliver(item: Item): Promise<void> {
+    const op = item.op;
+    const gap = op.op === 'update' ? (this.opts.updateIntervalMs ?? 300) : (this.opts.postIntervalMs ?? 1000);
+    try {
+      if (op.op === 'post') {
+        const thread = this.threadTs(op.threadKey);
+        if (thread === null) return;
+        const { ts } = await this.chat.post(op.channel, op.message, thread);
+        this.keys[op.key] = ts;
+        writeFileAtomic(join(this.dir, 'keys.json'), JSON.stringify(this.keys));
+      } else if (op.op === 'update') {
+        const ts = this.keys[op.key];
+        if (!ts) {
+          if ([...this.items.values()].some((i) => i.op.op === 'post' && i.op.key === op.key)) return;
+          this.log.warn('outbox: update of a message that was never posted; dropped', { key: op.key });
+          this.remove(item, true);
+          return;
+        }
+        await this.chat.update(op.channel, ts, op.message);
+      } else {
+        const thread = this.threadTs(op.threadKey);
+        if (thread === null) return;
+        await this.chat.postEphemeral(op.channel, op.user, op.message, thread);
+      }
+      this.nextAt.set(op.channel, this.clock.now() + gap);
+      this.remove(item);
+    } catch (err) {
+      this.failed(item, err);
+    }
+  }
+
+  private failed(item: Item, err: unknown): void {
+    const e = err instanceof ChatError ? err : new ChatError('transient', (err as Error)?.message ?? 'error');
+    item.attempts += 1;
+    if (e.kind === 'rate-limited') {
+      item.notBefore = this.clock.now() + (e.retryAfterMs ?? 1000);
+    } else if (e.kind === 'permanent' && (e.code === 'invalid_blocks' || e.code === 'msg_too_long' || e.code === 'invalid_blocks_format') && 'message' in item.op && item.op.message.blocks) {
+      // Never lose the entry: send its plain text instead.
+      item.op = { ...item.op, message: { text: item.op.message.text.slice(0, 3900) } } as OutboxOp;
+    } else if (e.kind === 'permanent' && (PERMANENT_DROP.has(e.code) || item.attempts > 5)) {
+      this.log.error('outbox: Slack refused a message; kept in outbox/dead', { code: e.code, channel: item.op.channel });
+      this.remove(item, true);
+      return;
+    } else {
+      item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, 500 * 2 ** Math.min(item.attempts, 10));
+    }
+    try {
+      writeFileAtomic(this.file(item.seq), JSON.stringify(item));
+    } catch {
+      /* kept in memory; the file still holds the previous attempt count */
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Durable incident state: one JSON file per incident, written atomically
+ * (temp file, fsync, rename), with a version for compare-and-set so that a
+ * state change happens once even when Slack delivers a click twice. A small
+ * in-memory cache holds recent incidents; the files are the truth.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodediagError } from '../errors.js';
+import { INCIDENT_ID, type Incident, type IncidentState } from './incident.js';
+
+/** A compare-and-set lost to a concurrent change. */
+export class ConflictError extends NodediagError {
+  constructor(id: string) {
+    super('STORE_ERROR', `incident ${id} changed concurrently`);
+  }
+}
+
+/** Where incidents live. */
+export interface IncidentStore {
+  get(id: string): Promise<Incident | null>;
+  create(incident: Incident): Promise<void>;
+  /** Writes `next` if the stored version is still `next.version - 1`; else {@link ConflictError}. */
+  put(next: Incident): Promise<void>;
+  /** Incidents in the given states (for recovery and expiry). */
+  list(states: IncidentState[]): Promise<Incident[]>;
+}
+
+/** Writes a file atomically and durably. */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** The file-backed store (the default: no server needed). */
+export class FileIncidentStore implements IncidentStore {
+  private readonly cache = new Map<string, Incident>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly cacheSize = 500,
+  ) {
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw new NodediagError('STORE_ERROR', `cannot create the incident store ${dir}: ${(err as NodeJS.ErrnoException).code}`, 'set NODEDIAG_STATE_DIR to a writable directory');
+    }
+  }
+
+  private path(id: string): string {
+    if (!INCIDENT_ID.test(id)) throw new NodediagError('STORE_ERROR', 'not an incident id');
+    return join(this.dir, `${id}.json`);
+  }
+
+  private remember(i: Incident): void {
+    this.cache.delete(i.id);
+    this.cache.set(i.id, i);
+    while (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  async get(id: string): Promise<Incident | null> {
+    if (!INCIDENT_ID.test(id)) return null;
+    const cached = this.cache.get(id);
+    if (cached) return structuredClone(cached);
+    const p = this.path(id);
+    if (!existsSync(p)) return null;
+    const i = JSON.parse(readFileSync(p, 'utf8')) as Incident;
+    this.remember(i);
+    return structuredClone(i);
+  }
+
+  private write(i: Incident): void {
+    try {
+      writeFileAtomic(this.path(i.id), JSON.stringify(i));
+    } catch (err) {
+      throw new NodediagError('STORE_ERROR', `cannot write incident ${i.id}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'free disk space or fix permissions of NODEDIAG_STATE_DIR');
+    }
+    this.remember(structuredClone(i));
+  }
+
+  async create(incident: Incident): Promise<void> {
+    if (existsSync(this.path(incident.id))) throw new ConflictError(incident.id);
+    this.write(incident);
+  }
+
+  async put(next: Incident): Promise<void> {
+    const current = await this.get(next.id);
+    if (!current || current.version !== next.version - 1) throw new ConflictError(next.id);
+    this.write(next);
+  }
+
+  async list(states: IncidentState[]): Promise<Incident[]> {
+    const out: Incident[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (!/^inc-[0-9a-f]{16}\.json$/.test(f)) continue;
+      const i = await this.get(f.slice(0, -5));
+      if (i && states.includes(i.state)) out.push(i);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Short replies: help, refusals, fleet summaries. Pure.
+ */
+import type { FleetEntry } from '../../diagnose/fleet.js';
+import { clip, code, context, esc, fitBlocks, header, LIMITS, section, type Block } from './limits.js';
+
+type Msg = { text: string; blocks: Block[] };
+
+export function helpMessage(): Msg {
+  const text = [
+    '*/diag <node>* — diagnose a node: root cause first, with evidence; offers the documented fix as *Approve fix* / *Dry run* / *Reject*.',
+    '*/diag -l <label-selector>* — diagnose every node matching a Kubernetes label selector (e.g. `/diag -l pool=gpu`) and summarise.',
+    '*/diag help* — this message.',
+    'A fix runs only after a second person approves it; every step is verified and recorded in the incident\'s thread.',
+  ].join('\n');
+  return { text: 'nodediag: /diag <node> | /diag -l <selector> | /diag help', blocks: [section(text)] };
+}
+
+/** An ephemeral refusal or error, with what to do about it. */
+export function refusalMessage(reason: string, hint?: string): Msg {
+  const text = `:warning: ${esc(reason)}${hint ? `\n_${esc(hint)}_` : ''}`;
+  return { text: clip(`${reason}${hint ? ` — ${hint}` : ''}`, LIMITS.messageText), blocks: [section(text)] };
+}
+
+/** The answer to `/diag -l`: one summary. */
+export function fleetMessage(selector: string, requester: string, entries: FleetEntry[] | null): Msg {
+  if (!entries) {
+    return { text: `Diagnosing nodes matching ${selector}…`, blocks: [header(`🔎 Diagnosing nodes matching ${selector}…`), context(`Requested by <@${requester}>`)] };
+  }
+  const rows = entries.map((e) => {
+    if ('error' in e) return `${e.node.padEnd(28)} error        ${e.code}`;
+    const status = !e.reachable ? 'unreachable' : e.findings.length ? 'findings' : 'healthy';
+    return `${e.node.padEnd(28)} ${status.padEnd(12)} ${e.findings[0]?.id ?? e.connectionError?.code ?? '-'}`;
+  });
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.slice(29, 41).trim(), (counts.get(r.slice(29, 41).trim()) ?? 0) + 1);
+  const blocks: Block[] = [
+    header(clip(`Fleet: ${selector} — ${entries.length} node(s)`, LIMITS.headerText)),
+    section(`${[...counts].map(([k, n]) => `*${n}* ${k}`).join(' · ')}\n${code(`${'NODE'.padEnd(28)} ${'STATUS'.padEnd(12)} TOP FINDING\n${rows.join('\n')}`, LIMITS.sectionText - 200)}`),
+    context(`Requested by <@${requester}> · \`/diag <node>\` for the evidence and a fix`),
+  ];
+  return { text: `Fleet ${selector}: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}`, blocks: fitBlocks(blocks) };
+}

@@ -1,0 +1,112 @@
+/**
+ * The Slack listeners. Thin: ack first (Slack's 3-second limit), parse the
+ * payload with zod, call one service method, answer a refusal ephemerally.
+ */
+import type { App } from '@slack/bolt';
+import { z } from 'zod';
+import type { IncidentService } from '../incidents/incident-service.js';
+import { inventoryNames, type Inventory } from '../inventory/inventory.js';
+import { suggestNames } from '../inventory/node-name.js';
+import type { ChatPort, Logger } from '../ports.js';
+import type { Redactor } from '../redact.js';
+import type { AccessPolicy, Refusal } from './authz.js';
+import { ACTIONS } from './blocks/incident-message.js';
+import { helpMessage, refusalMessage } from './blocks/replies.js';
+import { APPROVE_VIEW } from './blocks/thread-messages.js';
+import { parseDiagText } from './command-parse.js';
+
+const slashSchema = z.object({ text: z.string().default(''), user_id: z.string().min(1), channel_id: z.string().min(1) });
+const actionSchema = z.object({
+  user: z.object({ id: z.string().min(1) }),
+  channel: z.object({ id: z.string().min(1) }).optional(),
+  container: z.object({ channel_id: z.string().optional() }).optional(),
+  trigger_id: z.string().optional(),
+  actions: z.array(z.object({ action_id: z.string(), value: z.string().max(100).optional() })).min(1),
+});
+const viewSchema = z.object({ user: z.object({ id: z.string().min(1) }), view: z.object({ private_metadata: z.string().max(100) }) });
+
+/** What the listeners need. */
+export interface ListenerDeps {
+  service: IncidentService;
+  access: AccessPolicy;
+  chat: ChatPort;
+  inventory: Inventory;
+  /** Nodes reachable without an inventory entry (known_hosts in defaults + Kubernetes). */
+  discoverable: boolean;
+  logger: Logger;
+  redact: Redactor;
+}
+
+export function registerListeners(app: App, d: ListenerDeps): void {
+  const tell = async (channel: string, user: string, r: Refusal) => {
+    try {
+      await d.chat.postEphemeral(channel, user, refusalMessage(r.reason, r.hint));
+    } catch (err) {
+      d.logger.warn('could not send an ephemeral reply', { error: d.redact((err as Error).message) });
+    }
+  };
+
+  app.command('/diag', async ({ command, ack }) => {
+    const parsed = slashSchema.safeParse(command);
+    if (!parsed.success) {
+      await ack({ response_type: 'ephemeral', text: 'nodediag could not read that command.' });
+      return;
+    }
+    const { text, user_id: user, channel_id: channel } = parsed.data;
+    const req = parseDiagText(text);
+    if (req.kind === 'help') {
+      await ack({ response_type: 'ephemeral', ...helpMessage() });
+      return;
+    }
+    if (req.kind === 'invalid') {
+      await ack({ response_type: 'ephemeral', ...refusalMessage(req.reason, req.hint) });
+      return;
+    }
+    const refusal = d.access.requestRefusal(user, channel);
+    if (refusal) {
+      await ack({ response_type: 'ephemeral', ...refusalMessage(refusal.reason, refusal.hint) });
+      return;
+    }
+    if (req.kind === 'node' && !d.discoverable && !d.inventory.nodes.some((n) => n.name === req.node)) {
+      const close = suggestNames(req.node, inventoryNames(d.inventory));
+      await ack({
+        response_type: 'ephemeral',
+        ...refusalMessage(`Node "${req.node}" is not in nodediag's inventory.`, close.length ? `Did you mean ${close.map((c) => `"${c}"`).join(', ')}?` : 'Add it to the inventory file.'),
+      });
+      return;
+    }
+    await ack();
+    const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user }) : await d.service.fleet({ selector: req.selector, channel, user });
+    if (result && 'reason' in result) await tell(channel, user, result);
+  });
+
+  const onAction = (action: string, handle: (id: string, user: string, channel: string, triggerId: string) => Promise<Refusal | null>) => {
+    app.action(action, async ({ ack, body }) => {
+      await ack();
+      const parsed = actionSchema.safeParse(body);
+      if (!parsed.success) return;
+      const p = parsed.data;
+      const channel = p.channel?.id ?? p.container?.channel_id ?? '';
+      const refusal = await handle(p.actions[0]!.value ?? '', p.user.id, channel, p.trigger_id ?? '');
+      if (refusal) await tell(channel, p.user.id, refusal);
+    });
+  };
+  onAction(ACTIONS.approve, (id, user, channel, trigger) => d.service.requestApproval(id, user, channel, trigger));
+  onAction(ACTIONS.dryRun, (id, user, channel) => d.service.dryRun(id, user, channel));
+  onAction(ACTIONS.reject, (id, user, channel) => d.service.reject(id, user, channel));
+  onAction(ACTIONS.rediagnose, (id, user, channel) => d.service.rediagnose(id, user, channel));
+
+  app.view(APPROVE_VIEW, async ({ ack, body }) => {
+    const parsed = viewSchema.safeParse(body);
+    if (!parsed.success) {
+      await ack({ response_action: 'errors', errors: {} } as never);
+      return;
+    }
+    const refusal = await d.service.confirmApproval(parsed.data.view.private_metadata, parsed.data.user.id);
+    if (refusal) {
+      await ack({ response_action: 'update', view: { type: 'modal', title: { type: 'plain_text', text: 'Not approved' }, close: { type: 'plain_text', text: 'Close' }, blocks: refusalMessage(refusal.reason, refusal.hint).blocks } } as never);
+      return;
+    }
+    await ack();
+  });
+}
