@@ -1,0 +1,223 @@
+/**
+ * A STAND-IN for Slack's Web API (Slack cannot be reached here): an HTTP
+ * server on loopback that answers the methods nodediag calls with Slack's
+ * response shapes, records every call, refuses Block Kit that breaks Slack's
+ * limits (`invalid_blocks`, as Slack does), and injects 429 (Retry-After) or
+ * 5xx answers on demand. The real @slack/web-api client is pointed at it with
+ * `slackApiUrl`. Also builds Slack's signed requests for the bot's receiver.
+ */
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { limitProblems } from '../slack/blocks/limits.js';
+
+/** One recorded Web API call. */
+export interface SlackCall {
+  method: string;
+  args: Record<string, any>;
+  at: number;
+  /** What the emulator answered. */
+  status: number;
+  error?: string;
+}
+
+/** A message as it stands now (after updates). */
+export interface EmulatedMessage {
+  channel: string;
+  ts: string;
+  threadTs?: string;
+  text: string;
+  blocks: unknown[];
+  updates: number;
+}
+
+/** A canned answer for the next call(s) of a method. */
+export type Fault = { status: 429; retryAfterSeconds: number } | { status: 500 } | { error: string };
+
+export class SlackEmulator {
+  readonly calls: SlackCall[] = [];
+  readonly messages = new Map<string, EmulatedMessage>();
+  readonly ephemerals: Array<{ channel: string; user: string; text: string }> = [];
+  readonly views: Array<Record<string, any>> = [];
+  groups = new Map<string, string[] | 'plan_upgrade_required'>();
+  private readonly faults = new Map<string, Fault[]>();
+  private server: Server | null = null;
+  private clock = 1795400000;
+  private seq = 0;
+
+  constructor(private readonly token: string) {}
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    return this.url;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}/api/`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** Makes the next `count` calls of a method fail this way. */
+  fail(method: string, fault: Fault, count = 1): void {
+    this.faults.set(method, [...(this.faults.get(method) ?? []), ...Array.from({ length: count }, () => fault)]);
+  }
+
+  /** Messages of a thread (root first), as they stand. */
+  thread(rootTs: string): EmulatedMessage[] {
+    return [...this.messages.values()].filter((m) => m.ts === rootTs || m.threadTs === rootTs).sort((a, b) => Number(a.ts) - Number(b.ts));
+  }
+
+  private async body(req: IncomingMessage): Promise<Record<string, any>> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    if (String(req.headers['content-type']).includes('application/json')) return raw ? JSON.parse(raw) : {};
+    const args: Record<string, any> = {};
+    for (const [k, v] of new URLSearchParams(raw)) {
+      args[k] = ['blocks', 'view', 'attachments'].includes(k) ? JSON.parse(v) : v;
+    }
+    return args;
+  }
+
+  private send(res: ServerResponse, call: SlackCall, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+    call.status = status;
+    if (body.ok === false) call.error = String(body.error);
+    this.calls.push(call);
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0]!;
+    const args = await this.body(req);
+    const call: SlackCall = { method, args, at: Date.now(), status: 0 };
+    const auth = req.headers.authorization ?? (args.token ? `Bearer ${args.token}` : '');
+    if (auth !== `Bearer ${this.token}`) return this.send(res, call, 200, { ok: false, error: 'invalid_auth' });
+    const fault = this.faults.get(method)?.shift();
+    if (fault) {
+      if ('error' in fault) return this.send(res, call, 200, { ok: false, error: fault.error });
+      if (fault.status === 429) return this.send(res, call, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfterSeconds) });
+      return this.send(res, call, 500, { ok: false, error: 'internal_error' });
+    }
+    const blocks = (args.blocks as unknown[] | undefined) ?? undefined;
+    if (blocks && limitProblems({ text: args.text, blocks }).length) return this.send(res, call, 200, { ok: false, error: 'invalid_blocks' });
+    switch (method) {
+      case 'auth.test':
+        return this.send(res, call, 200, { ok: true, url: 'https://emulated.slack.com/', team: 'ops', user: 'nodediag', team_id: 'T0001', user_id: 'UBOT0001', bot_id: 'BBOT0001' });
+      case 'chat.postMessage': {
+        const ts = `${this.clock}.${String(++this.seq).padStart(6, '0')}`;
+        this.messages.set(ts, { channel: args.channel, ts, threadTs: args.thread_ts, text: args.text ?? '', blocks: blocks ?? [], updates: 0 });
+        return this.send(res, call, 200, { ok: true, channel: args.channel, ts, message: { text: args.text, ts } });
+      }
+      case 'chat.update': {
+        const m = this.messages.get(args.ts);
+        if (!m || m.channel !== args.channel) return this.send(res, call, 200, { ok: false, error: 'message_not_found' });
+        Object.assign(m, { text: args.text ?? m.text, blocks: blocks ?? m.blocks, updates: m.updates + 1 });
+        return this.send(res, call, 200, { ok: true, channel: args.channel, ts: args.ts });
+      }
+      case 'chat.postEphemeral':
+        this.ephemerals.push({ channel: args.channel, user: args.user, text: args.text ?? '' });
+        return this.send(res, call, 200, { ok: true, message_ts: `${this.clock}.${String(++this.seq).padStart(6, '0')}` });
+      case 'views.open': {
+        const view = args.view as Record<string, any>;
+        if (!args.trigger_id) return this.send(res, call, 200, { ok: false, error: 'invalid_trigger_id' });
+        if (limitProblems({ blocks: view.blocks }, 'modal').length || String(view.title?.text ?? '').length > 24) return this.send(res, call, 200, { ok: false, error: 'invalid_arguments' });
+        this.views.push(view);
+        return this.send(res, call, 200, { ok: true, view: { id: `V${this.seq++}`, ...view } });
+      }
+      case 'usergroups.users.list': {
+        const g = this.groups.get(args.usergroup);
+        if (g === 'plan_upgrade_required') return this.send(res, call, 200, { ok: false, error: 'plan_upgrade_required' });
+        if (!g) return this.send(res, call, 200, { ok: false, error: 'no_such_subteam' });
+        return this.send(res, call, 200, { ok: true, users: g });
+      }
+      default:
+        return this.send(res, call, 200, { ok: false, error: 'unknown_method' });
+    }
+  }
+}
+
+/** Slack's request signature for a body (v0 scheme). */
+export function slackSignature(secret: string, timestamp: number, body: string): string {
+  return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+}
+
+/** Sends a request to the bot the way Slack does: form-encoded, signed, timestamped. */
+export async function sendSigned(url: string, secret: string, body: string, opts: { timestamp?: number; signature?: string; retryNum?: number } = {}): Promise<{ status: number; body: string; ms: number }> {
+  const ts = opts.timestamp ?? Math.floor(Date.now() / 1000);
+  const started = performance.now();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(ts),
+      'x-slack-signature': opts.signature ?? slackSignature(secret, ts, body),
+      ...(opts.retryNum ? { 'x-slack-retry-num': String(opts.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),
+    },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text, ms: performance.now() - started };
+}
+
+/** A `/diag` slash-command body as Slack sends it. */
+export function slashCommandBody(text: string, user: string, channel: string): string {
+  return new URLSearchParams({
+    token: 'deprecated-verification-token',
+    team_id: 'T0001',
+    team_domain: 'ops',
+    channel_id: channel,
+    channel_name: 'incident-gpu',
+    user_id: user,
+    user_name: user.toLowerCase(),
+    command: '/diag',
+    text,
+    api_app_id: 'A0001',
+    is_enterprise_install: 'false',
+    response_url: 'https://hooks.slack.com/commands/T0001/1/abc',
+    trigger_id: `${Date.now()}.1.abc`,
+  }).toString();
+}
+
+/** A button click (block_actions) body as Slack sends it. */
+export function blockActionBody(actionId: string, value: string, user: string, channel: string, messageTs = '1795400000.000001'): string {
+  const payload = {
+    type: 'block_actions',
+    user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: 'T0001' },
+    api_app_id: 'A0001',
+    token: 'deprecated-verification-token',
+    container: { type: 'message', message_ts: messageTs, channel_id: channel, is_ephemeral: false },
+    trigger_id: `${Date.now()}.1.trigger`,
+    team: { id: 'T0001', domain: 'ops' },
+    enterprise: null,
+    is_enterprise_install: false,
+    channel: { id: channel, name: 'incident-gpu' },
+    message: { type: 'message', ts: messageTs, text: '' },
+    state: { values: {} },
+    response_url: 'https://hooks.slack.com/actions/T0001/1/abc',
+    actions: [{ action_id: actionId, block_id: 'incident_actions', text: { type: 'plain_text', text: actionId, emoji: true }, value, type: 'button', action_ts: String(Date.now() / 1000) }],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+/** A modal submission (view_submission) body as Slack sends it. */
+export function viewSubmissionBody(callbackId: string, privateMetadata: string, user: string): string {
+  const payload = {
+    type: 'view_submission',
+    team: { id: 'T0001', domain: 'ops' },
+    user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: 'T0001' },
+    api_app_id: 'A0001',
+    token: 'deprecated-verification-token',
+    trigger_id: `${Date.now()}.1.trigger`,
+    view: { id: 'V1', team_id: 'T0001', type: 'modal', callback_id: callbackId, private_metadata: privateMetadata, state: { values: {} }, hash: 'h', title: { type: 'plain_text', text: 'Approve the fix' }, blocks: [] },
+    response_urls: [],
+    is_enterprise_install: false,
+    enterprise: null,
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}

@@ -1,0 +1,83 @@
+/**
+ * The real bot (startServer: Bolt's HTTP receiver, the real Web API client)
+ * against the Slack emulator and a simulated fleet.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCatalogs } from '../../src/catalog/load.js';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type Server, type ServerOverrides } from '../../src/main.js';
+import { silentLogger } from '../../src/ports.js';
+import { startSimFleet, type SimFleet, type SimNodeSpec } from '../../src/sim/sim-fleet.js';
+import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody } from '../../src/sim/slack-emulator.js';
+import { freePort } from './sshd.js';
+
+export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator';
+export const SIGNING_SECRET = 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6';
+export const CHANNEL = 'C0INCIDENT';
+
+export interface SlackWorld {
+  slack: SlackEmulator;
+  fleet: SimFleet;
+  server: Server;
+  url: string;
+  stateDir: string;
+  slash(text: string, user: string, channel?: string): ReturnType<typeof sendSigned>;
+  click(action: string, value: string, user: string, channel?: string): ReturnType<typeof sendSigned>;
+  submit(callbackId: string, metadata: string, user: string): ReturnType<typeof sendSigned>;
+  /** Polls until `predicate` holds (the bot works in the background). */
+  until<T>(predicate: () => T | undefined | false | null, timeoutMs?: number, what?: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export async function slackWorld(
+  specs: SimNodeSpec[],
+  env: Record<string, string> = {},
+  over: ServerOverrides = {},
+  stateDir = mkdtempSync(join(tmpdir(), 'nodediag-bot-')),
+  fleetIn?: SimFleet,
+): Promise<SlackWorld> {
+  const fleet = fleetIn ?? (await startSimFleet(specs, loadCatalogs(), { timeScale: 0.02 }));
+  const slack = new SlackEmulator(BOT_TOKEN);
+  await slack.start();
+  const port = await freePort();
+  const config = loadConfig({
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    PORT: String(port),
+    NODEDIAG_INVENTORY: fleet.inventoryPath,
+    NODEDIAG_KUBECONFIG: fleet.kubeconfigPath,
+    NODEDIAG_STATE_DIR: stateDir,
+    NODEDIAG_APPROVERS: 'U0APPROVER,U0APPROVER2',
+    NODEDIAG_REQUESTERS: '',
+    ...env,
+  });
+  const server = await startServer(config, { logger: silentLogger, outboxPostIntervalMs: 5, sweepIntervalMs: 200, ...over });
+  const url = `http://127.0.0.1:${port}/slack/events`;
+  return {
+    slack,
+    fleet,
+    server,
+    url,
+    stateDir,
+    slash: (text, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, slashCommandBody(text, user, channel)),
+    click: (action, value, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
+    submit: (callbackId, metadata, user) => sendSigned(url, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),
+    async until(predicate, timeoutMs = 15_000, what = 'a condition') {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const v = predicate();
+        if (v) return v as never;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async stop() {
+      await server.stop();
+      await slack.stop();
+      if (!fleetIn) await fleet.stop();
+    },
+  };
+}
