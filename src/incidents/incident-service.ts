@@ -389,7 +389,7 @@ export class IncidentService {
           auditRange: outcome.auditRange,
           after: outcome.after ? reportJson(outcome.after) : null,
         };
-        cur.timeline.push({ at: this.now(), what: `fix ${outcome.result}${outcome.after ? ` — after: ${outcome.after.findings.map((f) => f.id).join(', ') || 'healthy'}` : ''}` });
+        cur.timeline.push({ at: this.now(), what: `the fix ended: ${outcome.result}${outcome.after ? `; the node now: ${outcome.after.findings.map((f) => f.id).join(', ') || 'healthy'}` : ''}` });
       });
       if (done && outcome.after) await this.offerFollowUp(done, outcome.after, access);
     } catch (err) {

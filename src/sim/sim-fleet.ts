@@ -33,6 +33,31 @@ export interface SimFleet {
   stop(): Promise<void>;
 }
 
+/** Puts the node's NVIDIA toolkit pod into CrashLoopBackOff (681 restarts) with the seed's BackOff event. */
+export function crashLoopToolkit(kube: KubeApiStandin, node: string): void {
+  const pod = kube.podsOn(node).find((p) => p.metadata.labels?.app === 'nvidia-container-toolkit-daemonset');
+  if (!pod) return;
+  pod.status.containerStatuses[0] = {
+    ...pod.status.containerStatuses[0],
+    ready: false,
+    restartCount: 681,
+    state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off 5m0s restarting failed container=nvidia-container-toolkit-ctr pod=${pod.metadata.name}_gpu-operator` } },
+    lastState: { terminated: { exitCode: 1, reason: 'Error' } },
+  };
+  kube.addEvent(
+    makeEvent({
+      namespace: 'gpu-operator',
+      objNamespace: 'gpu-operator',
+      kind: 'Pod',
+      name: pod.metadata.name,
+      type: 'Warning',
+      reason: 'BackOff',
+      message: `Back-off restarting failed container nvidia-container-toolkit-ctr in pod ${pod.metadata.name}_gpu-operator(${pod.metadata.uid})`,
+      count: 681,
+    }),
+  );
+}
+
 /** Starts simulated nodes and the API stand-in; writes inventory and kubeconfig into `keys.dir`. */
 export async function startSimFleet(specs: SimNodeSpec[], catalogs: Catalogs, opts: { timeScale?: number; tls?: boolean } = {}): Promise<SimFleet> {
   const keys = generateSimKeys();
@@ -61,28 +86,7 @@ export async function startSimFleet(specs: SimNodeSpec[], catalogs: Catalogs, op
       kube.addPod(pod);
     }
     for (const f of spec.faults ?? []) node.inject(f);
-    if (spec.toolkitPod && !node.runtimeHealthy) {
-      const pod = kube.pods.get('gpu-operator/nvidia-container-toolkit-daemonset-84xtt')!;
-      pod.status.containerStatuses[0] = {
-        ...pod.status.containerStatuses[0],
-        ready: false,
-        restartCount: 681,
-        state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s restarting failed container=nvidia-container-toolkit-ctr pod=nvidia-container-toolkit-daemonset-84xtt_gpu-operator' } },
-        lastState: { terminated: { exitCode: 1, reason: 'Error' } },
-      };
-      kube.addEvent(
-        makeEvent({
-          namespace: 'gpu-operator',
-          objNamespace: 'gpu-operator',
-          kind: 'Pod',
-          name: 'nvidia-container-toolkit-daemonset-84xtt',
-          type: 'Warning',
-          reason: 'BackOff',
-          message: 'Back-off restarting failed container nvidia-container-toolkit-ctr in pod nvidia-container-toolkit-daemonset-84xtt_gpu-operator(5e6c1f2a-3b1d-4c6e-9f0a-7d2b8c4e1a90)',
-          count: 681,
-        }),
-      );
-    }
+    if (spec.toolkitPod && !node.runtimeHealthy) crashLoopToolkit(kube, spec.name);
     node.onChange(node);
     servers.set(spec.name, await startSimSshServer(node, keys, { timeScale: opts.timeScale }));
   }

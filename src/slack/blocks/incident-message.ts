@@ -71,7 +71,7 @@ export function stateLine(inc: Incident): string {
 
 function findingLines(f: Finding, node: string): string {
   const linked = f.linkedTo.length ? ` _(${f.role === 'root-cause' ? 'explains' : 'from'} ${f.linkedTo.map((l) => `\`${l}\``).join(', ')})_` : '';
-  return `*${ROLE[f.role]}* · \`${f.id}\` · ${f.severity}${linked}\n${esc(f.title)} on ${esc(node)}`;
+  return `*${ROLE[f.role]}* · \`${f.id}\` · ${f.severity}${linked} · ${esc(node)}`;
 }
 
 /** The incident message. */

@@ -101,12 +101,10 @@ export function summaryMessage(inc: Incident, auditPath: string): Msg {
     blocks.push(section(clip(`*Steps*\n${o.steps.map((s) => `${icon[s.status]} ${s.index}. ${esc(s.title)} — ${s.status}${s.exitCode !== null ? ` (exit ${s.exitCode})` : ''}`).join('\n')}`, LIMITS.sectionText)));
   }
   if (o) blocks.push(section(`*Outcome*\n${code(o.summary, 1500)}`));
+  // Follow-ups: what still needs doing, from the diagnosis after the fix when there is one.
   const after = o?.after;
-  const followUps: string[] = [];
-  for (const f of inc.findings ?? []) if (f.role === 'contributing') followUps.push(...f.advice);
-  if (after && after.findings.length) {
-    for (const f of after.findings) if (f.role !== 'symptom' && !followUps.includes(f.advice[0] ?? '')) followUps.push(`\`${f.id}\`: ${f.advice[0] ?? f.title}`);
-  }
+  const remaining = after ? after.findings.filter((f) => f.role !== 'symptom') : (inc.findings ?? []).filter((f) => f.role === 'contributing');
+  const followUps = remaining.map((f) => `\`${f.id}\`: ${f.advice[0] ?? f.title}`);
   if (followUps.length) blocks.push(section(clip(`*Follow-ups*\n${[...new Set(followUps)].map((f) => `• ${esc(f)}`).join('\n')}`, LIMITS.sectionText)));
   blocks.push(divider());
   blocks.push(context(o?.auditRange ? `Audit log: entries ${o.auditRange.first}–${o.auditRange.last} in \`${esc(auditPath)}\` · verify with \`nodediag audit verify\` · ${inc.id}` : `${inc.id} · no fix ran`));
