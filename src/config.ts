@@ -70,6 +70,9 @@ const envSchema = z.object({
   NODEDIAG_LEASE_NAMESPACE: optionalString,
 });
 
+/** Every environment variable nodediag reads (all documented in .env.example). */
+export const ENV_KEYS = Object.keys(envSchema.shape);
+
 /** The validated configuration. */
 export interface Config {
   inventoryPath?: string;

@@ -5,7 +5,8 @@
  * Slack app, the outbox and the expiry sweeper.
  */
 import { join } from 'node:path';
-import { createKubeClient } from './adapters/kube.js';
+import { hostname } from 'node:os';
+import { createKubeClient, createLeaseLock } from './adapters/kube.js';
 import { createSlackChat } from './adapters/slack-web.js';
 import { createSshConnector } from './adapters/ssh.js';
 import { loadCatalogs } from './catalog/load.js';
@@ -54,7 +55,11 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   const inventory = loadInventory(config.inventoryPath);
   const kube = createKubeClient({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs });
   const chat = over.chat ?? createSlackChat(s.botToken, { apiUrl: s.apiUrl });
-  const lock = over.lock ?? new FileNodeLock(join(config.stateDir, 'locks'));
+  const lock =
+    over.lock ??
+    (config.lockBackend === 'lease'
+      ? await createLeaseLock({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}` })
+      : new FileNodeLock(join(config.stateDir, 'locks')));
   const fix: FixDeps = {
     catalogs: loadCatalogs(),
     inventory,

@@ -7,7 +7,9 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeAccessError } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { KubeAccessError, LockHeldError } from '../errors.js';
+import type { LockHandle, LockInfo, NodeLock } from '../runbooks/lock.js';
 import type { KubeClient, KubeContainerStatus, KubeEvent, KubeNode, KubePod } from '../ports.js';
 import { redact } from '../redact.js';
 import type * as K8s from '@kubernetes/client-node';
@@ -133,6 +135,94 @@ function toEvent(e: K8s.CoreV1Event): KubeEvent {
     name: e.involvedObject.name ?? '',
     count: e.count ?? 1,
     lastTimestamp: last ? new Date(last as unknown as string).toISOString() : undefined,
+  };
+}
+
+/** The Lease that locks fixes on one node (names stay within Kubernetes' 253 characters). */
+export function leaseName(node: string): string {
+  const name = `nodediag-fix-${node}`;
+  return name.length <= 253 ? name : `nodediag-fix-${createHash('sha256').update(node).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Per-node fix locks as coordination.k8s.io Leases, so that several bot
+ * replicas never fix one node at the same time. Optimistic concurrency: a
+ * 409 means another replica won. An expired lease (holder died) is taken over.
+ */
+export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string }): Promise<NodeLock> {
+  const source = kubeSource(opts);
+  if (!source) throw new KubeAccessError('KUBE_ERROR', 'the lease lock needs Kubernetes access', 'set NODEDIAG_LOCK_BACKEND=file, or give nodediag a kubeconfig');
+  const lib = await import('@kubernetes/client-node');
+  const kc = new lib.KubeConfig();
+  if (source.kind === 'file') kc.loadFromFile(source.path);
+  else if (source.kind === 'env') kc.loadFromDefault();
+  else kc.loadFromCluster();
+  const server = kc.getCurrentCluster()?.server ?? 'unknown';
+  const api = kc.makeApiClient(lib.CoordinationV1Api);
+  const ms = opts.requestTimeoutMs ?? 5000;
+  const ns = opts.namespace;
+  const op = (verb: string) => ({ verb, resource: 'leases', scope: `namespace ${ns}` });
+  const read = async (node: string): Promise<K8s.V1Lease | null> => {
+    try {
+      return await api.readNamespacedLease({ name: leaseName(node), namespace: ns }, timeoutOptions(lib, ms));
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return null;
+      throw mapError(err, op('get'), server);
+    }
+  };
+  const live = (l: K8s.V1Lease, now: number) =>
+    Boolean(l.spec?.holderIdentity) && new Date(l.spec!.renewTime ?? 0).getTime() + (l.spec!.leaseDurationSeconds ?? 0) * 1000 > now;
+  const info = (l: K8s.V1Lease): LockInfo => ({
+    holder: l.metadata?.annotations?.['nodediag.dev/holder'] ?? l.spec?.holderIdentity ?? 'unknown',
+    since: l.spec?.acquireTime ? new Date(l.spec.acquireTime).toISOString() : 'unknown',
+    expiresAt: new Date(new Date(l.spec?.renewTime ?? 0).getTime() + (l.spec?.leaseDurationSeconds ?? 0) * 1000).toISOString(),
+  });
+  return {
+    async acquire(node, holder, ttlMs): Promise<LockHandle> {
+      const now = new Date();
+      const body = (resourceVersion?: string): K8s.V1Lease => ({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: leaseName(node), namespace: ns, annotations: { 'nodediag.dev/holder': holder, 'nodediag.dev/node': node }, ...(resourceVersion ? { resourceVersion } : {}) },
+        spec: { holderIdentity: opts.identity, leaseDurationSeconds: Math.max(1, Math.ceil(ttlMs / 1000)), acquireTime: now, renewTime: now },
+      });
+      const current = await read(node);
+      if (current && live(current, now.getTime())) {
+        const i = info(current);
+        throw new LockHeldError(node, i.holder, i.since);
+      }
+      try {
+        if (current) await api.replaceNamespacedLease({ name: leaseName(node), namespace: ns, body: body(current.metadata?.resourceVersion) }, timeoutOptions(lib, ms));
+        else await api.createNamespacedLease({ namespace: ns, body: body() }, timeoutOptions(lib, ms));
+      } catch (err) {
+        if ((err as { code?: number }).code === 409) {
+          const winner = await read(node);
+          const i = winner ? info(winner) : { holder: 'another replica', since: 'just now' };
+          throw new LockHeldError(node, i.holder, i.since);
+        }
+        throw mapError(err, op(current ? 'update' : 'create'), server);
+      }
+      return {
+        release: async () => {
+          try {
+            await api.deleteNamespacedLease({ name: leaseName(node), namespace: ns }, timeoutOptions(lib, ms));
+          } catch (err) {
+            if ((err as { code?: number }).code !== 404) throw mapError(err, op('delete'), server);
+          }
+        },
+      };
+    },
+    async holder(node) {
+      const l = await read(node);
+      return l && live(l, Date.now()) ? info(l) : null;
+    },
+    async forceRelease(node) {
+      try {
+        await api.deleteNamespacedLease({ name: leaseName(node), namespace: ns }, timeoutOptions(lib, ms));
+      } catch (err) {
+        if ((err as { code?: number }).code !== 404) throw mapError(err, op('delete'), server);
+      }
+    },
   };
 }
 

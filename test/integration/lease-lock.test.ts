@@ -1,0 +1,59 @@
+/** Per-node fix locks as Leases: the real client-node against the API stand-in. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLeaseLock, leaseName } from '../../src/adapters/kube.js';
+import { LockHeldError } from '../../src/errors.js';
+import { KubeApiStandin } from '../../src/sim/kube-standin.js';
+import { selfSignedCert } from '../../src/sim/self-signed.js';
+
+const api = new KubeApiStandin({ token: 'lease-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
+let kubeconfigPath: string;
+
+beforeAll(async () => {
+  await api.start();
+  kubeconfigPath = join(mkdtempSync(join(tmpdir(), 'nodediag-lease-')), 'kubeconfig');
+  writeFileSync(kubeconfigPath, api.kubeconfig());
+});
+afterAll(() => api.stop());
+
+const replica = (identity: string) => createLeaseLock({ kubeconfigPath, namespace: 'nodediag', identity });
+
+describe('lease lock', () => {
+  it('lets one replica fix a node and refuses the other, naming the holder', async () => {
+    const a = await replica('bot-a');
+    const b = await replica('bot-b');
+    const held = await a.acquire('gpu-node-1', 'U111 (incident inc-1)', 60_000);
+    await expect(b.acquire('gpu-node-1', 'U222', 60_000)).rejects.toThrow(LockHeldError);
+    await expect(b.acquire('gpu-node-1', 'U222', 60_000)).rejects.toThrow(/held by U111 \(incident inc-1\)/);
+    expect(await b.holder('gpu-node-1')).toMatchObject({ holder: 'U111 (incident inc-1)' });
+    const other = await b.acquire('gpu-node-2', 'U222', 60_000);
+    await held.release();
+    const again = await b.acquire('gpu-node-1', 'U222', 60_000);
+    await again.release();
+    await other.release();
+    expect(api.leases.size).toBe(0);
+  });
+
+  it('takes over a lease whose holder stopped renewing it', async () => {
+    const a = await replica('bot-a');
+    await a.acquire('gpu-node-3', 'crashed bot', 1000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const b = await replica('bot-b');
+    const h = await b.acquire('gpu-node-3', 'U333', 60_000);
+    expect(api.leases.get(`nodediag/${leaseName('gpu-node-3')}`)!.spec.holderIdentity).toBe('bot-b');
+    await h.release();
+  });
+
+  it('resolves a race through optimistic concurrency: exactly one wins', async () => {
+    const locks = await Promise.all(['r1', 'r2', 'r3', 'r4'].map(replica));
+    const results = await Promise.allSettled(locks.map((l, i) => l.acquire('gpu-node-4', `replica ${i}`, 60_000)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof LockHeldError)).toBe(true);
+    await locks[0]!.forceRelease('gpu-node-4');
+  });
+
+  it('keeps long node names within the Lease name limit', () => {
+    expect(leaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
+  });
+});

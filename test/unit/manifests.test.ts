@@ -1,0 +1,48 @@
+/** The deployment files agree with the code. */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, parse } from 'yaml';
+import { ENV_KEYS } from '../../src/config.js';
+
+const root = join(process.cwd());
+const k8sDir = join(root, 'manifests', 'kubernetes');
+const docs = readdirSync(k8sDir).flatMap((f) => parseAllDocuments(readFileSync(join(k8sDir, f), 'utf8')).map((d) => d.toJS()));
+
+describe('deployment files', () => {
+  it('parse as YAML', () => {
+    expect(docs.length).toBeGreaterThan(8);
+    expect(docs.every((d) => d && d.kind && d.apiVersion)).toBe(true);
+  });
+
+  it('grant exactly the Kubernetes verbs the adapter uses', () => {
+    const role = docs.find((d) => d.kind === 'ClusterRole');
+    const rules = Object.fromEntries(role.rules.map((r: { resources: string[]; verbs: string[] }) => [r.resources[0], [...r.verbs].sort()]));
+    expect(rules).toEqual({ nodes: ['get', 'list', 'patch'], pods: ['delete', 'list'], events: ['list'] });
+    const leases = docs.find((d) => d.kind === 'Role');
+    expect(leases.rules[0]).toMatchObject({ apiGroups: ['coordination.k8s.io'], resources: ['leases'] });
+  });
+
+  it('probe the bot\'s /healthz and /readyz and run it unprivileged', () => {
+    const dep = docs.find((d) => d.kind === 'Deployment');
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(c.resources.limits).toBeDefined();
+    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+  });
+
+  it('only set variables the code reads, and .env.example documents every one', () => {
+    const cm = docs.find((d) => d.kind === 'ConfigMap');
+    for (const key of Object.keys(cm.data).filter((k) => k === k.toUpperCase())) expect(ENV_KEYS).toContain(key);
+    const example = readFileSync(join(root, '.env.example'), 'utf8');
+    for (const key of ENV_KEYS) expect(example).toMatch(new RegExp(`^${key}=`, 'm'));
+  });
+
+  it('declare /diag, interactivity and the scopes the bot uses in the Slack app manifest', () => {
+    const m = parse(readFileSync(join(root, 'manifests', 'slack-app.yaml'), 'utf8'));
+    expect(m.features.slash_commands[0].command).toBe('/diag');
+    expect(m.settings.interactivity.is_enabled).toBe(true);
+    expect(m.settings.socket_mode_enabled).toBe(true);
+    expect([...m.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'commands', 'usergroups:read']);
+  });
+});
