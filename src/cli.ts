@@ -1,15 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * The terminal entry point: `nodediag diag|fix|demo|serve|sudoers|audit`.
  * A composition root: reads the environment once, maps errors to exit codes,
  * and never prints a stack trace or a secret.
  */
+import { enableCompileCache } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from './config.js';
-import { auditCommand, sudoersCommand } from './cli/admin-commands.js';
-import { diagCommand, DIAG_HELP } from './cli/diag-command.js';
-import { demoCommand } from './cli/demo-command.js';
-import { fixCommand } from './cli/fix-command.js';
-import { serveCommand } from './cli/serve-command.js';
 import { processIo, type Io } from './cli/io.js';
 import { ansi, plain, type Style } from './diagnose/format-text.js';
 import { EXIT, NodediagError } from './errors.js';
@@ -29,13 +26,21 @@ Run "nodediag <command> --help" for a command's options.`;
 
 type Command = (argv: string[], io: Io, style: Style) => Promise<number>;
 
+// Cache compiled code on disk (Node ≥ 22.1): later runs start faster.
+enableCompileCache?.();
+// A short-lived CLI allocating many small objects (fleet mode): a small young generation keeps
+// garbage from piling up in RSS. The shebang sets it at start (fully effective); this line covers
+// `node dist/src/cli.js`, where it applies only partly (benchmark: 243 → 171 MB vs 226 MB, 100 nodes).
+setFlagsFromString('--max-semi-space-size=2');
+
+// Each command loads only what it needs: `diag` must not pay for Bolt or the simulator at start-up.
 const commands: Record<string, Command> = {
-  diag: (argv, io, style) => diagCommand(argv, loadConfig(), io, style),
-  fix: (argv, io, style) => fixCommand(argv, loadConfig(), io, style),
-  demo: (argv, io, style) => demoCommand(argv, io, style),
-  serve: (argv, io) => serveCommand(argv, loadConfig(), io),
-  sudoers: (argv, io) => sudoersCommand(argv, io),
-  audit: (argv, io) => auditCommand(argv, loadConfig(), io),
+  diag: async (argv, io, style) => (await import('./cli/diag-command.js')).diagCommand(argv, loadConfig(), io, style),
+  fix: async (argv, io, style) => (await import('./cli/fix-command.js')).fixCommand(argv, loadConfig(), io, style),
+  demo: async (argv, io, style) => (await import('./cli/demo-command.js')).demoCommand(argv, io, style),
+  serve: async (argv, io) => (await import('./cli/serve-command.js')).serveCommand(argv, loadConfig(), io),
+  sudoers: async (argv, io) => (await import('./cli/admin-commands.js')).sudoersCommand(argv, io),
+  audit: async (argv, io) => (await import('./cli/admin-commands.js')).auditCommand(argv, loadConfig(), io),
 };
 
 /** Runs the CLI; returns the exit status. */
@@ -68,7 +73,6 @@ export async function runCli(argv: string[], io: Io = processIo()): Promise<numb
   }
 }
 
-export { DIAG_HELP };
 
 const invokedDirectly = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.js');
 if (invokedDirectly) {

@@ -67,9 +67,14 @@ async function nodeOrNull(kube: KubeReader | null, name: string): Promise<KubeNo
   }
 }
 
-/** Resolves how to reach a node; throws for an invalid or unknown name. */
-export async function resolveNode(name: string, deps: Pick<DiagnoseDeps, 'inventory' | 'kube'>): Promise<{ access: NodeAccess; kubeNode: Promise<KubeNode | null> }> {
+/** Resolves how to reach a node; throws for an invalid or unknown name. `known` is the Node when already read (fleet mode). */
+export async function resolveNode(
+  name: string,
+  deps: Pick<DiagnoseDeps, 'inventory' | 'kube'>,
+  known?: KubeNode,
+): Promise<{ access: NodeAccess; kubeNode: Promise<KubeNode | null> }> {
   validateNodeName(name);
+  if (known) return { access: resolveAccess(deps.inventory, name, known), kubeNode: Promise.resolve(known) };
   const kubeNodeRead = deps.kube ? deps.kube.getNode(name) : Promise.resolve(null);
   kubeNodeRead.catch(() => undefined);
   const entry = deps.inventory.nodes.find((n) => n.name === name);
@@ -119,9 +124,9 @@ export function summariseChecks(observations: Observation[], deps: Pick<Diagnose
 }
 
 /** Diagnoses one node. Throws only for bad input or configuration (invalid or unknown name, unreadable key). */
-export async function diagnoseNode(name: string, deps: DiagnoseDeps): Promise<DiagnosisReport> {
+export async function diagnoseNode(name: string, deps: DiagnoseDeps, known?: KubeNode): Promise<DiagnosisReport> {
   const started = deps.clock.now();
-  const { access, kubeNode } = await resolveNode(name, deps);
+  const { access, kubeNode } = await resolveNode(name, deps, known);
   let shell: RemoteShell | null = null;
   let connectionError: DiagnosisReport['connectionError'];
   try {

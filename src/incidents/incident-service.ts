@@ -111,12 +111,12 @@ export class IncidentService {
     return run;
   }
 
-  private publish(inc: Incident): void {
-    this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: incidentMessage(inc) });
+  private publish(inc: Incident): Promise<void> {
+    return this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: incidentMessage(inc) });
   }
 
-  private thread(inc: Incident, message: { text: string; blocks?: unknown[] }, key = `${inc.id}:${Math.random().toString(36).slice(2, 10)}`): string {
-    this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, threadKey: inc.threadKey, message });
+  private async thread(inc: Incident, message: { text: string; blocks?: unknown[] }, key = `${inc.id}:${Math.random().toString(36).slice(2, 10)}`): Promise<string> {
+    await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, threadKey: inc.threadKey, message });
     return key;
   }
 
@@ -142,8 +142,8 @@ export class IncidentService {
     };
     try {
       await this.d.store.create(inc);
-      this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), message: incidentMessage(inc) });
-      if (!req.threadKey) this.thread(inc, requestedMessage(inc), `${id}:requested`);
+      await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), message: incidentMessage(inc) });
+      if (!req.threadKey) await this.thread(inc, requestedMessage(inc), `${id}:requested`);
     } catch (err) {
       this.diagnoses.release();
       return { reason: `nodediag cannot record the incident: ${errorMessage(err)}` };
@@ -191,21 +191,21 @@ export class IncidentService {
       return cur;
     });
     if ('reason' in done) return;
-    this.publish(done);
+    await this.publish(done);
   }
 
   /** `/diag -l selector`: one summary message. */
   async fleet(req: { selector: string; channel: string; user: string }): Promise<Refusal | null> {
     if (!this.diagnoses.tryAcquire()) return { reason: 'nodediag is busy; try again in a minute.' };
     const key = `fleet-${newIncidentId()}`;
-    this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: fleetMessage(req.selector, req.user, null) });
+    await this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: fleetMessage(req.selector, req.user, null) });
     this.spawn(async () => {
       try {
         const names = await nodesForSelector(req.selector, this.d.fix);
         const entries = await diagnoseFleet(names, this.d.fix, this.d.fleetConcurrency);
-        this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: fleetMessage(req.selector, req.user, entries) });
+        await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: fleetMessage(req.selector, req.user, entries) });
       } catch (err) {
-        this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: { text: `Fleet ${req.selector}: ${this.d.fix.redact(errorMessage(err))}` } });
+        await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: { text: `Fleet ${req.selector}: ${this.d.fix.redact(errorMessage(err))}` } });
       } finally {
         this.diagnoses.release();
       }
@@ -231,8 +231,8 @@ export class IncidentService {
       return cur;
     });
     if ('reason' in exp) return;
-    this.publish(exp);
-    this.thread(exp, decisionMessage(exp, 'expired'));
+    await this.publish(exp);
+    await this.thread(exp, decisionMessage(exp, 'expired'));
     this.audit(exp, 'approval-expired', 'nodediag');
     if (by) await this.rediagnose(exp.id, by, exp.channel);
   }
@@ -247,7 +247,7 @@ export class IncidentService {
     const refusal = this.d.access.requestRefusal(user, channel);
     if (refusal && (await this.d.access.approveRefusal(user, channel, ''))) return refusal;
     if (!inc.plan) return { reason: 'This incident has no fix to preview.' };
-    this.thread(inc, dryRunMessage(inc, user));
+    await this.thread(inc, dryRunMessage(inc, user));
     this.audit(inc, 'dry-run-shown', user);
     return null;
   }
@@ -292,8 +292,8 @@ export class IncidentService {
     });
     if ('reason' in approved) return approved;
     this.audit(approved, 'approved', user, { runbook: approved.plan!.runbook });
-    this.publish(approved);
-    this.thread(approved, decisionMessage(approved, 'approved', user));
+    await this.publish(approved);
+    await this.thread(approved, decisionMessage(approved, 'approved', user));
     this.spawn(() => this.run(approved, user));
     return null;
   }
@@ -312,9 +312,9 @@ export class IncidentService {
     });
     if ('reason' in rejected) return rejected;
     this.audit(rejected, 'rejected', user);
-    this.publish(rejected);
-    this.thread(rejected, decisionMessage(rejected, 'rejected', user));
-    this.thread(rejected, summaryMessage(rejected, this.d.auditPath), `${id}:summary`);
+    await this.publish(rejected);
+    await this.thread(rejected, decisionMessage(rejected, 'rejected', user));
+    await this.thread(rejected, summaryMessage(rejected, this.d.auditPath), `${id}:summary`);
     return null;
   }
 
@@ -341,8 +341,8 @@ export class IncidentService {
         return cur;
       });
       if ('reason' in done) return null;
-      this.publish(done);
-      this.thread(done, summaryMessage(done, this.d.auditPath), `${id}:summary`);
+      await this.publish(done);
+      await this.thread(done, summaryMessage(done, this.d.auditPath), `${id}:summary`);
       return done;
     };
     try {
@@ -360,24 +360,34 @@ export class IncidentService {
         cur.progress = { step: 0, total: cur.plan!.steps.length, title: 're-checking the finding' };
         return cur;
       });
-      if (!('reason' in started)) this.publish(started);
+      if (!('reason' in started)) await this.publish(started);
+      // The executor reports progress synchronously; its Slack writes go out in order through this queue.
+      let progress: Promise<unknown> = Promise.resolve();
+      const later = (work: () => Promise<unknown>) => {
+        progress = progress.then(work).catch((err) => this.d.logger.error('progress post failed', { error: errorMessage(err) }));
+      };
       const onEvent = (e: RunEvent) => {
         if (e.type === 'step-started') {
-          stepKeys.set(e.step.index, this.thread(approved, stepStartedMessage(e.step, approved.plan!.steps.length), `${id}:step:${e.step.index}`));
-          void this.mutate(id, (cur) => {
-            cur.progress = { step: e.step.index, total: cur.plan!.steps.length, title: e.step.title };
-            return cur;
-          }).then((cur) => 'reason' in cur || this.publish(cur));
+          const key = `${id}:step:${e.step.index}`;
+          stepKeys.set(e.step.index, key);
+          later(() => this.thread(approved, stepStartedMessage(e.step, approved.plan!.steps.length), key));
+          later(async () => {
+            const cur = await this.mutate(id, (c) => {
+              c.progress = { step: e.step.index, total: c.plan!.steps.length, title: e.step.title };
+              return c;
+            });
+            if (!('reason' in cur)) await this.publish(cur);
+          });
         } else if (e.type === 'step-finished') {
           const key = stepKeys.get(e.record.index);
           const message = stepFinishedMessage(e.record, e.total);
-          if (key) this.d.outbox.enqueue({ op: 'update', key, channel: approved.channel, message });
-          else this.thread(approved, message);
+          later(() => (key ? this.d.outbox.enqueue({ op: 'update', key, channel: approved.channel, message }) : this.thread(approved, message)));
         } else if (e.type === 'rechecked' && !e.holds) {
-          this.thread(approved, { text: `${approved.finding} no longer holds on ${approved.node}; nothing was run.` });
+          later(() => this.thread(approved, { text: `${approved.finding} no longer holds on ${approved.node}; nothing was run.` }));
         }
       };
       const outcome = await runFix(fix, this.d.fix, { actor: approver, incident: id, onEvent });
+      await progress;
       outcomeState = outcome.result;
       const done = await finish((cur) => {
         cur.state = outcome.result;
@@ -433,7 +443,7 @@ export class IncidentService {
       timeline: [{ at: this.now(), what: `follow-up of ${done.id}: ${next.id}` }],
     };
     await this.d.store.create(follow);
-    this.d.outbox.enqueue({ op: 'post', key: follow.messageKey, channel: follow.channel, threadKey: follow.threadKey, message: incidentMessage(follow) });
+    await this.d.outbox.enqueue({ op: 'post', key: follow.messageKey, channel: follow.channel, threadKey: follow.threadKey, message: incidentMessage(follow) });
     await this.mutate(done.id, (cur) => {
       cur.followUp = id;
       return cur;
@@ -471,14 +481,14 @@ export class IncidentService {
       if (wasFixing) {
         this.audit(done, 'interrupted', 'nodediag', { step: inc.progress?.step ?? 0, title: inc.progress?.title ?? '' });
         await this.d.fix.lock.forceRelease(inc.node);
-        this.thread(done, {
+        await this.thread(done, {
           text:
             `:warning: nodediag restarted while the fix ran (step ${inc.progress?.step ?? 0}/${inc.progress?.total ?? '?'}: ${inc.progress?.title ?? 'starting'}). ` +
             `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
-        this.thread(done, summaryMessage(done, this.d.auditPath), `${done.id}:summary`);
+        await this.thread(done, summaryMessage(done, this.d.auditPath), `${done.id}:summary`);
       }
-      this.publish(done);
+      await this.publish(done);
     }
     return stuck.length;
   }

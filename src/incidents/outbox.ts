@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } 
 import { join } from 'node:path';
 import { NodediagError } from '../errors.js';
 import { ChatError, type ChatMessage, type ChatPort, type Clock, type Logger } from '../ports.js';
-import { writeFileAtomic } from './store.js';
+import { writeFileAtomicAsync } from './store.js';
 
 /** A chat operation to deliver. Messages are named by keys; Slack's `ts` is learnt on delivery. */
 export type OutboxOp =
@@ -47,6 +47,7 @@ export class Outbox {
   private readonly nextAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private waiters: Array<() => void> = [];
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
@@ -74,15 +75,20 @@ export class Outbox {
     return join(this.dir, `${String(seq).padStart(12, '0')}.json`);
   }
 
-  /** Queues an operation durably; returns at once. Throws only when the disk refuses it. */
-  enqueue(op: OutboxOp): void {
+  /** Queues an operation; resolves once it is on disk. Throws only when the disk refuses it. */
+  enqueue(op: OutboxOp): Promise<void> {
     const item: Item = { seq: ++this.seq, op, attempts: 0, notBefore: 0 };
-    try {
-      writeFileAtomic(this.file(item.seq), JSON.stringify(item));
-    } catch (err) {
-      throw new NodediagError('STORE_ERROR', `cannot queue a Slack message: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-    this.items.set(item.seq, item);
+    // Writes land one after another, so delivery (by sequence number) never overtakes a slower write.
+    const written = this.writing.then(async () => {
+      try {
+        await writeFileAtomicAsync(this.file(item.seq), JSON.stringify(item));
+      } catch (err) {
+        throw new NodediagError('STORE_ERROR', `cannot queue a Slack message: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      this.items.set(item.seq, item);
+    });
+    this.writing = written.catch(() => undefined);
+    return written;
   }
 
   /** Slack's ts for a message key, once delivered. */
@@ -133,6 +139,16 @@ export class Outbox {
     }
   }
 
+  private keysSaving: Promise<void> = Promise.resolve();
+
+  /** Persists the key → ts map without blocking the event loop; concurrent saves are chained. */
+  private saveKeys(): Promise<void> {
+    this.keysSaving = this.keysSaving.then(() => writeFileAtomicAsync(join(this.dir, 'keys.json'), JSON.stringify(this.keys))).catch((err) => {
+      this.log.error('outbox: cannot save message keys', { error: (err as Error).message });
+    });
+    return this.keysSaving;
+  }
+
   private superseded(item: Item): boolean {
     if (item.op.op !== 'update') return false;
     const key = item.op.key;
@@ -174,7 +190,8 @@ export class Outbox {
         if (thread === null) return;
         const { ts } = await this.chat.post(op.channel, op.message, thread);
         this.keys[op.key] = ts;
-        writeFileAtomic(join(this.dir, 'keys.json'), JSON.stringify(this.keys));
+        // The item is removed only once its ts is on disk, so a later update always finds it.
+        await this.saveKeys();
       } else if (op.op === 'update') {
         const ts = this.keys[op.key];
         if (!ts) {
@@ -211,10 +228,8 @@ export class Outbox {
     } else {
       item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, 500 * 2 ** Math.min(item.attempts, 10));
     }
-    try {
-      writeFileAtomic(this.file(item.seq), JSON.stringify(item));
-    } catch {
+    void writeFileAtomicAsync(this.file(item.seq), JSON.stringify(item)).catch(() => {
       /* kept in memory; the file still holds the previous attempt count */
-    }
+    });
   }
 }

@@ -5,6 +5,7 @@
  * in-memory cache holds recent incidents; the files are the truth.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodediagError } from '../errors.js';
 import { INCIDENT_ID, type Incident, type IncidentState } from './incident.js';
@@ -37,6 +38,19 @@ export function writeFileAtomic(path: string, text: string): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/** Writes a file atomically and durably without blocking the event loop. */
+export async function writeFileAtomicAsync(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
 }
 
 /** The file-backed store (the default: no server needed). */
@@ -76,9 +90,9 @@ export class FileIncidentStore implements IncidentStore {
     return structuredClone(i);
   }
 
-  private write(i: Incident): void {
+  private async write(i: Incident): Promise<void> {
     try {
-      writeFileAtomic(this.path(i.id), JSON.stringify(i));
+      await writeFileAtomicAsync(this.path(i.id), JSON.stringify(i));
     } catch (err) {
       throw new NodediagError('STORE_ERROR', `cannot write incident ${i.id}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'free disk space or fix permissions of NODEDIAG_STATE_DIR');
     }
@@ -87,13 +101,13 @@ export class FileIncidentStore implements IncidentStore {
 
   async create(incident: Incident): Promise<void> {
     if (existsSync(this.path(incident.id))) throw new ConflictError(incident.id);
-    this.write(incident);
+    await this.write(incident);
   }
 
   async put(next: Incident): Promise<void> {
     const current = await this.get(next.id);
     if (!current || current.version !== next.version - 1) throw new ConflictError(next.id);
-    this.write(next);
+    await this.write(next);
   }
 
   async list(states: IncidentState[]): Promise<Incident[]> {

@@ -76,6 +76,8 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       return;
     }
     await ack();
+    // Let the other requests of a burst be acknowledged before this one's work starts.
+    await new Promise((r) => setImmediate(r));
     const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user }) : await d.service.fleet({ selector: req.selector, channel, user });
     if (result && 'reason' in result) await tell(channel, user, result);
   });
@@ -83,6 +85,7 @@ export function registerListeners(app: App, d: ListenerDeps): void {
   const onAction = (action: string, handle: (id: string, user: string, channel: string, triggerId: string) => Promise<Refusal | null>) => {
     app.action(action, async ({ ack, body }) => {
       await ack();
+      await new Promise((r) => setImmediate(r));
       const parsed = actionSchema.safeParse(body);
       if (!parsed.success) return;
       const p = parsed.data;
