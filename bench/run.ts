@@ -1,0 +1,248 @@
+/**
+ * `npm run bench`: speed and memory, measured side by side in one run.
+ *
+ * 1. SSH against a real lab node (real systemd, containerd, sshd; needs root):
+ *    (a) the floor, `ssh node true`; (b) the seed's manual playbook, one `ssh`
+ *    per command, in sequence; (c) `nodediag diag`. Targets: (c) ≤ 1.5 ×
+ *    (floor + slowest probe), and (b) ≥ 5 × (c). Then containerd hung:
+ *    `diag` must answer within its probe timeout + 1 s.
+ * 2. A fleet of 100 simulated nodes (another process) diagnosed with
+ *    concurrency 16: < 10 s, peak RSS < 200 MB.
+ * 3. The Slack HTTP receiver: 50 concurrent `/diag` requests, ack p99 < 100 ms.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadCatalogs } from '../src/catalog/load.js';
+import type { SshProbe } from '../src/catalog/schema.js';
+import { renderScript } from '../src/catalog/template.js';
+import { wrapRemoteCommand } from '../src/shell.js';
+import { REPO_ROOT, Lab, type LabNode } from '../test/lab/lab.js';
+
+const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
+const results: Array<{ name: string; value: string; target: string; ok: boolean }> = [];
+
+function record(name: string, value: string, target: string, ok: boolean): void {
+  results.push({ name, value, target, ok });
+  process.stdout.write(`  ${ok ? '✔' : '✖'} ${name}: ${value}  (target: ${target})\n`);
+}
+
+function time(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number; code: number; stdout: string }> {
+  const started = performance.now();
+  return new Promise((resolve) =>
+    execFile(cmd, args, { env, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 }, (err, stdout) =>
+      resolve({ ms: performance.now() - started, code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout) }),
+    ),
+  );
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+/** The commands an engineer runs by hand from the seeds' playbooks (000 §1–6, 002 §1–12). */
+const MANUAL_PLAYBOOK = [
+  'journalctl -xeu containerd --no-pager | tail -n 50',
+  'systemctl status containerd --no-pager',
+  'ls -ld /run/containerd/containerd.sock',
+  'ctr version',
+  'containerd config dump | grep SystemdCgroup',
+  'systemctl status kubelet --no-pager',
+  'journalctl -u kubelet -n 200 --no-pager',
+  'grep cgroupDriver /var/lib/kubelet/config.yaml',
+  'df -h; df -hi',
+  'swapon --show',
+  'sysctl net.bridge.bridge-nf-call-iptables',
+  'ls /etc/cni/net.d',
+  'timedatectl status',
+  "journalctl -k --no-pager | grep -i denied | tail -n 20",
+  'ps -ef | grep containerd-shim | grep -v grep',
+];
+
+async function sshBench(): Promise<void> {
+  process.stdout.write('\n1. SSH, against a real lab node (real systemd + containerd + OpenSSH sshd)\n');
+  if (process.getuid?.() !== 0) {
+    process.stdout.write('  – skipped: the lab needs root (run `sudo npm run bench`)\n');
+    return;
+  }
+  const lab = await Lab.boot({ nodes: ['bench-node-1'] });
+  try {
+    const node: LabNode = lab.nodes[0]!;
+    const ssh = ['-q', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-i', lab.botKeyPath, `root@${node.address}`];
+    // SSH only, like (a) and (b): no Kubernetes credentials in the environment.
+    const { KUBECONFIG: _ignored, ...rest } = process.env;
+    const env = { ...rest, NODEDIAG_INVENTORY: lab.inventoryPath, NODEDIAG_KUBECONFIG: '' };
+    const runs = 7;
+    const floor: number[] = [];
+    for (let i = 0; i < runs; i++) floor.push((await time('ssh', [...ssh, 'true'])).ms);
+    const catalogs = loadCatalogs();
+    let slowest = 0;
+    let slowestId = '';
+    for (const p of catalogs.probes.filter((x): x is SshProbe => x.transport === 'ssh')) {
+      const cmd = wrapRemoteCommand(renderScript(p.script, { sudo: false, socket: '/run/containerd/containerd.sock' }), { timeoutMs: p.timeoutMs });
+      const alone: number[] = [];
+      for (let i = 0; i < 3; i++) alone.push((await time('ssh', [...ssh, cmd])).ms);
+      const t = median(alone);
+      const extra = t - median(floor);
+      if (extra > slowest) {
+        slowest = extra;
+        slowestId = p.id;
+      }
+    }
+    const manual: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      for (const c of MANUAL_PLAYBOOK) await time('ssh', [...ssh, c]);
+      manual.push(performance.now() - started);
+    }
+    const diag: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await time(CLI, ['diag', node.name, '--json'], env);
+      if (r.code !== 0) throw new Error(`diag of the healthy bench node exited ${r.code}`);
+      diag.push(r.ms);
+    }
+    const f = median(floor);
+    const c = median(diag);
+    const b = median(manual);
+    process.stdout.write(
+      `  (a) floor, ssh node true:                 ${f.toFixed(0)} ms\n` +
+        `      slowest probe alone (${slowestId}): +${slowest.toFixed(0)} ms over the floor\n` +
+        `  (b) manual playbook, ${MANUAL_PLAYBOOK.length} ssh commands:   ${b.toFixed(0)} ms\n` +
+        `  (c) nodediag diag (${catalogs.probes.length} checks, CLI start included): ${c.toFixed(0)} ms\n`,
+    );
+    record('(c) / (floor + slowest probe)', `${(c / (f + slowest)).toFixed(2)}×`, '≤ 1.5×', c <= 1.5 * (f + slowest));
+    record('(b) / (c): faster than the manual playbook', `${(b / c).toFixed(1)}×`, '≥ 5×', b >= 5 * c);
+
+    const withKube = { ...env, NODEDIAG_KUBECONFIG: lab.kubeconfigPath };
+    const k: number[] = [];
+    for (let i = 0; i < 3; i++) k.push((await time(CLI, ['diag', node.name, '--json'], withKube)).ms);
+    process.stdout.write(`      with the Kubernetes checks too (loads @kubernetes/client-node): ${median(k).toFixed(0)} ms\n`);
+
+    const pid = await node.containerdPid();
+    await node.must(`kill -STOP ${pid}`);
+    try {
+      const hung = await time(CLI, ['diag', node.name, '--json'], env);
+      const report = JSON.parse(hung.stdout) as { findings: Array<{ id: string }> };
+      const probeTimeout = catalogs.probeById.get('runtime-ping')!;
+      const limit = ('timeoutMs' in probeTimeout ? probeTimeout.timeoutMs : 6000) + 1000;
+      record(`diag with containerd hung (${report.findings[0]?.id ?? 'no finding'})`, `${hung.ms.toFixed(0)} ms`, `≤ probe timeout + 1 s = ${limit} ms`, hung.ms <= limit && report.findings[0]?.id === 'containerd-hung');
+    } finally {
+      await node.sh(`kill -CONT ${pid}`);
+    }
+  } finally {
+    await lab.teardown();
+  }
+}
+
+async function fleetBench(): Promise<void> {
+  process.stdout.write('\n2. Fleet: 100 simulated nodes (SSH servers in another process), concurrency 16\n');
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'sim-fleet-child.js'), '100', '0.1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+  const info = JSON.parse(line) as { inventoryPath: string; kubeconfigPath: string; nodes: string[] };
+  try {
+    const env = { ...process.env, NODEDIAG_INVENTORY: info.inventoryPath, NODEDIAG_KUBECONFIG: info.kubeconfigPath };
+    const started = performance.now();
+    // Run the CLI as it is installed (its shebang sets the V8 flags it ships with).
+    const proc = spawn(CLI, ['diag', '-l', 'pool=gpu', '--concurrency', '16', '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let peakKb = 0;
+    const poll = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+        if (m) peakKb = Math.max(peakKb, Number(m[1]));
+      } catch {
+        /* exited */
+      }
+    }, 20);
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += String(d)));
+    await new Promise((r) => proc.on('exit', r));
+    clearInterval(poll);
+    const ms = performance.now() - started;
+    const nodes = (JSON.parse(out) as { nodes: Array<{ findings?: unknown[]; reachable?: boolean }> }).nodes;
+    const reached = nodes.filter((n) => n.reachable).length;
+    process.stdout.write(`  ${nodes.length} nodes diagnosed (${reached} reached, ${nodes.filter((n) => n.findings?.length).length} with findings)\n`);
+    record('fleet of 100, wall time', `${(ms / 1000).toFixed(2)} s`, '< 10 s', ms < 10_000 && reached === 100);
+    record('fleet of 100, peak RSS of the diagnosing process', `${(peakKb / 1024).toFixed(0)} MB`, '< 200 MB', peakKb > 0 && peakKb < 200 * 1024);
+  } finally {
+    child.stdin!.end();
+    await new Promise((r) => child.on('exit', r));
+  }
+}
+
+async function slackBench(): Promise<void> {
+  process.stdout.write('\n3. Slack HTTP receiver: 50 concurrent /diag requests (signed, from another process), a warm-up and 3 rounds\n');
+  const { loadConfig } = await import('../src/config.js');
+  const { startServer } = await import('../src/main.js');
+  const { silentLogger } = await import('../src/ports.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const child = (script: string, args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const firstLine = (c: ReturnType<typeof child>) => new Promise<string>((resolve) => createInterface({ input: c.stdout! }).once('line', resolve));
+  const token = 'xoxb-0000000000-0000000000000-benchBenchBenchBenchBench';
+  const secret = 'bench-signing-secret-0123456789abcdef';
+  const fleet = child('sim-fleet-child.js', ['1', '0.1']);
+  const emulator = child('slack-emulator-child.js', [token]);
+  const files = JSON.parse(await firstLine(fleet)) as { inventoryPath: string; kubeconfigPath: string };
+  const { url: apiUrl } = JSON.parse(await firstLine(emulator)) as { url: string };
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const server = await startServer(
+    loadConfig({
+      SLACK_BOT_TOKEN: token,
+      SLACK_SIGNING_SECRET: secret,
+      SLACK_API_URL: apiUrl,
+      PORT: String(port),
+      NODEDIAG_INVENTORY: files.inventoryPath,
+      NODEDIAG_KUBECONFIG: files.kubeconfigPath,
+      NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-bench-')),
+      NODEDIAG_APPROVERS: 'U0APPROVER',
+    }),
+    // Production settings: the outbox paces posts at Slack's rate (about one per second per channel).
+    { logger: silentLogger },
+  );
+  try {
+    const acks: number[] = [];
+    let busy = 0;
+    const load = child('slash-load.js', [`http://127.0.0.1:${port}/slack/events`, secret, 'sim-node-001', '50']);
+    const replies = createInterface({ input: load.stdout! })[Symbol.asyncIterator]();
+    await replies.next();
+    // Round 0 warms up a freshly started bot (JIT); it is shown but not counted.
+    for (let round = 0; round <= 3; round++) {
+      load.stdin!.write('go\n');
+      const rs = JSON.parse((await replies.next()).value as string) as Array<{ status: number; ms: number }>;
+      for (const r of rs) if (r.status !== 200) throw new Error(`ack status ${r.status}`);
+      if (round > 0) acks.push(...rs.map((r) => r.ms));
+      process.stdout.write(`    ${round === 0 ? 'warm-up (not counted)' : `round ${round}`}: p50 ${pct(rs.map((r) => r.ms), 50).toFixed(0)} ms, max ${Math.max(...rs.map((r) => r.ms)).toFixed(0)} ms\n`);
+      await server.service.idle();
+      busy = server.outbox.pending;
+    }
+    load.stdin!.end();
+    process.stdout.write(`  p50 ${pct(acks, 50).toFixed(1)} ms, p99 ${pct(acks, 99).toFixed(1)} ms, max ${Math.max(...acks).toFixed(1)} ms over ${acks.length} requests (${busy} Slack posts still queued, paced at Slack's rate)\n`);
+    record('slash-command ack p99 (50 concurrent)', `${pct(acks, 99).toFixed(1)} ms`, '< 100 ms', pct(acks, 99) < 100);
+  } finally {
+    await server.stop().catch(() => undefined);
+    fleet.stdin!.end();
+    emulator.stdin!.end();
+  }
+}
+
+process.stdout.write(`nodediag benchmark — ${new Date().toISOString()}, Node ${process.version}, ${(await import('node:os')).cpus().length} CPUs\n`);
+const only = process.argv.slice(2);
+if (only.length === 0 || only.includes('ssh')) await sshBench();
+if (only.length === 0 || only.includes('fleet')) await fleetBench();
+if (only.length === 0 || only.includes('slack')) await slackBench();
+const failed = results.filter((r) => !r.ok);
+process.stdout.write(`\n${results.length - failed.length}/${results.length} targets met${failed.length ? `; missed: ${failed.map((f) => f.name).join('; ')}` : ''}\n`);
+process.exitCode = failed.length ? 1 : 0;
