@@ -43,6 +43,8 @@ export interface ServerOverrides {
   sweepIntervalMs?: number;
   /** Approval window in ms (the configuration counts in minutes). */
   approvalTtlMs?: number;
+  /** Outbox backoff after Slack errors (tests shorten it). */
+  outboxBackoffMs?: { base: number; max: number };
 }
 
 export async function startServer(config: Config, over: ServerOverrides = {}): Promise<Server> {
@@ -76,7 +78,10 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     lock,
   };
   const store = new FileIncidentStore(join(config.stateDir, 'incidents'));
-  const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, systemClock, logger, { postIntervalMs: over.outboxPostIntervalMs ?? 1000 });
+  const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, systemClock, logger, {
+    postIntervalMs: over.outboxPostIntervalMs ?? 1000,
+    ...(over.outboxBackoffMs ? { baseBackoffMs: over.outboxBackoffMs.base, maxBackoffMs: over.outboxBackoffMs.max } : {}),
+  });
   const access = new AccessPolicy(config.access, (g) => chat.groupMembers(g), systemClock, logger);
   const service = new IncidentService({
     fix,

@@ -27,6 +27,10 @@ export interface SshConnectorOptions {
   keepaliveCountMax?: number;
   /** Called when a host key is refused (mismatch is reported loudly: a possible attack). */
   onHostKeyRefused?: (node: string, verdict: Exclude<HostKeyVerdict, { ok: true }>) => void;
+  /** Open connections to one node at once; more wait their turn (default 2). */
+  maxConnectionsPerNode?: number;
+  /** Open connections in total; more wait their turn (default 64). */
+  maxConnections?: number;
 }
 
 function resolvePin(target: SshTarget): ResolvedPin {
@@ -51,12 +55,15 @@ class Ssh2Shell implements RemoteShell {
   private readonly channels: Semaphore;
   private readonly pending = new Set<(err: Error) => void>();
   private lost: Error | null = null;
+  private released = false;
 
   constructor(
     private readonly client: InstanceType<typeof Client>,
     private readonly target: SshTarget,
     maxChannels: number,
+    private readonly releaseSlot: () => void,
   ) {
+    client.on('close', () => this.release());
     this.channels = new Semaphore(maxChannels);
     const onGone = (why: string) => {
       if (this.lost) return;
@@ -146,70 +153,97 @@ class Ssh2Shell implements RemoteShell {
 
   close(): void {
     this.client.end();
+    this.release();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.releaseSlot();
   }
 }
 
 /** Creates the production SSH connector. */
 export function createSshConnector(options: SshConnectorOptions = {}): SshConnector {
   const maxChannels = options.maxChannels ?? 8;
+  const total = new Semaphore(options.maxConnections ?? 64);
+  const perNode = new Map<string, Semaphore>();
+  const nodeSlot = (node: string) => perNode.get(node) ?? perNode.set(node, new Semaphore(options.maxConnectionsPerNode ?? 2)).get(node)!;
   return {
     async connect(target: SshTarget): Promise<RemoteShell> {
       const pin = resolvePin(target);
       const privateKey = readKey(target.privateKeyPath);
-      const address = `${target.host}:${target.port}`;
-      return new Promise<RemoteShell>((resolve, reject) => {
-        const client = new Client();
-        let verdict: HostKeyVerdict | undefined;
-        let settled = false;
-        const settle = (err: Error | null) => {
-          if (settled) return;
-          settled = true;
-          if (err) {
-            client.end();
-            reject(err);
-          } else resolve(new Ssh2Shell(client, target, maxChannels));
-        };
-        client.once('ready', () => settle(null));
-        client.on('error', (err: Error & { level?: string; code?: string }) => {
-          if (settled) return;
-          if (verdict && !verdict.ok) {
-            settle(
-              verdict.reason === 'unknown'
-                ? new HostKeyUnknownError(target.node, verdict.presented)
-                : new HostKeyMismatchError(target.node, verdict.presented, verdict.expected.length ? verdict.expected : ['(revoked key)']),
-            );
-          } else if (err.level === 'client-authentication') settle(new SshAuthError(target.node, target.user));
-          else if (err.level === 'client-timeout') {
-            settle(new SshUnreachableError(target.node, address, `no SSH handshake within ${target.connectTimeoutMs} ms`, 'SSH_TIMEOUT'));
-          } else if (err.code === 'ECONNREFUSED') settle(new SshUnreachableError(target.node, address, 'connection refused'));
-          else if (err.code === 'ECONNRESET') settle(new SshUnreachableError(target.node, address, 'connection reset by the server'));
-          else settle(new SshUnreachableError(target.node, address, err.code ? `${err.code}` : err.message));
-        });
-        client.on('close', () => settle(new SshUnreachableError(target.node, address, 'connection closed during the handshake')));
-        const serverHostKey = pinnedKeyTypes(pin);
-        try {
-          client.connect({
-            host: target.host,
-            port: target.port,
-            username: target.user,
-            privateKey,
-            readyTimeout: target.connectTimeoutMs,
-            keepaliveInterval: options.keepaliveIntervalMs ?? 5000,
-            keepaliveCountMax: options.keepaliveCountMax ?? 3,
-            ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as ssh2.ServerHostKeyAlgorithm[] } } : {}),
-            hostVerifier: (key: Buffer) => {
-              verdict = verifyHostKey(pin, key);
-              if (!verdict.ok) options.onHostKeyRefused?.(target.node, verdict);
-              return verdict.ok;
-            },
-          });
-          // The handshake is a chain of small packets: Nagle plus delayed ACKs would add ~40 ms per round trip.
-          client.setNoDelay(true);
-        } catch (err) {
-          const msg = (err as Error).message;
-          settle(/privateKey|private key|parse/i.test(msg) ? new KeyFileError(target.privateKeyPath, 'not a usable private key (unsupported type, or encrypted)') : (err as Error));
-        }
-      });
+      const node = nodeSlot(target.node);
+      await node.acquire();
+      await total.acquire();
+      const release = () => {
+        total.release();
+        node.release();
+        if (node.inUse === 0 && node.waiting === 0) perNode.delete(target.node);
+      };
+      try {
+        return await open(target, pin, privateKey, release);
+      } catch (err) {
+        release();
+        throw err;
+      }
     },
   };
+
+  function open(target: SshTarget, pin: ResolvedPin, privateKey: Buffer, release: () => void): Promise<RemoteShell> {
+    const address = `${target.host}:${target.port}`;
+    return new Promise<RemoteShell>((resolve, reject) => {
+      const client = new Client();
+      let verdict: HostKeyVerdict | undefined;
+      let settled = false;
+      const settle = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        if (err) {
+          client.end();
+          reject(err);
+        } else resolve(new Ssh2Shell(client, target, maxChannels, release));
+      };
+      client.once('ready', () => settle(null));
+      client.on('error', (err: Error & { level?: string; code?: string }) => {
+        if (settled) return;
+        if (verdict && !verdict.ok) {
+          settle(
+            verdict.reason === 'unknown'
+              ? new HostKeyUnknownError(target.node, verdict.presented)
+              : new HostKeyMismatchError(target.node, verdict.presented, verdict.expected.length ? verdict.expected : ['(revoked key)']),
+          );
+        } else if (err.level === 'client-authentication') settle(new SshAuthError(target.node, target.user));
+        else if (err.level === 'client-timeout') {
+          settle(new SshUnreachableError(target.node, address, `no SSH handshake within ${target.connectTimeoutMs} ms`, 'SSH_TIMEOUT'));
+        } else if (err.code === 'ECONNREFUSED') settle(new SshUnreachableError(target.node, address, 'connection refused'));
+        else if (err.code === 'ECONNRESET') settle(new SshUnreachableError(target.node, address, 'connection reset by the server'));
+        else settle(new SshUnreachableError(target.node, address, err.code ? `${err.code}` : err.message));
+      });
+      client.on('close', () => settle(new SshUnreachableError(target.node, address, 'connection closed during the handshake')));
+      const serverHostKey = pinnedKeyTypes(pin);
+      try {
+        client.connect({
+          host: target.host,
+          port: target.port,
+          username: target.user,
+          privateKey,
+          readyTimeout: target.connectTimeoutMs,
+          keepaliveInterval: options.keepaliveIntervalMs ?? 5000,
+          keepaliveCountMax: options.keepaliveCountMax ?? 3,
+          ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as ssh2.ServerHostKeyAlgorithm[] } } : {}),
+          hostVerifier: (key: Buffer) => {
+            verdict = verifyHostKey(pin, key);
+            if (!verdict.ok) options.onHostKeyRefused?.(target.node, verdict);
+            return verdict.ok;
+          },
+        });
+        // The handshake is a chain of small packets: Nagle plus delayed ACKs would add ~40 ms per round trip.
+        client.setNoDelay(true);
+      } catch (err) {
+        const msg = (err as Error).message;
+        settle(/privateKey|private key|parse/i.test(msg) ? new KeyFileError(target.privateKeyPath, 'not a usable private key (unsupported type, or encrypted)') : (err as Error));
+      }
+    });
+  }
 }

@@ -31,6 +31,8 @@ export interface OutboxOptions {
   postIntervalMs?: number;
   /** Minimum gap between two updates to one channel. */
   updateIntervalMs?: number;
+  /** First backoff after a transient error; it doubles per attempt. */
+  baseBackoffMs?: number;
   /** Longest backoff after transient errors. */
   maxBackoffMs?: number;
   tickMs?: number;
@@ -226,7 +228,7 @@ export class Outbox {
       this.remove(item, true);
       return;
     } else {
-      item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, 500 * 2 ** Math.min(item.attempts, 10));
+      item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, (this.opts.baseBackoffMs ?? 500) * 2 ** Math.min(item.attempts, 10));
     }
     void writeFileAtomicAsync(this.file(item.seq), JSON.stringify(item)).catch(() => {
       /* kept in memory; the file still holds the previous attempt count */

@@ -17,6 +17,12 @@ export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator'
 export const SIGNING_SECRET = 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6';
 export const CHANNEL = 'C0INCIDENT';
 
+/** Where the simulated nodes are described (an in-process fleet, or one in another process). */
+export interface FleetFiles {
+  inventoryPath: string;
+  kubeconfigPath: string;
+}
+
 export interface SlackWorld {
   slack: SlackEmulator;
   fleet: SimFleet;
@@ -36,9 +42,9 @@ export async function slackWorld(
   env: Record<string, string> = {},
   over: ServerOverrides = {},
   stateDir = mkdtempSync(join(tmpdir(), 'nodediag-bot-')),
-  fleetIn?: SimFleet,
+  fleetIn?: FleetFiles,
 ): Promise<SlackWorld> {
-  const fleet = fleetIn ?? (await startSimFleet(specs, loadCatalogs(), { timeScale: 0.02 }));
+  const fleet = (fleetIn as SimFleet | undefined) ?? (await startSimFleet(specs, loadCatalogs(), { timeScale: 0.02 }));
   const slack = new SlackEmulator(BOT_TOKEN);
   await slack.start();
   const port = await freePort();
@@ -54,7 +60,7 @@ export async function slackWorld(
     NODEDIAG_REQUESTERS: '',
     ...env,
   });
-  const server = await startServer(config, { logger: silentLogger, outboxPostIntervalMs: 5, sweepIntervalMs: 200, ...over });
+  const server = await startServer(config, { logger: silentLogger, outboxPostIntervalMs: 5, sweepIntervalMs: 200, outboxBackoffMs: { base: 20, max: 400 }, ...over });
   const url = `http://127.0.0.1:${port}/slack/events`;
   return {
     slack,
