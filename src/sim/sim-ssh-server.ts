@@ -71,6 +71,7 @@ export async function startSimSshServer(
   const scale = opts.timeScale ?? 1;
   const state: SimSshServer = { port: 0, faults: {}, commands: [], close: async () => undefined };
   const sockets = new Set<import('node:net').Socket>();
+  const timers = new Set<NodeJS.Timeout>();
 
   const server = new Server({ hostKeys: [keys.hostKeyPem] }, (client) => {
     client
@@ -97,12 +98,19 @@ export async function startSimSshServer(
             } catch (err) {
               answer = { stdout: '', stderr: `sim: ${(err as Error).message}\n`, exitCode: 1, delayMs: 0 };
             }
-            setTimeout(() => {
+            // A hung command's timer must not outlive its client or the server.
+            const timer = setTimeout(() => {
+              timers.delete(timer);
               if (answer.stdout) stream.write(answer.stdout);
               if (answer.stderr) stream.stderr.write(answer.stderr);
               stream.exit(answer.exitCode);
               stream.end();
             }, Math.round(answer.delayMs * scale));
+            timers.add(timer);
+            stream.once('close', () => {
+              clearTimeout(timer);
+              timers.delete(timer);
+            });
           });
         });
       })
@@ -119,6 +127,8 @@ export async function startSimSshServer(
   state.port = (server.address() as AddressInfo).port;
   state.close = () =>
     new Promise<void>((resolve) => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
     });
