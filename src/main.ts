@@ -14,11 +14,11 @@ import type { Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { FileAuditLog } from './incidents/audit-log.js';
 import { IncidentService } from './incidents/incident-service.js';
-import { Outbox } from './incidents/outbox.js';
+import { Outbox, type OutboxOptions } from './incidents/outbox.js';
 import { FileIncidentStore } from './incidents/store.js';
 import { loadInventory } from './inventory/inventory.js';
 import { createLogger } from './logger.js';
-import { systemClock, type ChatPort, type Logger } from './ports.js';
+import { systemClock, type ChatPort, type Clock, type Logger } from './ports.js';
 import { createRedactor } from './redact.js';
 import type { FixDeps } from './runbooks/fix-service.js';
 import { FileNodeLock, type NodeLock } from './runbooks/lock.js';
@@ -39,12 +39,12 @@ export interface ServerOverrides {
   chat?: ChatPort;
   lock?: NodeLock;
   logger?: Logger;
-  outboxPostIntervalMs?: number;
+  outbox?: OutboxOptions;
   sweepIntervalMs?: number;
   /** Approval window in ms (the configuration counts in minutes). */
   approvalTtlMs?: number;
-  /** Outbox backoff after Slack errors (tests shorten it). */
-  outboxBackoffMs?: { base: number; max: number };
+  /** The bot's clock (the soak test runs it fast). */
+  clock?: Clock;
 }
 
 export async function startServer(config: Config, over: ServerOverrides = {}): Promise<Server> {
@@ -53,6 +53,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   if (!s.appToken && !s.signingSecret) throw new ConfigError('SLACK_SIGNING_SECRET is needed in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)');
   if (!config.inventoryPath) throw new ConfigError('NODEDIAG_INVENTORY is not set', 'point it at the inventory YAML');
   const redact = createRedactor([s.botToken, s.signingSecret, s.appToken]);
+  const clock = over.clock ?? systemClock;
   const logger = over.logger ?? createLogger(config.logLevel, redact);
   const inventory = loadInventory(config.inventoryPath);
   const kube = createKubeClient({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs });
@@ -71,25 +72,25 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     kube: kube.client,
     kubeUnavailableReason: kube.client ? '' : kube.reason,
     kubeWriter: kube.client,
-    clock: systemClock,
+    clock: clock,
     redact,
     maxOutputBytes: config.maxOutputBytes,
     audit: new FileAuditLog(config.auditLogPath, redact),
     lock,
   };
   const store = new FileIncidentStore(join(config.stateDir, 'incidents'));
-  const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, systemClock, logger, {
-    postIntervalMs: over.outboxPostIntervalMs ?? 1000,
-    ...(over.outboxBackoffMs ? { baseBackoffMs: over.outboxBackoffMs.base, maxBackoffMs: over.outboxBackoffMs.max } : {}),
+  const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, clock, logger, {
+    postIntervalMs: 1000,
+    ...over.outbox,
   });
-  const access = new AccessPolicy(config.access, (g) => chat.groupMembers(g), systemClock, logger);
+  const access = new AccessPolicy(config.access, (g) => chat.groupMembers(g), clock, logger);
   const service = new IncidentService({
     fix,
     store,
     outbox,
     chat,
     access,
-    clock: systemClock,
+    clock: clock,
     logger,
     approvalTtlMs: over.approvalTtlMs ?? config.access.approvalTtlMs,
     maxConcurrentDiagnoses: config.maxConcurrentDiagnoses,

@@ -116,7 +116,7 @@ async function slackStory(fleet: SimFleet, node: string, stateDir: string, io: I
       NODEDIAG_STATE_DIR: stateDir,
       NODEDIAG_APPROVERS: 'U0BOB',
     }),
-    { logger: silentLogger, outboxPostIntervalMs: 10 },
+    { logger: silentLogger, outbox: { postIntervalMs: 10 } },
   );
   const url = `http://127.0.0.1:${port}/slack/events`;
   const wait = async <T>(fn: () => T | undefined, ms = 20_000): Promise<T> => {

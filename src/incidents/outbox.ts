@@ -7,6 +7,7 @@
  * only the latest state is sent.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodediagError } from '../errors.js';
 import { ChatError, type ChatMessage, type ChatPort, type Clock, type Logger } from '../ports.js';
@@ -38,6 +39,9 @@ export interface OutboxOptions {
   tickMs?: number;
 }
 
+/** Message keys remembered (enough for every open incident's messages; older ones are never updated). */
+const MAX_KEYS = 20_000;
+
 /** Problems that will not go away by retrying: kept aside (dead letters), never retried forever. */
 const PERMANENT_DROP = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'message_not_found', 'cant_update_message', 'user_not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked']);
 
@@ -63,7 +67,7 @@ export class Outbox {
     } catch (err) {
       throw new NodediagError('STORE_ERROR', `cannot create the outbox ${dir}: ${(err as NodeJS.ErrnoException).code}`);
     }
-    if (existsSync(join(dir, 'keys.json'))) this.keys = JSON.parse(readFileSync(join(dir, 'keys.json'), 'utf8')) as Record<string, string>;
+    this.loadKeys();
     for (const f of readdirSync(dir)) {
       const m = /^(\d{12})\.json$/.exec(f);
       if (!m) continue;
@@ -142,12 +146,52 @@ export class Outbox {
   }
 
   private keysSaving: Promise<void> = Promise.resolve();
+  private keyLines = 0;
 
-  /** Persists the key → ts map without blocking the event loop; concurrent saves are chained. */
-  private saveKeys(): Promise<void> {
-    this.keysSaving = this.keysSaving.then(() => writeFileAtomicAsync(join(this.dir, 'keys.json'), JSON.stringify(this.keys))).catch((err) => {
-      this.log.error('outbox: cannot save message keys', { error: (err as Error).message });
-    });
+  /** Reads the key log (last line wins), keeping the newest {@link MAX_KEYS}. */
+  private loadKeys(): void {
+    const path = join(this.dir, 'keys.jsonl');
+    if (!existsSync(path)) return;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line) continue;
+      try {
+        const [k, ts] = JSON.parse(line) as [string, string];
+        delete this.keys[k];
+        this.keys[k] = ts;
+        this.keyLines += 1;
+      } catch {
+        /* a torn last line after a crash: the message it named was not yet confirmed removed */
+      }
+    }
+    this.boundKeys();
+  }
+
+  /** Forgets the oldest keys beyond the bound, except those a queued operation still needs. */
+  private boundKeys(): void {
+    const names = Object.keys(this.keys);
+    if (names.length <= MAX_KEYS) return;
+    const needed = new Set([...this.items.values()].flatMap((i) => ('key' in i.op ? [i.op.key] : []).concat('threadKey' in i.op && i.op.threadKey ? [i.op.threadKey] : [])));
+    for (const k of names.slice(0, names.length - MAX_KEYS)) if (!needed.has(k)) delete this.keys[k];
+  }
+
+  /**
+   * Records a key's ts durably: one appended line, fsync'ed; the log is
+   * rewritten (compacted) when it grows well past the number of live keys.
+   */
+  private saveKeys(key: string): Promise<void> {
+    this.keysSaving = this.keysSaving
+      .then(async () => {
+        const path = join(this.dir, 'keys.jsonl');
+        this.boundKeys();
+        if (this.keyLines > 2 * MAX_KEYS) {
+          await writeFileAtomicAsync(path, Object.entries(this.keys).map((e) => `${JSON.stringify(e)}\n`).join(''));
+          this.keyLines = Object.keys(this.keys).length;
+        } else {
+          await appendFile(path, `${JSON.stringify([key, this.keys[key]])}\n`, { flush: true });
+          this.keyLines += 1;
+        }
+      })
+      .catch((err) => this.log.error('outbox: cannot save message keys', { error: (err as Error).message }));
     return this.keysSaving;
   }
 
@@ -193,7 +237,7 @@ export class Outbox {
         const { ts } = await this.chat.post(op.channel, op.message, thread);
         this.keys[op.key] = ts;
         // The item is removed only once its ts is on disk, so a later update always finds it.
-        await this.saveKeys();
+        await this.saveKeys(op.key);
       } else if (op.op === 'update') {
         const ts = this.keys[op.key];
         if (!ts) {

@@ -8,7 +8,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodediagError } from '../errors.js';
-import { INCIDENT_ID, type Incident, type IncidentState } from './incident.js';
+import { INCIDENT_ID, TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
 
 /** A compare-and-set lost to a concurrent change. */
 export class ConflictError extends NodediagError {
@@ -56,6 +56,8 @@ export async function writeFileAtomicAsync(path: string, text: string): Promise<
 /** The file-backed store (the default: no server needed). */
 export class FileIncidentStore implements IncidentStore {
   private readonly cache = new Map<string, Incident>();
+  /** Ids of incidents not yet in a terminal state (expiry and recovery look only at these). */
+  private readonly open = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -65,6 +67,15 @@ export class FileIncidentStore implements IncidentStore {
       mkdirSync(dir, { recursive: true });
     } catch (err) {
       throw new NodediagError('STORE_ERROR', `cannot create the incident store ${dir}: ${(err as NodeJS.ErrnoException).code}`, 'set NODEDIAG_STATE_DIR to a writable directory');
+    }
+    for (const f of readdirSync(dir)) {
+      if (!/^inc-[0-9a-f]{16}\.json$/.test(f)) continue;
+      try {
+        const i = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Incident;
+        if (!TERMINAL_STATES.has(i.state)) this.open.add(i.id);
+      } catch {
+        /* an unreadable file is reported when that incident is used */
+      }
     }
   }
 
@@ -93,6 +104,8 @@ export class FileIncidentStore implements IncidentStore {
   private async write(i: Incident): Promise<void> {
     try {
       await writeFileAtomicAsync(this.path(i.id), JSON.stringify(i));
+      if (TERMINAL_STATES.has(i.state)) this.open.delete(i.id);
+      else this.open.add(i.id);
     } catch (err) {
       throw new NodediagError('STORE_ERROR', `cannot write incident ${i.id}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'free disk space or fix permissions of NODEDIAG_STATE_DIR');
     }
@@ -112,9 +125,9 @@ export class FileIncidentStore implements IncidentStore {
 
   async list(states: IncidentState[]): Promise<Incident[]> {
     const out: Incident[] = [];
-    for (const f of readdirSync(this.dir)) {
-      if (!/^inc-[0-9a-f]{16}\.json$/.test(f)) continue;
-      const i = await this.get(f.slice(0, -5));
+    const ids = states.every((s) => !TERMINAL_STATES.has(s)) ? [...this.open] : readdirSync(this.dir).filter((f) => /^inc-[0-9a-f]{16}\.json$/.test(f)).map((f) => f.slice(0, -5));
+    for (const id of ids) {
+      const i = await this.get(id);
       if (i && states.includes(i.state)) out.push(i);
     }
     return out;

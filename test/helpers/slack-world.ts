@@ -60,7 +60,7 @@ export async function slackWorld(
     NODEDIAG_REQUESTERS: '',
     ...env,
   });
-  const server = await startServer(config, { logger: silentLogger, outboxPostIntervalMs: 5, sweepIntervalMs: 200, outboxBackoffMs: { base: 20, max: 400 }, ...over });
+  const server = await startServer(config, { logger: silentLogger, outbox: { postIntervalMs: 5, baseBackoffMs: 20, maxBackoffMs: 400 }, sweepIntervalMs: 200, ...over });
   const url = `http://127.0.0.1:${port}/slack/events`;
   return {
     slack,
