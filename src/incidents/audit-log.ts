@@ -163,3 +163,24 @@ export function verifyAuditLog(path: string): AuditVerdict {
   }
   return { ok: true, entries: lines.length };
 }
+
+/**
+ * The last `step-started` entry of each given incident, read from the log.
+ * The log is flushed before each step runs, so after a crash it knows the
+ * step in flight better than the incident store, which is written after.
+ */
+export function lastStepsStarted(path: string, incidents: ReadonlySet<string>): Map<string, { index: number; title: string }> {
+  const found = new Map<string, { index: number; title: string }>();
+  if (incidents.size === 0 || !existsSync(path)) return found;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.includes('"step-started"')) continue;
+    try {
+      const e = JSON.parse(line) as AuditEntry;
+      if (e.type !== 'step-started' || !e.incident || !incidents.has(e.incident)) continue;
+      found.set(e.incident, { index: Number(e.data?.index ?? 0), title: String(e.data?.title ?? '') });
+    } catch {
+      /* a torn last line after a crash: what came before still counts */
+    }
+  }
+  return found;
+}

@@ -21,6 +21,7 @@ import type { AccessPolicy, Refusal } from '../slack/authz.js';
 import { INCIDENT_ID, newIncidentId, TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
 import type { Outbox } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
+import { lastStepsStarted } from './audit-log.js';
 
 /** Collaborators of the incident service. */
 export interface IncidentServiceDeps {
@@ -67,9 +68,19 @@ export class IncidentService {
   }
 
   private spawn(work: () => Promise<unknown>): void {
-    const p = work().catch((err) => this.d.logger.error('background work failed', { error: this.d.fix.redact(errorMessage(err)) }));
-    this.background.add(p);
-    void p.finally(() => this.background.delete(p));
+    void this.track(work).catch((err) => this.d.logger.error('background work failed', { error: this.d.fix.redact(errorMessage(err)) }));
+  }
+
+  /** Runs work that {@link idle} must wait for (listeners wrap what they do after the ack). */
+  track<T>(work: () => Promise<T>): Promise<T> {
+    const p = work();
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.background.add(settled);
+    void settled.finally(() => this.background.delete(settled));
+    return p;
   }
 
   private now(): string {
@@ -465,8 +476,12 @@ export class IncidentService {
    */
   async recover(): Promise<number> {
     const stuck = await this.d.store.list(['approved', 'running', 'diagnosing']);
-    for (const inc of stuck) {
-      const wasFixing = inc.state !== 'diagnosing';
+    const inFlight = lastStepsStarted(this.d.auditPath, new Set(stuck.filter((i) => i.state === 'running').map((i) => i.id)));
+    for (const stale of stuck) {
+      const wasFixing = stale.state !== 'diagnosing';
+      const logged = inFlight.get(stale.id);
+      const inc: Incident =
+        logged && stale.progress && logged.index > stale.progress.step ? { ...stale, progress: { ...stale.progress, step: logged.index, title: logged.title } } : stale;
       const done = await this.mutate(inc.id, (cur) => {
         if (cur.state === 'diagnosing') {
           cur.state = 'closed';
@@ -474,6 +489,7 @@ export class IncidentService {
         } else {
           cur.state = 'interrupted';
         }
+        if (inc.progress) cur.progress = inc.progress;
         cur.timeline.push({ at: this.now(), what: wasFixing ? `interrupted by a restart at step ${cur.progress?.step ?? 0}/${cur.progress?.total ?? '?'}` : 'diagnosis interrupted by a restart' });
         return cur;
       });

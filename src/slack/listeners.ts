@@ -76,22 +76,26 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       return;
     }
     await ack();
-    // Let the other requests of a burst be acknowledged before this one's work starts.
-    await new Promise((r) => setImmediate(r));
-    const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user }) : await d.service.fleet({ selector: req.selector, channel, user });
-    if (result && 'reason' in result) await tell(channel, user, result);
+    await d.service.track(async () => {
+      // Let the other requests of a burst be acknowledged before this one's work starts.
+      await new Promise((r) => setImmediate(r));
+      const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user }) : await d.service.fleet({ selector: req.selector, channel, user });
+      if (result && 'reason' in result) await tell(channel, user, result);
+    });
   });
 
   const onAction = (action: string, handle: (id: string, user: string, channel: string, triggerId: string) => Promise<Refusal | null>) => {
     app.action(action, async ({ ack, body }) => {
       await ack();
-      await new Promise((r) => setImmediate(r));
-      const parsed = actionSchema.safeParse(body);
-      if (!parsed.success) return;
-      const p = parsed.data;
-      const channel = p.channel?.id ?? p.container?.channel_id ?? '';
-      const refusal = await handle(p.actions[0]!.value ?? '', p.user.id, channel, p.trigger_id ?? '');
-      if (refusal) await tell(channel, p.user.id, refusal);
+      await d.service.track(async () => {
+        await new Promise((r) => setImmediate(r));
+        const parsed = actionSchema.safeParse(body);
+        if (!parsed.success) return;
+        const p = parsed.data;
+        const channel = p.channel?.id ?? p.container?.channel_id ?? '';
+        const refusal = await handle(p.actions[0]!.value ?? '', p.user.id, channel, p.trigger_id ?? '');
+        if (refusal) await tell(channel, p.user.id, refusal);
+      });
     });
   };
   onAction(ACTIONS.approve, (id, user, channel, trigger) => d.service.requestApproval(id, user, channel, trigger));
@@ -105,7 +109,7 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       await ack({ response_action: 'errors', errors: {} } as never);
       return;
     }
-    const refusal = await d.service.confirmApproval(parsed.data.view.private_metadata, parsed.data.user.id);
+    const refusal = await d.service.track(() => d.service.confirmApproval(parsed.data.view.private_metadata, parsed.data.user.id));
     if (refusal) {
       await ack({ response_action: 'update', view: { type: 'modal', title: { type: 'plain_text', text: 'Not approved' }, close: { type: 'plain_text', text: 'Close' }, blocks: refusalMessage(refusal.reason, refusal.hint).blocks } } as never);
       return;

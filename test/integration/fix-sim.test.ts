@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditError, LockHeldError } from '../../src/errors.js';
-import { FileAuditLog, verifyAuditLog } from '../../src/incidents/audit-log.js';
+import { FileAuditLog, lastStepsStarted, verifyAuditLog } from '../../src/incidents/audit-log.js';
 import { createRedactor } from '../../src/redact.js';
 import { prepareFix, runFix, type PreparedFix } from '../../src/runbooks/fix-service.js';
 import type { SimFault } from '../../src/sim/sim-node.js';
@@ -215,6 +215,17 @@ describe('audit log hash chain', () => {
   it('detects a removed entry, including the last one', () => {
     expect(tampered((l) => l.filter((_x, i) => i !== 3))).toMatchObject({ ok: false, problem: { line: 4 } });
     expect(tampered((l) => l.slice(0, -1))).toMatchObject({ ok: false, problem: { reason: expect.stringMatching(/removed from the end/) } });
+  });
+
+  it('names the last step started by an incident, even after a torn last line', () => {
+    const copy = join(w.dir, 'torn.jsonl');
+    const log = new FileAuditLog(copy, createRedactor());
+    log.append({ type: 'step-started', node: 'n1', actor: 'U1', incident: 'inc-a', data: { index: 1, title: 'Stop containerd' } });
+    log.append({ type: 'step-started', node: 'n2', actor: 'U1', incident: 'inc-b', data: { index: 1, title: 'Stop containerd' } });
+    log.append({ type: 'step-started', node: 'n1', actor: 'U1', incident: 'inc-a', data: { index: 2, title: 'Remove the directory' } });
+    writeFileSync(copy, `${readFileSync(copy, 'utf8')}{"type":"step-started","incident":"inc-a","da`);
+    const found = lastStepsStarted(copy, new Set(['inc-a', 'inc-c']));
+    expect([...found]).toEqual([['inc-a', { index: 2, title: 'Remove the directory' }]]);
   });
 
   it('detects reordered entries', () => {
