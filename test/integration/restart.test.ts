@@ -39,7 +39,7 @@ describe('restart in the middle of a fix', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'nodediag-restart-'));
 
   beforeAll(async () => {
-    fleet = await startSimFleet([{ name: 'gpu-node-9', faults: ['socket-is-directory'], toolkitPod: true }], loadCatalogs(), { timeScale: 0.02 });
+    fleet = await startSimFleet([{ name: 'gpu-node-9', faults: ['socket-is-directory'], toolkitPod: true }, { name: 'gpu-node-10', faults: ['containerd-down'] }], loadCatalogs(), { timeScale: 0.02 });
     slack = new SlackEmulator(TOKEN);
     await slack.start();
   });
@@ -82,7 +82,7 @@ describe('restart in the middle of a fix', () => {
     }
   }
 
-  it('marks the fix interrupted, releases the lock, re-runs nothing, and offers a re-diagnosis', async () => {
+  it('marks the fix interrupted, releases the lock, re-runs nothing, keeps pending approvals clickable, and offers a re-diagnosis', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/slack/events`;
     await startBot(port);
@@ -100,6 +100,11 @@ describe('restart in the middle of a fix', () => {
     const audit = join(stateDir, 'audit.jsonl');
     await until(() => existsSync(audit) && /"type":"step-started"/.test(readFileSync(audit, 'utf8')), 15_000, 'the first step to start');
     expect(readdirSync(join(stateDir, 'locks'))).toEqual(['gpu-node-9.lock']);
+
+    // A second incident waits for approval across the restart.
+    await sendSigned(url, SECRET, slashCommandBody('gpu-node-10', 'U0REQUESTER', 'C0INCIDENT'));
+    const pending = await until(() => [...slack.messages.values()].find((m) => !m.threadTs && m.ts !== root.ts && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 15_000, 'the second card');
+    const pendingId = (pending.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>).find((b) => b.type === 'actions')!.elements![0]!.value;
 
     bot!.kill('SIGKILL');
     await new Promise((r) => bot!.once('exit', r));
@@ -120,6 +125,10 @@ describe('restart in the middle of a fix', () => {
     await sendSigned(url, SECRET, blockActionBody(ACTIONS.approve, id, 'U0APPROVER', 'C0INCIDENT'));
     await until(() => slack.ephemerals.find((e) => /interrupted by a restart/.test(e.text)), 5000, 'the refusal to re-approve');
     expect(slack.views).toHaveLength(1);
+    // The pending approval is still clickable after the restart.
+    await sendSigned(url, SECRET, blockActionBody(ACTIONS.approve, pendingId, 'U0APPROVER', 'C0INCIDENT'));
+    await until(() => slack.views[1], 5000, 'the second modal');
+    expect(JSON.stringify(slack.views[1])).toContain(pendingId);
     await sendSigned(url, SECRET, blockActionBody(ACTIONS.rediagnose, id, 'U0REQUESTER', 'C0INCIDENT'));
     await until(() => slack.thread(root.ts).some((m) => m.ts !== root.ts && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 15_000, 'a fresh diagnosis with its own buttons');
   });
