@@ -203,6 +203,31 @@ describe('refusals and bad input', () => {
   });
 });
 
+describe('/diag -l: the fleet summary', () => {
+  let w: SlackWorld;
+  beforeAll(async () => {
+    w = await slackWorld([
+      { name: 'a-gpu-healthy', labels: { pool: 'gpu' } },
+      { name: 'z-gpu-broken', faults: ['containerd-down'], labels: { pool: 'gpu' } },
+      { name: 'cpu-node', labels: { pool: 'cpu' } },
+    ]);
+  });
+  afterAll(() => w.stop());
+
+  it('diagnoses the matching nodes and lists them worst first in one message', async () => {
+    const res = await w.slash('-l pool=gpu', REQ);
+    expect(res.status).toBe(200);
+    const msg = await w.until(() => [...w.slack.messages.values()].find((m) => m.updates > 0 && /Fleet pool=gpu/.test(m.text)), 15_000, 'the fleet summary');
+    const table = JSON.stringify(msg.blocks);
+    expect(table).toMatch(/2 node\(s\)/);
+    expect(table.indexOf('z-gpu-broken')).toBeGreaterThan(-1);
+    expect(table.indexOf('z-gpu-broken')).toBeLessThan(table.indexOf('a-gpu-healthy'));
+    expect(table).toMatch(/z-gpu-broken\s+findings\s+containerd-down/);
+    expect(table).not.toContain('cpu-node');
+    expect(w.fleet.servers.get('cpu-node')!.commands).toEqual([]);
+  });
+});
+
 describe('Slack trouble', () => {
   it('retries a post Slack answers 429 (Retry-After) or 500 to, and loses nothing', async () => {
     const w = await slackWorld([{ name: 'gpu-node-4', faults: ['containerd-down'] }]);

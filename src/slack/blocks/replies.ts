@@ -27,7 +27,10 @@ export function fleetMessage(selector: string, requester: string, entries: Fleet
   if (!entries) {
     return { text: `Diagnosing nodes matching ${selector}…`, blocks: [header(`🔎 Diagnosing nodes matching ${selector}…`), context(`Requested by <@${requester}>`)] };
   }
-  const rows = entries.map((e) => {
+  // Worst first: a long fleet is cut to Slack's limits, and the healthy nodes are what may be cut.
+  const rank = (e: FleetEntry) => ('error' in e ? 0 : !e.reachable ? 1 : e.findings.length ? 2 : 3);
+  const ordered = [...entries].sort((a, b) => rank(a) - rank(b) || a.node.localeCompare(b.node));
+  const rows = ordered.map((e) => {
     if ('error' in e) return `${e.node.padEnd(28)} error        ${e.code}`;
     const status = !e.reachable ? 'unreachable' : e.findings.length ? 'findings' : 'healthy';
     return `${e.node.padEnd(28)} ${status.padEnd(12)} ${e.findings[0]?.id ?? e.connectionError?.code ?? '-'}`;
