@@ -4,12 +4,15 @@
  * response shapes, records every call, refuses Block Kit that breaks Slack's
  * limits (`invalid_blocks`, as Slack does), and injects 429 (Retry-After) or
  * 5xx answers on demand. The real @slack/web-api client is pointed at it with
- * `slackApiUrl`. Also builds Slack's signed requests for the bot's receiver.
+ * `slackApiUrl`. With an app-level token it also opens Socket Mode
+ * connections ({@link SocketModeStandIn}). Also builds Slack's signed
+ * requests for the bot's HTTP receiver, and the same payloads for Socket Mode.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { limitProblems } from '../slack/blocks/limits.js';
+import { SocketModeStandIn } from './slack-socket-mode.js';
 
 /** One recorded Web API call. */
 export interface SlackCall {
@@ -45,10 +48,17 @@ export class SlackEmulator {
   private clock = 1795400000;
   private seq = 0;
 
-  constructor(private readonly token: string) {}
+  /** Socket Mode's WebSocket side (answers only the app-level token given). */
+  readonly socketMode = new SocketModeStandIn();
+
+  constructor(
+    private readonly token: string,
+    private readonly appToken?: string,
+  ) {}
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.socketMode.attach(this.server);
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     return this.url;
   }
@@ -58,6 +68,7 @@ export class SlackEmulator {
   }
 
   async stop(): Promise<void> {
+    await this.socketMode.stop();
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
@@ -97,6 +108,12 @@ export class SlackEmulator {
     const args = await this.body(req);
     const call: SlackCall = { method, args, at: Date.now(), status: 0 };
     const auth = req.headers.authorization ?? (args.token ? `Bearer ${args.token}` : '');
+    if (method === 'apps.connections.open') {
+      // Only an app-level token may open a Socket Mode connection, as at Slack.
+      if (!this.appToken || auth !== `Bearer ${this.appToken}`) return this.send(res, call, 200, { ok: false, error: 'invalid_auth' });
+      const { port } = this.server!.address() as AddressInfo;
+      return this.send(res, call, 200, { ok: true, url: `ws://127.0.0.1:${port}${this.socketMode.path}?ticket=${++this.seq}` });
+    }
     if (auth !== `Bearer ${this.token}`) return this.send(res, call, 200, { ok: false, error: 'invalid_auth' });
     const fault = this.faults.get(method)?.shift();
     if (fault) {
@@ -165,9 +182,9 @@ export async function sendSigned(url: string, secret: string, body: string, opts
   return { status: res.status, body: text, ms: performance.now() - started };
 }
 
-/** A `/diag` slash-command body as Slack sends it. */
-export function slashCommandBody(text: string, user: string, channel: string): string {
-  return new URLSearchParams({
+/** A `/diag` slash command's fields as Slack sends them (form fields over HTTP, the envelope payload over Socket Mode). */
+export function slashCommandPayload(text: string, user: string, channel: string): Record<string, string> {
+  return {
     token: 'deprecated-verification-token',
     team_id: 'T0001',
     team_domain: 'ops',
@@ -181,12 +198,17 @@ export function slashCommandBody(text: string, user: string, channel: string): s
     is_enterprise_install: 'false',
     response_url: 'https://hooks.slack.com/commands/T0001/1/abc',
     trigger_id: `${Date.now()}.1.abc`,
-  }).toString();
+  };
 }
 
-/** A button click (block_actions) body as Slack sends it. */
-export function blockActionBody(actionId: string, value: string, user: string, channel: string, messageTs = '1795400000.000001'): string {
-  const payload = {
+/** A `/diag` slash-command body as Slack sends it over HTTP. */
+export function slashCommandBody(text: string, user: string, channel: string): string {
+  return new URLSearchParams(slashCommandPayload(text, user, channel)).toString();
+}
+
+/** A button click (block_actions) payload as Slack sends it. */
+export function blockActionPayload(actionId: string, value: string, user: string, channel: string, messageTs = '1795400000.000001'): Record<string, unknown> {
+  return {
     type: 'block_actions',
     user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: 'T0001' },
     api_app_id: 'A0001',
@@ -202,12 +224,16 @@ export function blockActionBody(actionId: string, value: string, user: string, c
     response_url: 'https://hooks.slack.com/actions/T0001/1/abc',
     actions: [{ action_id: actionId, block_id: 'incident_actions', text: { type: 'plain_text', text: actionId, emoji: true }, value, type: 'button', action_ts: String(Date.now() / 1000) }],
   };
-  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
-/** A modal submission (view_submission) body as Slack sends it. */
-export function viewSubmissionBody(callbackId: string, privateMetadata: string, user: string): string {
-  const payload = {
+/** A button click (block_actions) body as Slack sends it over HTTP. */
+export function blockActionBody(actionId: string, value: string, user: string, channel: string, messageTs = '1795400000.000001'): string {
+  return new URLSearchParams({ payload: JSON.stringify(blockActionPayload(actionId, value, user, channel, messageTs)) }).toString();
+}
+
+/** A modal submission (view_submission) payload as Slack sends it. */
+export function viewSubmissionPayload(callbackId: string, privateMetadata: string, user: string): Record<string, unknown> {
+  return {
     type: 'view_submission',
     team: { id: 'T0001', domain: 'ops' },
     user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: 'T0001' },
@@ -219,5 +245,9 @@ export function viewSubmissionBody(callbackId: string, privateMetadata: string, 
     is_enterprise_install: false,
     enterprise: null,
   };
-  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+/** A modal submission (view_submission) body as Slack sends it over HTTP. */
+export function viewSubmissionBody(callbackId: string, privateMetadata: string, user: string): string {
+  return new URLSearchParams({ payload: JSON.stringify(viewSubmissionPayload(callbackId, privateMetadata, user)) }).toString();
 }

@@ -66,6 +66,13 @@ export function createSlackApp(opts: SlackAppOptions, deps: ListenerDeps): Slack
       await app.start(opts.port);
     },
     stop: async () => {
+      // Bolt's stop does not wait for Socket Mode's close handshake; without this the
+      // client's 30-second handshake timer outlives the bot and delays its exit.
+      if (receiver instanceof SocketModeReceiver) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([receiver.client.disconnect(), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
+        clearTimeout(timer);
+      }
       await app.stop();
     },
   };

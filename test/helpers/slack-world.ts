@@ -14,6 +14,7 @@ import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmi
 import { freePort } from './sshd.js';
 
 export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator';
+export const APP_TOKEN = 'xapp-1-A0001-3333333333333-TestAppLevelTokenForSocketMode';
 export const SIGNING_SECRET = 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6';
 export const CHANNEL = 'C0INCIDENT';
 
@@ -45,7 +46,7 @@ export async function slackWorld(
   fleetIn?: FleetFiles,
 ): Promise<SlackWorld> {
   const fleet = (fleetIn as SimFleet | undefined) ?? (await startSimFleet(specs, loadCatalogs(), { timeScale: 0.02 }));
-  const slack = new SlackEmulator(BOT_TOKEN);
+  const slack = new SlackEmulator(BOT_TOKEN, APP_TOKEN);
   await slack.start();
   const port = await freePort();
   const config = loadConfig({
