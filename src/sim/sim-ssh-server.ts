@@ -23,10 +23,22 @@ export interface SimKeys {
   dir: string;
 }
 
+/**
+ * An ed25519 key pair that ssh2 can read back. ssh2's generator strips
+ * leading zero bytes from the public key, so about 1 pair in 256 is
+ * unreadable (mscdex/ssh2#1390, #1513); such a pair is drawn again.
+ */
+function ed25519Pair(): { private: string; public: string } {
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    if (!(utils.parseKey(pair.public) instanceof Error) && !(utils.parseKey(pair.private) instanceof Error)) return pair;
+  }
+}
+
 /** Generates the keys, writing the client's private key where the inventory can point at it. */
 export function generateSimKeys(dir = mkdtempSync(join(tmpdir(), 'nodediag-sim-'))): SimKeys {
-  const host = utils.generateKeyPairSync('ed25519');
-  const client = utils.generateKeyPairSync('ed25519');
+  const host = ed25519Pair();
+  const client = ed25519Pair();
   const clientKeyPath = join(dir, 'bot_ed25519');
   writeFileSync(clientKeyPath, client.private, { mode: 0o600 });
   const parsed = utils.parseKey(host.public);

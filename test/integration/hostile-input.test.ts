@@ -7,17 +7,7 @@
 import { blockActionBody, sendSigned } from '../../src/sim/slack-emulator.js';
 import { parseDiagText } from '../../src/slack/command-parse.js';
 import { SIGNING_SECRET, slackWorld, type SlackWorld } from '../helpers/slack-world.js';
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/rng.js';
 
 const PIECES = [
   'gpu-node-1', 'gpu-node-2', ';', '&&', '|', '`id`', '$(reboot)', '${IFS}', "'", '"', '\\', '\n', '\t', ' ', '-l', '--selector', '=', '!=', 'pool=gpu',

@@ -17,20 +17,11 @@ import { SIM_FAULTS, type SimFault } from '../../src/sim/sim-node.js';
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { slackWorld, type SlackWorld } from '../helpers/slack-world.js';
+import { rng } from '../helpers/rng.js';
 
 jest.setTimeout(300_000);
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NODES = 24;
 const CHANNELS = 8;
