@@ -118,7 +118,12 @@ export class IncidentService {
       }
       return { reason: 'This incident is changing too fast; try again.' } satisfies Refusal;
     });
-    this.locks.set(id, run.catch(() => undefined));
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    // Forget the chain once it is idle, or every incident ever seen would stay in memory.
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
     return run;
   }
 

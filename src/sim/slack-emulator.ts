@@ -43,6 +43,8 @@ export class SlackEmulator {
   readonly ephemerals: Array<{ channel: string; user: string; text: string }> = [];
   readonly views: Array<Record<string, any>> = [];
   groups = new Map<string, string[] | 'plan_upgrade_required'>();
+  /** Keep call arguments, message blocks and views; a soak turns it off so its own records do not count as the bot's memory. */
+  recordBodies = true;
   private readonly faults = new Map<string, Fault[]>();
   private server: Server | null = null;
   private clock = 1795400000;
@@ -97,6 +99,7 @@ export class SlackEmulator {
 
   private send(res: ServerResponse, call: SlackCall, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
     call.status = status;
+    if (!this.recordBodies) call.args = {};
     if (body.ok === false) call.error = String(body.error);
     this.calls.push(call);
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -128,13 +131,13 @@ export class SlackEmulator {
         return this.send(res, call, 200, { ok: true, url: 'https://emulated.slack.com/', team: 'ops', user: 'nodediag', team_id: 'T0001', user_id: 'UBOT0001', bot_id: 'BBOT0001' });
       case 'chat.postMessage': {
         const ts = `${this.clock}.${String(++this.seq).padStart(6, '0')}`;
-        this.messages.set(ts, { channel: args.channel, ts, threadTs: args.thread_ts, text: args.text ?? '', blocks: blocks ?? [], updates: 0 });
+        this.messages.set(ts, { channel: args.channel, ts, threadTs: args.thread_ts, text: args.text ?? '', blocks: this.recordBodies ? (blocks ?? []) : [], updates: 0 });
         return this.send(res, call, 200, { ok: true, channel: args.channel, ts, message: { text: args.text, ts } });
       }
       case 'chat.update': {
         const m = this.messages.get(args.ts);
         if (!m || m.channel !== args.channel) return this.send(res, call, 200, { ok: false, error: 'message_not_found' });
-        Object.assign(m, { text: args.text ?? m.text, blocks: blocks ?? m.blocks, updates: m.updates + 1 });
+        Object.assign(m, { text: args.text ?? m.text, blocks: this.recordBodies ? (blocks ?? m.blocks) : [], updates: m.updates + 1 });
         return this.send(res, call, 200, { ok: true, channel: args.channel, ts: args.ts });
       }
       case 'chat.postEphemeral':
@@ -144,7 +147,7 @@ export class SlackEmulator {
         const view = args.view as Record<string, any>;
         if (!args.trigger_id) return this.send(res, call, 200, { ok: false, error: 'invalid_trigger_id' });
         if (limitProblems({ blocks: view.blocks }, 'modal').length || String(view.title?.text ?? '').length > 24) return this.send(res, call, 200, { ok: false, error: 'invalid_arguments' });
-        this.views.push(view);
+        if (this.recordBodies) this.views.push(view);
         return this.send(res, call, 200, { ok: true, view: { id: `V${this.seq++}`, ...view } });
       }
       case 'usergroups.users.list': {
