@@ -81,6 +81,8 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   const store = new FileIncidentStore(join(config.stateDir, 'incidents'));
   const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, clock, logger, {
     postIntervalMs: 1000,
+    // The outbox starts only once the service below exists.
+    onUndeliverable: (op, code) => void service.undeliverable(op, code).catch((err) => logger.error('undeliverable message not handled', { error: redact(String(err)) })),
     ...over.outbox,
   });
   const access = new AccessPolicy(config.access, (g) => chat.groupMembers(g), clock, logger);

@@ -170,4 +170,9 @@ export interface ChatPort {
   openView(triggerId: string, view: Record<string, unknown>): Promise<void>;
   /** Members of a user group (`usergroups.users.list`). */
   groupMembers(groupId: string): Promise<string[]>;
+  /**
+   * An ephemeral reply through a slash command's `response_url`: it reaches
+   * the requester even where the bot is not a member of the channel.
+   */
+  respond(responseUrl: string, message: ChatMessage): Promise<void>;
 }

@@ -39,6 +39,22 @@ export function slackClientOptions(opts: SlackChatOptions) {
   };
 }
 
+/**
+ * Whether a response_url may be called: Slack's own hooks over HTTPS, or the
+ * host of a configured API URL (GovSlack, an emulator). Anything else is
+ * refused, so a stored URL can never make the bot call elsewhere.
+ */
+export function isSlackResponseUrl(url: string, apiUrl?: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol === 'https:' && /(^|\.)(slack\.com|slack-gov\.com)$/.test(u.hostname)) return true;
+  return apiUrl !== undefined && u.origin === new URL(apiUrl).origin;
+}
+
 export function createSlackChat(token: string, opts: SlackChatOptions = {}): ChatPort {
   const client = new WebClient(token, slackClientOptions(opts));
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -66,6 +82,22 @@ export function createSlackChat(token: string, opts: SlackChatOptions = {}): Cha
     async groupMembers(groupId) {
       const r = await call(() => client.usergroups.users.list({ usergroup: groupId }));
       return (r.users ?? []) as string[];
+    },
+    async respond(responseUrl, message) {
+      if (!isSlackResponseUrl(responseUrl, opts.apiUrl)) throw new ChatError('permanent', 'bad_response_url');
+      let res: Response;
+      try {
+        res = await fetch(responseUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, ...body(message) }),
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+        });
+      } catch {
+        throw new ChatError('transient', 'network_error');
+      }
+      // Slack answers 404 once a response_url has expired (30 minutes) or been used 5 times.
+      if (!res.ok) throw new ChatError(res.status >= 500 || res.status === 429 ? 'transient' : 'permanent', `http_${res.status}`);
     },
   };
 }

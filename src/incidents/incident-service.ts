@@ -15,11 +15,11 @@ import type { ChatPort, Clock, Logger } from '../ports.js';
 import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
 import { incidentMessage } from '../slack/blocks/incident-message.js';
-import { fleetMessage } from '../slack/blocks/replies.js';
+import { fleetMessage, undeliverableMessage } from '../slack/blocks/replies.js';
 import { approvalModal, decisionMessage, dryRunMessage, requestedMessage, stepFinishedMessage, stepStartedMessage, summaryMessage } from '../slack/blocks/thread-messages.js';
 import type { AccessPolicy, Refusal } from '../slack/authz.js';
 import { INCIDENT_ID, newIncidentId, TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, OutboxOp } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
 import { lastStepsStarted } from './audit-log.js';
 
@@ -138,7 +138,7 @@ export class IncidentService {
 
   // ── diagnosis ───────────────────────────────────────────────────────
   /** Starts a diagnosis; the incident message appears at once and fills in when the diagnosis ends. */
-  async diagnose(req: { node: string; channel: string; user: string; threadKey?: string }): Promise<Incident | Refusal> {
+  async diagnose(req: { node: string; channel: string; user: string; threadKey?: string; responseUrl?: string }): Promise<Incident | Refusal> {
     if (!this.diagnoses.tryAcquire()) {
       return { reason: `nodediag is busy (${this.d.maxConcurrentDiagnoses} diagnoses running); try again in a minute.` };
     }
@@ -152,6 +152,7 @@ export class IncidentService {
       messageKey: key,
       threadKey: req.threadKey ?? key,
       requester: req.user,
+      ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}),
       createdAt: this.now(),
       state: 'diagnosing',
       timeline: [{ at: this.now(), who: req.user, what: `asked for a diagnosis of ${req.node}` }],
@@ -188,7 +189,8 @@ export class IncidentService {
       error = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
     }
     const done = await this.mutate(inc.id, (cur) => {
-      cur.state = prepared ? 'awaiting-approval' : 'closed';
+      // Nothing is offered where nobody can see it.
+      cur.state = prepared && !cur.undeliverable ? 'awaiting-approval' : 'closed';
       if (report) {
         cur.report = reportJson(report);
         cur.findings = report.findings;
@@ -472,6 +474,30 @@ export class IncidentService {
     const due = (await this.d.store.list(['awaiting-approval'])).filter((i) => this.expired(i));
     for (const inc of due) await this.expire(inc);
     return due.length;
+  }
+
+  /**
+   * Slack refused an incident's own message (the bot is not in the channel,
+   * or the channel is gone): the incident is closed, and the requester is
+   * told through the slash command's response_url how to fix it.
+   */
+  async undeliverable(op: OutboxOp, code: string): Promise<void> {
+    if (op.op !== 'post' || !op.key.endsWith(':msg')) return;
+    const done = await this.mutate(op.key.slice(0, -':msg'.length), (cur) => {
+      if (cur.undeliverable) return { reason: 'already told' };
+      cur.undeliverable = code;
+      if (cur.state === 'awaiting-approval') cur.state = 'closed';
+      cur.timeline.push({ at: this.now(), what: `Slack refused the incident message (${code})` });
+      return cur;
+    });
+    if ('reason' in done) return;
+    this.audit(done, 'message-undeliverable', 'nodediag', { code });
+    if (!done.responseUrl) return;
+    try {
+      await this.d.chat.respond(done.responseUrl, undeliverableMessage(done.node, code));
+    } catch (err) {
+      this.d.logger.warn('could not tell the requester that the channel is unreachable', { error: errorMessage(err) });
+    }
   }
 
   /**

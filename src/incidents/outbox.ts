@@ -37,10 +37,15 @@ export interface OutboxOptions {
   /** Longest backoff after transient errors. */
   maxBackoffMs?: number;
   tickMs?: number;
+  /** Told when Slack refuses a message for good because of where it goes (bot not in the channel, channel gone). */
+  onUndeliverable?: (op: OutboxOp, code: string) => void;
 }
 
 /** Message keys remembered (enough for every open incident's messages; older ones are never updated). */
 const MAX_KEYS = 20_000;
+
+/** Refusals that say the bot cannot post where the message goes. */
+const NOT_THERE = new Set(['channel_not_found', 'not_in_channel', 'is_archived']);
 
 /** Problems that will not go away by retrying: kept aside (dead letters), never retried forever. */
 const PERMANENT_DROP = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'message_not_found', 'cant_update_message', 'user_not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked']);
@@ -270,6 +275,7 @@ export class Outbox {
     } else if (e.kind === 'permanent' && (PERMANENT_DROP.has(e.code) || item.attempts > 5)) {
       this.log.error('outbox: Slack refused a message; kept in outbox/dead', { code: e.code, channel: item.op.channel });
       this.remove(item, true);
+      if (NOT_THERE.has(e.code)) this.opts.onUndeliverable?.(item.op, e.code);
       return;
     } else {
       item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, (this.opts.baseBackoffMs ?? 500) * 2 ** Math.min(item.attempts, 10));

@@ -43,6 +43,10 @@ export class SlackEmulator {
   readonly ephemerals: Array<{ channel: string; user: string; text: string }> = [];
   readonly views: Array<Record<string, any>> = [];
   groups = new Map<string, string[] | 'plan_upgrade_required'>();
+  /** Channels the bot cannot post in, with the error Slack gives (`not_in_channel`, `channel_not_found`, `is_archived`). */
+  readonly unreachable = new Map<string, string>();
+  /** Messages sent to slash commands' response_urls. */
+  readonly responses: Array<{ path: string; body: Record<string, any> }> = [];
   /** Keep call arguments, message blocks and views; a soak turns it off so its own records do not count as the bot's memory. */
   recordBodies = true;
   private readonly faults = new Map<string, Fault[]>();
@@ -106,7 +110,17 @@ export class SlackEmulator {
     res.end(JSON.stringify(body));
   }
 
+  /** A response_url for a slash command, served by this emulator. */
+  responseUrl(): string {
+    return `${this.url.replace(/\/api\/$/, '')}/commands/T0001/${++this.seq}/resp`;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if ((req.url ?? '').startsWith('/commands/')) {
+      this.responses.push({ path: req.url!, body: await this.body(req) });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return void res.end('ok');
+    }
     const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0]!;
     const args = await this.body(req);
     const call: SlackCall = { method, args, at: Date.now(), status: 0 };
@@ -124,6 +138,8 @@ export class SlackEmulator {
       if (fault.status === 429) return this.send(res, call, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfterSeconds) });
       return this.send(res, call, 500, { ok: false, error: 'internal_error' });
     }
+    const away = method.startsWith('chat.') ? this.unreachable.get(args.channel) : undefined;
+    if (away) return this.send(res, call, 200, { ok: false, error: away });
     const blocks = (args.blocks as unknown[] | undefined) ?? undefined;
     if (blocks && limitProblems({ text: args.text, blocks }).length) return this.send(res, call, 200, { ok: false, error: 'invalid_blocks' });
     switch (method) {
@@ -186,7 +202,7 @@ export async function sendSigned(url: string, secret: string, body: string, opts
 }
 
 /** A `/diag` slash command's fields as Slack sends them (form fields over HTTP, the envelope payload over Socket Mode). */
-export function slashCommandPayload(text: string, user: string, channel: string): Record<string, string> {
+export function slashCommandPayload(text: string, user: string, channel: string, responseUrl = 'https://hooks.slack.com/commands/T0001/1/abc'): Record<string, string> {
   return {
     token: 'deprecated-verification-token',
     team_id: 'T0001',
@@ -199,14 +215,14 @@ export function slashCommandPayload(text: string, user: string, channel: string)
     text,
     api_app_id: 'A0001',
     is_enterprise_install: 'false',
-    response_url: 'https://hooks.slack.com/commands/T0001/1/abc',
+    response_url: responseUrl,
     trigger_id: `${Date.now()}.1.abc`,
   };
 }
 
 /** A `/diag` slash-command body as Slack sends it over HTTP. */
-export function slashCommandBody(text: string, user: string, channel: string): string {
-  return new URLSearchParams(slashCommandPayload(text, user, channel)).toString();
+export function slashCommandBody(text: string, user: string, channel: string, responseUrl?: string): string {
+  return new URLSearchParams(slashCommandPayload(text, user, channel, responseUrl)).toString();
 }
 
 /** A button click (block_actions) payload as Slack sends it. */

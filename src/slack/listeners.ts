@@ -15,7 +15,7 @@ import { helpMessage, refusalMessage } from './blocks/replies.js';
 import { APPROVE_VIEW } from './blocks/thread-messages.js';
 import { parseDiagText } from './command-parse.js';
 
-const slashSchema = z.object({ text: z.string().default(''), user_id: z.string().min(1), channel_id: z.string().min(1) });
+const slashSchema = z.object({ text: z.string().default(''), user_id: z.string().min(1), channel_id: z.string().min(1), response_url: z.string().max(500).optional() });
 const actionSchema = z.object({
   user: z.object({ id: z.string().min(1) }),
   channel: z.object({ id: z.string().min(1) }).optional(),
@@ -52,7 +52,7 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       await ack({ response_type: 'ephemeral', text: 'nodediag could not read that command.' });
       return;
     }
-    const { text, user_id: user, channel_id: channel } = parsed.data;
+    const { text, user_id: user, channel_id: channel, response_url: responseUrl } = parsed.data;
     const req = parseDiagText(text);
     if (req.kind === 'help') {
       await ack({ response_type: 'ephemeral', ...helpMessage() });
@@ -79,7 +79,7 @@ export function registerListeners(app: App, d: ListenerDeps): void {
     await d.service.track(async () => {
       // Let the other requests of a burst be acknowledged before this one's work starts.
       await new Promise((r) => setImmediate(r));
-      const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user }) : await d.service.fleet({ selector: req.selector, channel, user });
+      const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user, ...(responseUrl ? { responseUrl } : {}) }) : await d.service.fleet({ selector: req.selector, channel, user });
       if (result && 'reason' in result) await tell(channel, user, result);
     });
   });

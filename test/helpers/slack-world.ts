@@ -69,7 +69,7 @@ export async function slackWorld(
     server,
     url,
     stateDir,
-    slash: (text, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, slashCommandBody(text, user, channel)),
+    slash: (text, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, slashCommandBody(text, user, channel, slack.responseUrl())),
     click: (action, value, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
     submit: (callbackId, metadata, user) => sendSigned(url, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),
     async until(predicate, timeoutMs = 15_000, what = 'a condition') {

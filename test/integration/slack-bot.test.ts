@@ -3,7 +3,7 @@
  * them, talking to the emulated Web API, diagnosing and fixing simulated
  * nodes: the whole story and its refusals.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { limitProblems } from '../../src/slack/blocks/limits.js';
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
@@ -225,6 +225,28 @@ describe('/diag -l: the fleet summary', () => {
     expect(table).toMatch(/z-gpu-broken\s+findings\s+containerd-down/);
     expect(table).not.toContain('cpu-node');
     expect(w.fleet.servers.get('cpu-node')!.commands).toEqual([]);
+  });
+});
+
+describe('a channel the bot is not in', () => {
+  let w: SlackWorld;
+  beforeAll(async () => {
+    w = await slackWorld([{ name: 'gpu-node-5', faults: ['containerd-down'] }]);
+  });
+  afterAll(() => w.stop());
+
+  it('tells the requester through the response_url how to fix it, offers nothing and runs nothing', async () => {
+    w.slack.unreachable.set('C0PRIVATE', 'channel_not_found');
+    const res = await w.slash('gpu-node-5', REQ, 'C0PRIVATE');
+    expect(res.status).toBe(200);
+    const reply = await w.until(() => w.slack.responses[0], 15_000, 'the reply through the response_url');
+    expect(reply.body).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/cannot post the incident for gpu-node-5 here.*channel_not_found.*\/invite @nodediag/s) });
+    await w.server.service.idle();
+    const dir = join(w.stateDir, 'incidents');
+    const [inc] = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+    expect(inc).toMatchObject({ node: 'gpu-node-5', state: 'closed', undeliverable: 'channel_not_found' });
+    expect(w.fleet.servers.get('gpu-node-5')!.commands.some((c) => c.includes('systemctl restart'))).toBe(false);
+    expect(w.slack.responses).toHaveLength(1);
   });
 });
 

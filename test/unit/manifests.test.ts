@@ -43,6 +43,6 @@ describe('deployment files', () => {
     expect(m.features.slash_commands[0].command).toBe('/diag');
     expect(m.settings.interactivity.is_enabled).toBe(true);
     expect(m.settings.socket_mode_enabled).toBe(true);
-    expect([...m.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'commands', 'usergroups:read']);
+    expect([...m.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'chat:write.public', 'commands', 'usergroups:read']);
   });
 });

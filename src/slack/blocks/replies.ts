@@ -22,6 +22,12 @@ export function refusalMessage(reason: string, hint?: string): Msg {
   return { text: clip(`${reason}${hint ? ` — ${hint}` : ''}`, LIMITS.messageText), blocks: [section(text)] };
 }
 
+/** Told through the response_url when the bot cannot post in the channel. */
+export function undeliverableMessage(node: string, code: string): Msg {
+  const why = code === 'is_archived' ? 'this channel is archived' : 'nodediag is not a member of this channel';
+  return refusalMessage(`nodediag cannot post the incident for ${node} here: ${why} (${code}). Nothing was run on the node.`, code === 'is_archived' ? 'Run /diag in an active channel.' : `Invite it with /invite @nodediag, then run /diag ${node} again.`);
+}
+
 /** The answer to `/diag -l`: one summary. */
 export function fleetMessage(selector: string, requester: string, entries: FleetEntry[] | null): Msg {
   if (!entries) {
