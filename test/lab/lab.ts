@@ -215,6 +215,12 @@ export class Lab {
     const lab = new Lab(randomBytes(3).toString('hex'), opts.stateRoot ?? '/srv/nodediag-lab');
     mkdirSync(lab.dir, { recursive: true });
     try {
+      // A node sees /tmp, /var, /etc and /root as its own, and a checkout may live there:
+      // what a node runs is copied next to its state.
+      mkdirSync(join(lab.dir, 'bin'));
+      copyFileSync(process.execPath, join(lab.dir, 'bin', 'node'));
+      chmodSync(join(lab.dir, 'bin', 'node'), 0o755);
+      copyFileSync(KUBELET_STANDIN, join(lab.dir, 'bin', 'kubelet-standin.mjs'));
       await must('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'nodediag-lab-bot', '-f', lab.botKeyPath], 'bot key');
       const hostAddresses = opts.nodes.map((_n, i) => `10.${lab.subnet}.${i + 1}.1`);
       const tls = selfSignedCert(['127.0.0.1', ...hostAddresses]);
@@ -281,7 +287,7 @@ export class Lab {
         'Description=kubelet STAND-IN (nodediag lab): checks the runtime, logs like kubelet, posts node status',
         'After=containerd.service',
         '[Service]',
-        `ExecStart=${process.execPath} ${KUBELET_STANDIN}`,
+        `ExecStart=${join(this.dir, 'bin', 'node')} ${join(this.dir, 'bin', 'kubelet-standin.mjs')}`,
         `Environment=NODE_NAME=${name} API_URL=https://${node.hostAddress}:${this.kube.port} API_TOKEN=${this.token} RUNTIME_SOCKET=/run/containerd/containerd.sock NODE_EXTRA_CA_CERTS=${join(this.dir, 'apiserver-ca.pem')}`,
         'Restart=always',
         'RestartSec=2',
