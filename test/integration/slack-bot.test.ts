@@ -263,8 +263,9 @@ describe('Slack trouble', () => {
       const posts = w.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.status === 200);
       const first429 = w.slack.calls.find((c) => c.status === 429)!;
       expect(posts[0]!.at - first429.at).toBeGreaterThanOrEqual(900);
-      expect(w.slack.thread(root.ts).some((m) => /requested by/.test(m.text))).toBe(true);
+      expect(await w.server.outbox.drain(10_000)).toBe(true);
       expect(w.server.outbox.pending).toBe(0);
+      expect(w.slack.thread(root.ts).some((m) => /requested by/.test(m.text))).toBe(true);
     } finally {
       await w.stop();
     }
