@@ -204,6 +204,8 @@ export function createSshConnector(options: SshConnectorOptions = {}): SshConnec
           reject(err);
         } else resolve(new Ssh2Shell(client, target, maxChannels, release));
       };
+      let tcpUp = false;
+      client.once('connect', () => (tcpUp = true));
       client.once('ready', () => settle(null));
       client.on('error', (err: Error & { level?: string; code?: string }) => {
         if (settled) return;
@@ -215,7 +217,11 @@ export function createSshConnector(options: SshConnectorOptions = {}): SshConnec
           );
         } else if (err.level === 'client-authentication') settle(new SshAuthError(target.node, target.user));
         else if (err.level === 'client-timeout') {
-          settle(new SshUnreachableError(target.node, address, `no SSH handshake within ${target.connectTimeoutMs} ms`, 'SSH_TIMEOUT'));
+          // Which half timed out tells the on-call where to look: the network, or sshd itself.
+          const why = tcpUp
+            ? `connected, but no SSH handshake within ${target.connectTimeoutMs} ms (sshd hung or overloaded?)`
+            : `no TCP connection within ${target.connectTimeoutMs} ms (host down, or a firewall dropping the traffic?)`;
+          settle(new SshUnreachableError(target.node, address, why, 'SSH_TIMEOUT'));
         } else if (err.code === 'ECONNREFUSED') settle(new SshUnreachableError(target.node, address, 'connection refused'));
         else if (err.code === 'ECONNRESET') settle(new SshUnreachableError(target.node, address, 'connection reset by the server'));
         else settle(new SshUnreachableError(target.node, address, err.code ? `${err.code}` : err.message));

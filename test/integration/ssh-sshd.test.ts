@@ -2,7 +2,8 @@
  * The SSH adapter against a real OpenSSH sshd on loopback.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSshConnector } from '../../src/adapters/ssh.js';
 import { loadCatalogs } from '../../src/catalog/load.js';
@@ -116,9 +117,41 @@ describe('ssh adapter against real sshd', () => {
     const silent: Server = createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     const started = Date.now();
-    expect(await codeOf(connector.connect(target({ port: (silent.address() as { port: number }).port, connectTimeoutMs: 800 })))).toBe('SSH_TIMEOUT');
+    const err = await connector.connect(target({ port: (silent.address() as { port: number }).port, connectTimeoutMs: 800 })).then(() => null, (e: NodediagError) => e);
+    expect(err).toMatchObject({ code: 'SSH_TIMEOUT', message: expect.stringMatching(/connected, but no SSH handshake within 800 ms/) });
     expect(Date.now() - started).toBeLessThan(3000);
     silent.close();
+  });
+
+  it('gives up on a host that never completes the TCP handshake (connect timeout)', async () => {
+    // A listener whose process never accepts and whose accept queue is full: the kernel drops
+    // further SYNs, exactly what a firewalled or dead host does to the bot.
+    const code = `const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      process.stdout.write(s.address().port + '\\n');
+      setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 50);
+    });`;
+    const stuck = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const fillers: Socket[] = [];
+    try {
+      const port = await new Promise<number>((r) => stuck.stdout!.once('data', (d: Buffer) => r(Number(String(d).trim()))));
+      await new Promise((r) => setTimeout(r, 200));
+      for (let i = 0; i < 2; i++) {
+        const s = connect(port, '127.0.0.1');
+        fillers.push(s);
+        await new Promise((r) => s.once('connect', r));
+      }
+      const probe = connect(port, '127.0.0.1');
+      fillers.push(probe);
+      expect(await new Promise((r) => (probe.once('connect', () => r('connected')), setTimeout(() => r('no handshake'), 500)))).toBe('no handshake');
+
+      const started = Date.now();
+      const err = await connector.connect(target({ port, connectTimeoutMs: 800 })).then(() => null, (e: NodediagError) => e);
+      expect(err).toMatchObject({ code: 'SSH_TIMEOUT', message: expect.stringMatching(/no TCP connection within 800 ms/) });
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      for (const s of fillers) s.destroy();
+      stuck.kill('SIGKILL');
+    }
   });
 
   it('runs every catalog probe in one batch and reports each (this host is not a Kubernetes node)', async () => {
