@@ -11,7 +11,7 @@ import { diagnoseFleet, nodesForSelector } from '../diagnose/fleet.js';
 import { reportJson } from '../diagnose/report-json.js';
 import { Semaphore } from '../concurrency.js';
 import { AuditError, LockHeldError, NodediagError, errorMessage } from '../errors.js';
-import type { ChatPort, Clock, Logger } from '../ports.js';
+import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
 import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
 import { incidentMessage } from '../slack/blocks/incident-message.js';
@@ -152,14 +152,13 @@ export class IncidentService {
       messageKey: key,
       threadKey: req.threadKey ?? key,
       requester: req.user,
-      ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}),
       createdAt: this.now(),
       state: 'diagnosing',
       timeline: [{ at: this.now(), who: req.user, what: `asked for a diagnosis of ${req.node}` }],
     };
     try {
       await this.d.store.create(inc);
-      await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), message: incidentMessage(inc) });
+      await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}), message: incidentMessage(inc) });
       if (!req.threadKey) await this.thread(inc, requestedMessage(inc), `${id}:requested`);
     } catch (err) {
       this.diagnoses.release();
@@ -213,10 +212,10 @@ export class IncidentService {
   }
 
   /** `/diag -l selector`: one summary message. */
-  async fleet(req: { selector: string; channel: string; user: string }): Promise<Refusal | null> {
+  async fleet(req: { selector: string; channel: string; user: string; responseUrl?: string }): Promise<Refusal | null> {
     if (!this.diagnoses.tryAcquire()) return { reason: 'nodediag is busy; try again in a minute.' };
     const key = `fleet-${newIncidentId()}`;
-    await this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: fleetMessage(req.selector, req.user, null) });
+    await this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: fleetMessage(req.selector, req.user, null), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}) });
     this.spawn(async () => {
       try {
         const names = await nodesForSelector(req.selector, this.d.fix);
@@ -482,7 +481,12 @@ export class IncidentService {
    * told through the slash command's response_url how to fix it.
    */
   async undeliverable(op: OutboxOp, code: string): Promise<void> {
-    if (op.op !== 'post' || !op.key.endsWith(':msg')) return;
+    if (op.op !== 'post') return;
+    if (op.key.startsWith('fleet-')) {
+      if (op.responseUrl) await this.tellRequester(op.responseUrl, undeliverableMessage('the fleet summary', '/diag -l', code));
+      return;
+    }
+    if (!op.key.endsWith(':msg')) return;
     const done = await this.mutate(op.key.slice(0, -':msg'.length), (cur) => {
       if (cur.undeliverable) return { reason: 'already told' };
       cur.undeliverable = code;
@@ -492,9 +496,12 @@ export class IncidentService {
     });
     if ('reason' in done) return;
     this.audit(done, 'message-undeliverable', 'nodediag', { code });
-    if (!done.responseUrl) return;
+    if (op.responseUrl) await this.tellRequester(op.responseUrl, undeliverableMessage(`the incident for ${done.node}`, `/diag ${done.node}`, code));
+  }
+
+  private async tellRequester(responseUrl: string, message: ChatMessage): Promise<void> {
     try {
-      await this.d.chat.respond(done.responseUrl, undeliverableMessage(done.node, code));
+      await this.d.chat.respond(responseUrl, message);
     } catch (err) {
       this.d.logger.warn('could not tell the requester that the channel is unreachable', { error: errorMessage(err) });
     }

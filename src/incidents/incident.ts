@@ -48,8 +48,6 @@ export interface Incident {
   /** The thread this incident lives in: its own message, or the root incident's for a follow-up. */
   threadKey: string;
   requester: string;
-  /** The slash command's response_url: the way to reach the requester if the bot cannot post in the channel (valid 30 minutes). */
-  responseUrl?: string;
   /** Slack refused the incident message itself (the bot is not in the channel): nothing more is offered there. */
   undeliverable?: string;
   createdAt: string;

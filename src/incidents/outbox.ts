@@ -15,7 +15,7 @@ import { writeFileAtomicAsync } from './store.js';
 
 /** A chat operation to deliver. Messages are named by keys; Slack's `ts` is learnt on delivery. */
 export type OutboxOp =
-  | { op: 'post'; key: string; channel: string; threadKey?: string; message: ChatMessage }
+  | { op: 'post'; key: string; channel: string; threadKey?: string; message: ChatMessage; /** The requester's way in if the channel refuses the bot. */ responseUrl?: string }
   | { op: 'update'; key: string; channel: string; message: ChatMessage }
   | { op: 'ephemeral'; channel: string; user: string; threadKey?: string; message: ChatMessage };
 

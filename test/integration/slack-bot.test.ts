@@ -248,6 +248,13 @@ describe('a channel the bot is not in', () => {
     expect(w.fleet.servers.get('gpu-node-5')!.commands.some((c) => c.includes('systemctl restart'))).toBe(false);
     expect(w.slack.responses).toHaveLength(1);
   });
+
+  it('says the same for a fleet summary', async () => {
+    w.slack.unreachable.set('C0ARCHIVED', 'is_archived');
+    await w.slash('-l kubernetes.io/os=linux', REQ, 'C0ARCHIVED');
+    const reply = await w.until(() => w.slack.responses[1], 15_000, 'the reply through the response_url');
+    expect(reply.body.text).toMatch(/cannot post the fleet summary here: this channel is archived.*Run \/diag -l in an active channel/s);
+  });
 });
 
 describe('Slack trouble', () => {

@@ -23,9 +23,9 @@ export function refusalMessage(reason: string, hint?: string): Msg {
 }
 
 /** Told through the response_url when the bot cannot post in the channel. */
-export function undeliverableMessage(node: string, code: string): Msg {
+export function undeliverableMessage(what: string, again: string, code: string): Msg {
   const why = code === 'is_archived' ? 'this channel is archived' : 'nodediag is not a member of this channel';
-  return refusalMessage(`nodediag cannot post the incident for ${node} here: ${why} (${code}). Nothing was run on the node.`, code === 'is_archived' ? 'Run /diag in an active channel.' : `Invite it with /invite @nodediag, then run /diag ${node} again.`);
+  return refusalMessage(`nodediag cannot post ${what} here: ${why} (${code}). Nothing was run on any node.`, code === 'is_archived' ? `Run ${again} in an active channel.` : `Invite it with /invite @nodediag, then run ${again} again.`);
 }
 
 /** The answer to `/diag -l`: one summary. */
