@@ -7,6 +7,13 @@
  */
 import type { Catalogs } from '../catalog/load.js';
 
+/**
+ * The container tools are often installed from upstream tarballs into
+ * /usr/local/bin (kubeadm guides, cri-tools releases): both places are
+ * allowed, each for exactly the same arguments.
+ */
+const ALSO_IN_USR_LOCAL = new Set(['crictl', 'ctr', 'containerd']);
+
 /** Where the commands live on Debian and Ubuntu nodes. */
 export const COMMAND_PATHS: Record<string, string> = {
   systemctl: '/usr/bin/systemctl',
@@ -96,18 +103,18 @@ function escapeRegexForSudoers(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/[,:=#]/g, (c) => `\\${c}`);
 }
 
-/** One sudoers command entry: exact when every argument is literal, else an anchored regex. */
-export function sudoersCommand(words: Piece[][]): { command: string; spec: string } {
+/** The sudoers command entries for one command: exact when every argument is literal, else an anchored regex. */
+export function sudoersCommand(words: Piece[][]): { command: string; specs: string[] } {
   const [cmdWord, ...args] = words;
   const name = cmdWord!.map((p) => ('literal' in p ? p.literal : '')).join('');
-  const path = COMMAND_PATHS[name] ?? `/usr/bin/${name}`;
+  const paths = [COMMAND_PATHS[name] ?? `/usr/bin/${name}`, ...(ALSO_IN_USR_LOCAL.has(name) ? [`/usr/local/bin/${name}`] : [])];
   const literal = args.every((w) => w.every((p) => 'literal' in p));
   if (literal) {
     const argText = args.map((w) => escapeLiteral(w.map((p) => ('literal' in p ? p.literal : '')).join(''))).join(' ');
-    return { command: name, spec: argText ? `${path} ${argText}` : `${path} ""` };
+    return { command: name, specs: paths.map((path) => (argText ? `${path} ${argText}` : `${path} ""`)) };
   }
   const re = args.map((w) => w.map((p) => ('literal' in p ? escapeRegexForSudoers(p.literal) : p.pattern)).join('')).join(' ');
-  return { command: name, spec: `${path} ^${re}$` };
+  return { command: name, specs: paths.map((path) => `${path} ^${re}$`) };
 }
 
 /** Every privileged command in the catalogs, deduplicated and sorted. */
@@ -125,7 +132,7 @@ export function privilegedCommands(catalogs: Catalogs, socket = '/run/containerd
   for (const t of templates) {
     for (const m of t.matchAll(/\{\{sudo\}\}/g)) {
       const words = privilegedWords(t.slice(m.index! + m[0].length), socket);
-      if (words.length) specs.add(sudoersCommand(words).spec);
+      if (words.length) for (const spec of sudoersCommand(words).specs) specs.add(spec);
     }
   }
   return [...specs].sort();
@@ -139,7 +146,7 @@ export function sudoersFile(catalogs: Catalogs, user: string, socket?: string): 
     `# nodediag: lets "${user}" run, as root, exactly the privileged commands of nodediag's probes and runbooks.`,
     `# Install on each node: nodediag sudoers --user ${user} > /etc/sudoers.d/nodediag && chmod 0440 /etc/sudoers.d/nodediag && visudo -cf /etc/sudoers.d/nodediag`,
     '# Then set `sudo: true` and `user: ' + user + '` in the inventory. Needs sudo >= 1.9.10 (regular expressions in arguments).',
-    '# Paths are Debian/Ubuntu\'s: compare with `command -v <name>` on your nodes (crictl often lives in /usr/local/bin).',
+    '# Paths are Debian/Ubuntu\'s (crictl, ctr and containerd also in /usr/local/bin): compare with `command -v <name>` on your nodes.',
     `Cmnd_Alias NODEDIAG = \\\n    ${specs.join(', \\\n    ')}`,
     `${user} ALL=(root) NOPASSWD: NODEDIAG`,
     '',
