@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { loadCatalogs } from '../../src/catalog/load.js';
 import { classify } from '../../src/diagnose/classify.js';
-import { observationsOf } from '../../src/diagnose/observation.js';
+import { observationsOf, type Observation } from '../../src/diagnose/observation.js';
+import { statusOf } from '../../src/probes/ssh-collector.js';
 import { fixtureNames, fixtureObservations, readFixture } from '../fixtures/fixture.js';
 
 const catalogs = loadCatalogs();
@@ -77,5 +79,27 @@ describe('advice-only and conditional runbooks', () => {
   it('offers no runbook for a missing CNI config (the network add-on owns it), but one for netfilter', () => {
     expect(findingsOf('lab/cni-missing').find((f) => f.id === 'cni-not-ready')!.runbook).toBeNull();
     expect(findingsOf('lab/bridge-netfilter-off').find((f) => f.id === 'cni-not-ready')!.runbook).toBe('bridge-netfilter');
+  });
+});
+
+describe('a refused sudo is not evidence', () => {
+  // Captured live from the real sudo: an SSH user without the sudoers lines (or with crictl elsewhere).
+  const refused = execFileSync('su', ['nobody', '-s', '/bin/sh', '-c', 'sudo -n /usr/bin/crictl version 2>&1; echo "runtime-ping-exit=$?"'], { encoding: 'utf8' });
+  const withPing = (o: Pick<Observation, 'status' | 'reason'>) =>
+    observationsOf(
+      fixtureObservations('lab/healthy', catalogs).map((x) =>
+        x.check === 'runtime-ping' ? { ...x, ...o, lines: refused.trim().split('\n'), raw: refused, exitCode: 0 } : x,
+      ),
+    );
+
+  it('reports the check as failed with the reason, and does not call containerd hung', () => {
+    expect(refused).toMatch(/^sudo: a password is required/m);
+    const status = statusOf({ exitCode: 0, text: refused, timedOut: false }, 6000);
+    expect(status).toEqual({ status: 'failed', reason: 'sudo refused: a password is required' });
+    expect(classify(withPing(status), catalogs).map((f) => f.id)).not.toContain('containerd-hung');
+  });
+
+  it('would call it hung had the same probe timed out', () => {
+    expect(classify(withPing({ status: 'timeout', reason: 'no answer within 6 s' }), catalogs).map((f) => f.id)).toContain('containerd-hung');
   });
 });
