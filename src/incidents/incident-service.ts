@@ -515,11 +515,9 @@ export class IncidentService {
   async recover(): Promise<number> {
     const stuck = await this.d.store.list(['approved', 'running', 'diagnosing']);
     const inFlight = lastStepsStarted(this.d.auditPath, new Set(stuck.filter((i) => i.state === 'running').map((i) => i.id)));
-    for (const stale of stuck) {
-      const wasFixing = stale.state !== 'diagnosing';
-      const logged = inFlight.get(stale.id);
-      const inc: Incident =
-        logged && stale.progress && logged.index > stale.progress.step ? { ...stale, progress: { ...stale.progress, step: logged.index, title: logged.title } } : stale;
+    for (const inc of stuck) {
+      const wasFixing = inc.state !== 'diagnosing';
+      const logged = inFlight.get(inc.id);
       const done = await this.mutate(inc.id, (cur) => {
         if (cur.state === 'diagnosing') {
           cur.state = 'closed';
@@ -527,17 +525,18 @@ export class IncidentService {
         } else {
           cur.state = 'interrupted';
         }
-        if (inc.progress) cur.progress = inc.progress;
+        if (logged && cur.progress && logged.index > cur.progress.step) cur.progress = { ...cur.progress, step: logged.index, title: logged.title };
         cur.timeline.push({ at: this.now(), what: wasFixing ? `interrupted by a restart at step ${cur.progress?.step ?? 0}/${cur.progress?.total ?? '?'}` : 'diagnosis interrupted by a restart' });
         return cur;
       });
       if ('reason' in done) continue;
       if (wasFixing) {
-        this.audit(done, 'interrupted', 'nodediag', { step: inc.progress?.step ?? 0, title: inc.progress?.title ?? '' });
+        const at = done.progress;
+        this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
         await this.d.fix.lock.forceRelease(inc.node);
         await this.thread(done, {
           text:
-            `:warning: nodediag restarted while the fix ran (step ${inc.progress?.step ?? 0}/${inc.progress?.total ?? '?'}: ${inc.progress?.title ?? 'starting'}). ` +
+            `:warning: nodediag restarted while the fix ran (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
             `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
         await this.thread(done, summaryMessage(done, this.d.auditPath), `${done.id}:summary`);

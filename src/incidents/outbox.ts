@@ -48,7 +48,7 @@ const MAX_KEYS = 20_000;
 const NOT_THERE = new Set(['channel_not_found', 'not_in_channel', 'is_archived']);
 
 /** Problems that will not go away by retrying: kept aside (dead letters), never retried forever. */
-const PERMANENT_DROP = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'message_not_found', 'cant_update_message', 'user_not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked']);
+const PERMANENT_DROP = new Set([...NOT_THERE, 'message_not_found', 'cant_update_message', 'user_not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked']);
 
 export class Outbox {
   private readonly items = new Map<number, Item>();

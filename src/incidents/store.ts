@@ -68,15 +68,21 @@ export class FileIncidentStore implements IncidentStore {
     } catch (err) {
       throw new NodediagError('STORE_ERROR', `cannot create the incident store ${dir}: ${(err as NodeJS.ErrnoException).code}`, 'set NODEDIAG_STATE_DIR to a writable directory');
     }
-    for (const f of readdirSync(dir)) {
-      if (!/^inc-[0-9a-f]{16}\.json$/.test(f)) continue;
+    for (const id of this.storedIds()) {
       try {
-        const i = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Incident;
+        const i = JSON.parse(readFileSync(this.path(id), 'utf8')) as Incident;
         if (!TERMINAL_STATES.has(i.state)) this.open.add(i.id);
       } catch {
         /* an unreadable file is reported when that incident is used */
       }
     }
+  }
+
+  /** Ids of every incident file in the store. */
+  private storedIds(): string[] {
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.json') && INCIDENT_ID.test(f.slice(0, -5)))
+      .map((f) => f.slice(0, -5));
   }
 
   private path(id: string): string {
@@ -125,7 +131,7 @@ export class FileIncidentStore implements IncidentStore {
 
   async list(states: IncidentState[]): Promise<Incident[]> {
     const out: Incident[] = [];
-    const ids = states.every((s) => !TERMINAL_STATES.has(s)) ? [...this.open] : readdirSync(this.dir).filter((f) => /^inc-[0-9a-f]{16}\.json$/.test(f)).map((f) => f.slice(0, -5));
+    const ids = states.every((s) => !TERMINAL_STATES.has(s)) ? [...this.open] : this.storedIds();
     for (const id of ids) {
       const i = await this.get(id);
       if (i && states.includes(i.state)) out.push(i);

@@ -28,10 +28,11 @@ export interface SimKeys {
  * leading zero bytes from the public key, so about 1 pair in 256 is
  * unreadable (mscdex/ssh2#1390, #1513); such a pair is drawn again.
  */
-function ed25519Pair(): { private: string; public: string } {
+function ed25519Pair(): { private: string; public: string; parsedPublic: ssh2.ParsedKey } {
   for (;;) {
     const pair = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(pair.public) instanceof Error) && !(utils.parseKey(pair.private) instanceof Error)) return pair;
+    const parsedPublic = utils.parseKey(pair.public);
+    if (!(parsedPublic instanceof Error) && !(utils.parseKey(pair.private) instanceof Error)) return { ...pair, parsedPublic };
   }
 }
 
@@ -41,11 +42,9 @@ export function generateSimKeys(dir = mkdtempSync(join(tmpdir(), 'nodediag-sim-'
   const client = ed25519Pair();
   const clientKeyPath = join(dir, 'bot_ed25519');
   writeFileSync(clientKeyPath, client.private, { mode: 0o600 });
-  const parsed = utils.parseKey(host.public);
-  if (parsed instanceof Error) throw parsed;
   return {
     hostKeyPem: host.private,
-    hostKeyFingerprint: fingerprintSha256(Buffer.from(parsed.getPublicSSH())),
+    hostKeyFingerprint: fingerprintSha256(Buffer.from(host.parsedPublic.getPublicSSH())),
     clientKeyPath,
     clientPublicKey: client.public,
     dir,

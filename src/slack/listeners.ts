@@ -79,7 +79,8 @@ export function registerListeners(app: App, d: ListenerDeps): void {
     await d.service.track(async () => {
       // Let the other requests of a burst be acknowledged before this one's work starts.
       await new Promise((r) => setImmediate(r));
-      const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, channel, user, ...(responseUrl ? { responseUrl } : {}) }) : await d.service.fleet({ selector: req.selector, channel, user, ...(responseUrl ? { responseUrl } : {}) });
+      const from = { channel, user, ...(responseUrl ? { responseUrl } : {}) };
+      const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, ...from }) : await d.service.fleet({ selector: req.selector, ...from });
       if (result && 'reason' in result) await tell(channel, user, result);
     });
   });

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { startServer, type Server, type ServerOverrides } from '../../src/main.js';
 import { silentLogger } from '../../src/ports.js';
 import { startSimFleet, type SimFleet, type SimNodeSpec } from '../../src/sim/sim-fleet.js';
-import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody } from '../../src/sim/slack-emulator.js';
+import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { freePort } from './sshd.js';
 
 export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator';
@@ -36,6 +36,23 @@ export interface SlackWorld {
   /** Polls until `predicate` holds (the bot works in the background). */
   until<T>(predicate: () => T | undefined | false | null, timeoutMs?: number, what?: string): Promise<T>;
   stop(): Promise<void>;
+}
+
+/** Polls until `predicate` holds (the bot works in the background). */
+export async function until<T>(predicate: () => T | undefined | false | null, timeoutMs = 15_000, what = 'a condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = predicate();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The incident id an incident card's buttons carry. */
+export function incidentIdOf(m: EmulatedMessage): string | undefined {
+  const actions = (m.blocks as Array<{ type: string; elements?: Array<{ value?: string }> }>).find((b) => b.type === 'actions');
+  return actions?.elements?.[0]?.value;
 }
 
 export async function slackWorld(
@@ -72,15 +89,7 @@ export async function slackWorld(
     slash: (text, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, slashCommandBody(text, user, channel, slack.responseUrl())),
     click: (action, value, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
     submit: (callbackId, metadata, user) => sendSigned(url, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),
-    async until(predicate, timeoutMs = 15_000, what = 'a condition') {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = predicate();
-        if (v) return v as never;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    until,
     async stop() {
       await server.stop();
       await slack.stop();

@@ -16,20 +16,11 @@ import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmi
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { REPO_ROOT } from '../lab/lab.js';
+import { incidentIdOf, until } from '../helpers/slack-world.js';
 import { freePort } from '../helpers/sshd.js';
 
 const TOKEN = 'xoxb-1111111111-2222222222222-RestartRestartRestartRe';
 const SECRET = 'restart-signing-secret-0123456789';
-
-async function until<T>(fn: () => T | undefined | false, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('restart in the middle of a fix', () => {
   let fleet: SimFleet;
@@ -93,7 +84,7 @@ describe('restart in the middle of a fix', () => {
 
     await sendSigned(url, SECRET, slashCommandBody('gpu-node-9', 'U0REQUESTER', 'C0INCIDENT'));
     const root = await until(() => [...slack.messages.values()].find((m) => !m.threadTs && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 15_000, 'the card');
-    const id = (root.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>).find((b) => b.type === 'actions')!.elements![0]!.value;
+    const id = incidentIdOf(root)!;
     await sendSigned(url, SECRET, blockActionBody(ACTIONS.approve, id, 'U0APPROVER', 'C0INCIDENT'));
     await until(() => slack.views[0], 5000, 'the modal');
     await sendSigned(url, SECRET, viewSubmissionBody(APPROVE_VIEW, id, 'U0APPROVER'));
@@ -104,7 +95,7 @@ describe('restart in the middle of a fix', () => {
     // A second incident waits for approval across the restart.
     await sendSigned(url, SECRET, slashCommandBody('gpu-node-10', 'U0REQUESTER', 'C0INCIDENT'));
     const pending = await until(() => [...slack.messages.values()].find((m) => !m.threadTs && m.ts !== root.ts && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 15_000, 'the second card');
-    const pendingId = (pending.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>).find((b) => b.type === 'actions')!.elements![0]!.value;
+    const pendingId = incidentIdOf(pending)!;
 
     bot!.kill('SIGKILL');
     await new Promise((r) => bot!.once('exit', r));

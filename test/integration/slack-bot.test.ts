@@ -9,16 +9,11 @@ import { limitProblems } from '../../src/slack/blocks/limits.js';
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { sendSigned, slackSignature, slashCommandBody, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
-import { CHANNEL, SIGNING_SECRET, slackWorld, type SlackWorld } from '../helpers/slack-world.js';
+import { CHANNEL, incidentIdOf, SIGNING_SECRET, slackWorld, type SlackWorld } from '../helpers/slack-world.js';
 
 const REQ = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER';
 const STRANGER = 'U0STRANGER';
-
-function idOf(m: EmulatedMessage): string | undefined {
-  const actions = (m.blocks as Array<{ type: string; elements?: Array<{ value?: string }> }>).find((b) => b.type === 'actions');
-  return actions?.elements?.[0]?.value;
-}
 
 function buttonsOf(m: EmulatedMessage): string[] {
   const actions = (m.blocks as Array<{ type: string; elements?: Array<{ action_id: string }> }>).find((b) => b.type === 'actions');
@@ -35,7 +30,7 @@ async function incidentFor(w: SlackWorld, node: string): Promise<{ root: Emulate
     15_000,
     `the incident message for ${node} with buttons`,
   );
-  return { root, id: idOf(root)! };
+  return { root, id: incidentIdOf(root)! };
 }
 
 function lastEphemeral(w: SlackWorld, user: string): string {

@@ -8,14 +8,10 @@
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { blockActionPayload, slashCommandPayload, viewSubmissionPayload, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
-import { APP_TOKEN, CHANNEL, slackWorld, type SlackWorld } from '../helpers/slack-world.js';
+import { APP_TOKEN, CHANNEL, incidentIdOf, slackWorld, type SlackWorld } from '../helpers/slack-world.js';
 
 function cardFor(w: SlackWorld, node: string): EmulatedMessage | undefined {
   return [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith(`${node}:`) && JSON.stringify(m.blocks).includes(ACTIONS.approve));
-}
-
-function idOf(m: EmulatedMessage): string {
-  return (m.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>).find((b) => b.type === 'actions')!.elements![0]!.value;
 }
 
 describe('Socket Mode', () => {
@@ -47,7 +43,7 @@ describe('Socket Mode', () => {
 
     const root = await w.until(() => cardFor(w, 'gpu-node-7'), 15_000, 'the card');
     expect(root.text).toMatch(/containerd-socket-is-directory \(root cause\)/);
-    const id = idOf(root);
+    const id = incidentIdOf(root)!;
 
     await sm.deliver('interactive', blockActionPayload(ACTIONS.approve, id, 'U0APPROVER', CHANNEL, root.ts));
     const modal = await w.until(() => w.slack.views[0], 5000, 'the confirmation modal');
@@ -69,7 +65,7 @@ describe('Socket Mode', () => {
     const sm = w.slack.socketMode;
     await sm.deliver('slash_commands', slashCommandPayload('gpu-node-8', 'U0REQUESTER', CHANNEL));
     const root = await w.until(() => cardFor(w, 'gpu-node-8'), 15_000, 'the card for gpu-node-8');
-    const id = idOf(root);
+    const id = incidentIdOf(root)!;
     const click = blockActionPayload(ACTIONS.approve, id, 'U0APPROVER', CHANNEL, root.ts);
     await sm.deliver('interactive', click);
     await sm.deliver('interactive', click, { retryAttempt: 1 });
