@@ -1,9 +1,12 @@
 /**
  * A real OpenSSH sshd on loopback for integration tests: its own host key,
- * an authorized client key, no PAM. Runs as the current user.
+ * an authorized client key, no PAM. As root it logs in a user of its own
+ * whose shell is /bin/sh: root's login shell reads the host's ~/.bashrc
+ * (pyenv and the like take half a second per session), which would time
+ * these tests, not the adapter.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -32,15 +35,31 @@ export function freePort(): Promise<number> {
   });
 }
 
+const TEST_USER = 'nodediag-sshd-test';
+
+/** A login for the tests' sshd: /bin/sh, home / (created once). */
+function testUser(): string {
+  try {
+    execFileSync('id', [TEST_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/', '--shell', '/bin/sh', TEST_USER]);
+  }
+  // UsePAM no: an account with a locked password ("!") is refused even for keys; "*" is no password, not locked.
+  execFileSync('usermod', ['-p', '*', TEST_USER]);
+  return TEST_USER;
+}
+
 export async function startSshd(extraConfig = ''): Promise<TestSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'nodediag-sshd-'));
   const keygen = (name: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
   keygen('host_key');
   keygen('client_key');
   keygen('other_key');
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')), { mode: 0o600 });
+  // sshd reads authorized_keys as the user logging in (the test user when run as root).
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')), { mode: 0o644 });
+  chmodSync(dir, 0o755);
   const port = await freePort();
-  const user = userInfo().username;
+  const user = process.getuid?.() === 0 ? testUser() : userInfo().username;
   writeFileSync(
     join(dir, 'sshd_config'),
     [
