@@ -1,16 +1,16 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
 /**
- * The terminal entry point: `nodediag diag|fix|demo|serve|sudoers|audit`.
- * A composition root: reads the environment once, maps errors to exit codes,
- * and never prints a stack trace or a secret.
+ * The terminal commands: `nodediag diag|fix|demo|serve|sudoers|audit`. A
+ * composition root: reads the environment once, maps errors to exit codes,
+ * and never prints a stack trace or a secret. Loaded by ../cli.ts once the
+ * Node.js version is known to be supported.
  */
 import { enableCompileCache } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
-import { loadConfig } from './config.js';
-import { processIo, type Io } from './cli/io.js';
-import { ansi, plain, type Style } from './diagnose/format-text.js';
-import { EXIT, NodediagError } from './errors.js';
-import { redact } from './redact.js';
+import { loadConfig } from '../config.js';
+import { processIo, type Io } from './io.js';
+import { ansi, plain, type Style } from '../diagnose/format-text.js';
+import { EXIT, NodediagError } from '../errors.js';
+import { redact } from '../redact.js';
 
 const HELP = `nodediag — diagnose and safely fix broken Kubernetes nodes
 
@@ -35,12 +35,12 @@ setFlagsFromString('--max-semi-space-size=2');
 
 // Each command loads only what it needs: `diag` must not pay for Bolt or the simulator at start-up.
 const commands: Record<string, Command> = {
-  diag: async (argv, io, style) => (await import('./cli/diag-command.js')).diagCommand(argv, loadConfig(), io, style),
-  fix: async (argv, io, style) => (await import('./cli/fix-command.js')).fixCommand(argv, loadConfig(), io, style),
-  demo: async (argv, io, style) => (await import('./cli/demo-command.js')).demoCommand(argv, io, style),
-  serve: async (argv, io) => (await import('./cli/serve-command.js')).serveCommand(argv, loadConfig(), io),
-  sudoers: async (argv, io) => (await import('./cli/admin-commands.js')).sudoersCommand(argv, io),
-  audit: async (argv, io) => (await import('./cli/admin-commands.js')).auditCommand(argv, loadConfig(), io),
+  diag: async (argv, io, style) => (await import('./diag-command.js')).diagCommand(argv, loadConfig(), io, style),
+  fix: async (argv, io, style) => (await import('./fix-command.js')).fixCommand(argv, loadConfig(), io, style),
+  demo: async (argv, io, style) => (await import('./demo-command.js')).demoCommand(argv, io, style),
+  serve: async (argv, io) => (await import('./serve-command.js')).serveCommand(argv, loadConfig(), io),
+  sudoers: async (argv, io) => (await import('./admin-commands.js')).sudoersCommand(argv, io),
+  audit: async (argv, io) => (await import('./admin-commands.js')).auditCommand(argv, loadConfig(), io),
 };
 
 /** Runs the CLI; returns the exit status. */
@@ -73,15 +73,3 @@ export async function runCli(argv: string[], io: Io = processIo()): Promise<numb
   }
 }
 
-
-const invokedDirectly = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.js');
-if (invokedDirectly) {
-  runCli(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    () => {
-      process.exitCode = EXIT.failed;
-    },
-  );
-}
