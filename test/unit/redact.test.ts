@@ -1,4 +1,5 @@
 import { createRedactor, redact } from '../../src/redact.js';
+import { ORDINARY_LINES, SECRET_CORPUS } from '../fixtures/secrets-corpus.js';
 
 describe('redaction', () => {
   const secrets = {
@@ -31,5 +32,20 @@ describe('redaction', () => {
     expect(r('abc stays: short values are not masked')).toBe('abc stays: short values are not masked');
     const line = '2026-11-22T21:32:25+0000 n containerd[9249]: containerd: failed to get listener for main endpoint: is a directory';
     expect(r(line)).toBe(line);
+  });
+});
+
+describe('the corpus of secrets found on GPU nodes', () => {
+  it.each(SECRET_CORPUS.map((c) => [c.what, c] as const))('removes %s', (_what, c) => {
+    expect(redact(c.line)).not.toContain(c.secret);
+    expect(redact(c.line)).toContain('[REDACTED]');
+  });
+
+  it.each(ORDINARY_LINES)('leaves ordinary evidence whole: %s', (line) => {
+    expect(redact(line)).toBe(line);
+  });
+
+  it('is idempotent (a redacted text redacted again is the same)', () => {
+    for (const c of SECRET_CORPUS) expect(redact(redact(c.line))).toBe(redact(c.line));
   });
 });
