@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'KEY_FILE_UNREADABLE'
   | 'HOST_KEY_UNKNOWN'
   | 'HOST_KEY_MISMATCH'
+  | 'HOST_IDENTITY_MISMATCH'
   | 'SSH_AUTH_FAILED'
   | 'SSH_UNREACHABLE'
   | 'SSH_TIMEOUT'
@@ -50,6 +51,7 @@ export class NodediagError extends Error {
     switch (this.code) {
       case 'HOST_KEY_UNKNOWN':
       case 'HOST_KEY_MISMATCH':
+      case 'HOST_IDENTITY_MISMATCH':
       case 'SSH_AUTH_FAILED':
       case 'SSH_UNREACHABLE':
       case 'SSH_TIMEOUT':
@@ -146,6 +148,17 @@ export class HostKeyMismatchError extends NodediagError {
       'HOST_KEY_MISMATCH',
       `POSSIBLE ATTACK: ${node} presented host key ${presented}, which does not match the pinned ${expected.join(' or ')}; connection refused`,
       'if the node was legitimately reinstalled, verify its new key out of band and update the inventory',
+    );
+  }
+}
+
+/** The machine reached over SSH is not the Kubernetes Node of that name (its machine-id differs from what kubelet reports). */
+export class HostIdentityMismatchError extends NodediagError {
+  constructor(node: string, detail: string) {
+    super(
+      'HOST_IDENTITY_MISMATCH',
+      `REFUSED: the machine reached as ${node} is not the Kubernetes Node ${node} (${detail}); nothing was run`,
+      'the inventory points this name at another machine (a reused address, a swapped entry): fix the host in the inventory before fixing anything',
     );
   }
 }

@@ -14,6 +14,9 @@
  * Named regex groups become finding parameters (e.g. the shim PIDs a runbook kills).
  */
 
+/** containerd's findings do not apply on a CRI-O node (its socket does not speak containerd's API). */
+const NOT_CRIO = { not: { check: 'node-layout', line: '^flavour=cri-o$' } };
+
 const RUNTIME_ROOT_CAUSES = [
   'containerd-socket-is-directory',
   'containerd-hung',
@@ -36,7 +39,8 @@ export const findingCatalogData: unknown = [
         { check: 'runtime-socket', line: '^type=directory ' },
         {
           allOf: [
-            { check: 'containerd-journal', line: 'failed to get listener for main endpoint: is a directory' },
+            // 1.x: "…main endpoint: is a directory"; 2.x: "…main endpoint: failed to create unix socket on <path>: is a directory".
+            { check: 'containerd-journal', line: 'failed to get listener for main endpoint: (?:.*: )?is a directory' },
             { not: { check: 'runtime-socket', line: '^type=socket ' } },
           ],
         },
@@ -47,7 +51,7 @@ export const findingCatalogData: unknown = [
       { check: 'containerd-journal', line: 'failed to get listener for main endpoint|Main process exited|Failed with result' },
       { check: 'containerd-service', line: '^ActiveState=(failed|activating|inactive)$' },
     ],
-    runbook: 'containerd-socket-directory',
+    runbook: 'containerd-socket-is-directory',
     advice: [
       'Find what created the directory: a pod mounting the socket path by hostPath without `type: Socket` (see runtime-socket-hostpath-unsafe).',
       'Manual check: `ls -ld /run/containerd/containerd.sock` (a leading "d" is the fault) and `journalctl -xeu containerd`.',
@@ -63,11 +67,13 @@ export const findingCatalogData: unknown = [
       'The containerd process is active but its socket gives no answer within the probe timeout: the daemon is hung, so kubelet cannot create, stop or list containers.',
     when: {
       allOf: [
+        NOT_CRIO,
         { check: 'containerd-service', line: '^ActiveState=active$' },
         {
           anyOf: [
             { check: 'runtime-ping', status: ['timeout'] },
-            { check: 'runtime-ping', line: 'context deadline exceeded|DeadlineExceeded' },
+            // 1.x: "failed to dial … context deadline exceeded"; 2.x: "error reading server preface: … use of closed network connection".
+            { check: 'runtime-ping', line: 'context deadline exceeded|DeadlineExceeded|error reading server preface' },
           ],
         },
       ],
@@ -77,7 +83,7 @@ export const findingCatalogData: unknown = [
       { check: 'runtime-socket', line: '^type=socket ' },
     ],
     suppressedBy: ['containerd-socket-is-directory'],
-    runbook: 'containerd-restart-hung',
+    runbook: 'containerd-hung',
     advice: [
       'Restart containerd only; do not touch its config (seed case B).',
       'If the restart fails, diagnose again: the seed incident went hang → restart fails → socket is a directory.',
@@ -90,7 +96,7 @@ export const findingCatalogData: unknown = [
     severity: 'critical',
     role: 'root-cause',
     summary:
-      'containerd cannot load /etc/containerd/config.toml, so it exits at start and the node has no runtime.',
+      'containerd cannot load its config file, so it exits at start and the node has no runtime.',
     when: {
       anyOf: [
         { check: 'containerd-config', line: '^config-dump-exit=[1-9]' },
@@ -106,45 +112,62 @@ export const findingCatalogData: unknown = [
       { check: 'containerd-config', line: 'TOML|toml|invalid|parse|error' },
       { check: 'containerd-journal', line: 'failed to load TOML|toml: |invalid character|parse error' },
     ],
-    runbook: 'containerd-config-reset',
+    runbook: 'containerd-config-invalid',
     advice: [
-      'Compare the broken file with `containerd config default`; the reset keeps a timestamped backup, but it drops registry mirrors and extra runtimes (e.g. nvidia) that you must re-add.',
+      'The repair keeps what the node had: the last config that loaded on this node, else the newest backup that loads, else the file with only the sections containerd rejects removed. The approval shows the diff; never reset a GPU node to `containerd config default` (the nvidia runtime is lost).',
     ],
     source: 'seed 000 §4 and case C (parse error)',
   },
   {
     id: 'containerd-leftover-shims',
-    title: 'containerd fails to start with left-over shim processes in its cgroup',
+    title: 'Orphaned containerd shims: containers running that containerd no longer manages',
     severity: 'high',
     role: 'root-cause',
     summary:
-      'containerd is not running and systemd reports left-over containerd-shim processes from the previous instance in its control group.',
+      'A shim is alive but the containerd it belongs to does not know its task (or its bundle is gone): its container runs unmanaged — kubelet cannot stop it, and its CPU, memory and GPUs stay taken.',
     when: {
-      allOf: [
-        {
-          check: 'containerd-journal',
-          line: 'Found left-over process (?<pid>\\d+) \\(containerd-shim[^)]*\\) in control group',
-        },
-        { check: 'containerd-service', line: '^ActiveState=(failed|activating|inactive)$' },
+      anyOf: [
+        // The task listing answered and does not have it; shims younger than 20 s may still be starting.
+        { check: 'containerd-shims', line: '^shim (?<shim>\\d+@\\d+) ns=\\S+ id=\\S+ age=(?<age>\\d+) bundle=\\S+ task=unknown ', capture: { group: 'age', gte: 20 } },
+        { check: 'containerd-shims', line: '^shim (?<shim>\\d+@\\d+) ns=\\S+ id=\\S+ age=(?<age>\\d+) bundle=deleted ', capture: { group: 'age', gte: 20 } },
       ],
     },
-    supporting: [{ check: 'shim-processes', line: 'containerd-shim' }],
-    suppressedBy: ['containerd-socket-is-directory', 'containerd-config-invalid'],
-    runbook: 'containerd-kill-leftover-shims',
+    supporting: [{ check: 'containerd-service', line: '^ActiveState=' }],
+    suppressedBy: ['containerd-socket-is-directory', 'containerd-config-invalid', 'containerd-hung'],
+    runbook: 'containerd-leftover-shims',
     advice: [
-      'Never `pkill -9 -f containerd`: it kills every container on the node. Kill only the PIDs systemd named, after checking each is still a containerd-shim.',
-      'Killing a shim stops the container it runs.',
+      '"Found left-over process N (containerd-shim) in control group while starting unit. Ignoring." is routine with KillMode=process: every live shim is named on every start. It is not this finding.',
+      'Never `pkill -9 -f containerd`: it kills every container on the node. Only orphaned shims ({{shim}}) are killed, each checked by PID and start time.',
     ],
-    source: 'seed 000 §8 (left-over processes), corrected',
+    source: 'seed 000 §8 (left-over processes), corrected: a shim is left over only when containerd, once up, does not know its task',
+  },
+  {
+    id: 'orphan-holds-gpu',
+    title: 'An orphaned container holds NVIDIA GPU devices',
+    severity: 'high',
+    role: 'symptom',
+    summary: 'A container no longer managed by containerd keeps /dev/nvidia* open: its GPU memory is taken, and new GPU pods fail or share the GPU without knowing.',
+    when: {
+      anyOf: [
+        { check: 'containerd-shims', line: '^shim (?<shim>\\d+@\\d+) ns=\\S+ id=\\S+ age=(?<age>\\d+) bundle=\\S+ task=unknown gpu=yes ', capture: { group: 'age', gte: 20 } },
+        { check: 'containerd-shims', line: '^shim (?<shim>\\d+@\\d+) ns=\\S+ id=\\S+ age=(?<age>\\d+) bundle=deleted task=\\S+ gpu=yes ', capture: { group: 'age', gte: 20 } },
+      ],
+    },
+    causedBy: ['containerd-leftover-shims'],
+    runbook: null,
+    advice: ['Killing the orphaned shim ({{shim}}) ends its container and frees the GPU; check with `nvidia-smi` afterwards.'],
+    source: 'issue 11 (orphaned containers holding GPU memory on GPU nodes)',
   },
   {
     id: 'containerd-down',
     title: 'containerd is not running',
     severity: 'critical',
     role: 'root-cause',
-    summary: 'The containerd service is stopped, failed or restarting, or its socket refuses connections.',
+    summary:
+      'The containerd service is stopped, failed or restarting (a restart storm leaves it start-limited), or its socket refuses connections. Containers that were running keep running in their shims until it is back.',
     when: {
       allOf: [
+        NOT_CRIO,
         { check: 'containerd-service', line: '^LoadState=loaded$' },
         {
           anyOf: [
@@ -159,14 +182,13 @@ export const findingCatalogData: unknown = [
       { check: 'containerd-service', line: '^(SubState|Result|NRestarts|ExecMainStatus)=' },
       { check: 'containerd-journal', line: 'Main process exited|Failed with result|level=(error|fatal)' },
     ],
-    suppressedBy: [
-      'containerd-socket-is-directory',
-      'containerd-config-invalid',
-      'containerd-leftover-shims',
-      'containerd-hung',
+    suppressedBy: ['containerd-socket-is-directory', 'containerd-config-invalid', 'containerd-hung'],
+    runbook: 'containerd-down',
+    advice: [
+      'A start-limited unit (Result=start-limit-hit) needs `systemctl reset-failed containerd` before it starts again.',
+      '"Found left-over process … Ignoring." lines are routine (KillMode=process keeps shims and containers running): do not kill them.',
+      'If the start fails, diagnose again and read `journalctl -xeu containerd` for the reason.',
     ],
-    runbook: 'containerd-restart',
-    advice: ['If the restart fails, diagnose again and read `journalctl -xeu containerd` for the reason.'],
     source: 'seed 000 §3.3 and §8',
   },
   {
@@ -195,10 +217,16 @@ export const findingCatalogData: unknown = [
     summary: 'Containers on this node keep crashing and Kubernetes backs off restarting them.',
     when: {
       check: 'k8s-pods',
-      line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\breason=CrashLoopBackOff\\b',
+      line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\breason=CrashLoopBackOff\\b.* pod-ref=(?<podRef>\\S+)$',
     },
     supporting: [{ check: 'k8s-events', line: 'Back-off restarting failed container' }],
     causedBy: [...RUNTIME_ROOT_CAUSES, 'cgroup-driver-mismatch', 'probe-kill-loop', 'oom-killed', 'gpu-device-plugin-failed'],
+    // One pod's own crash (a bad entrypoint) is the app's business; pods of several workloads crashing point at the node.
+    withoutCause: {
+      check: 'k8s-pods',
+      line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\breason=CrashLoopBackOff\\b',
+      minDistinct: { group: 'pod', count: 2 },
+    },
     runbook: null,
     advice: [
       "When a node-level root cause is listed, its fix deletes these pods once the runtime is healthy, so their controllers recreate them.",
@@ -216,7 +244,7 @@ export const findingCatalogData: unknown = [
     summary: 'Pods cannot start because their image cannot be pulled (wrong name or tag, registry auth, TLS or mirror config).',
     when: {
       anyOf: [
-        { check: 'k8s-events', line: 'Failed to pull image|pull access denied|ErrImagePull|ImagePullBackOff' },
+        { check: 'k8s-events', line: 'Failed to pull image|pull access denied|ErrImagePull|ImagePullBackOff', maxAgeSeconds: 900 },
         { check: 'k8s-pods', line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\breason=(?:ErrImagePull|ImagePullBackOff)\\b' },
         { check: 'kubelet-journal', line: 'Failed to pull image|pull access denied', maxAgeSeconds: 600 },
       ],
@@ -238,7 +266,7 @@ export const findingCatalogData: unknown = [
       anyOf: [
         { check: 'containerd-journal', line: 'failed to create shim task|failed to create containerd task|failed to start shim' },
         { check: 'kubelet-journal', line: 'failed to create shim task|failed to create containerd task', maxAgeSeconds: 600 },
-        { check: 'k8s-events', line: 'failed to create shim task|failed to create containerd task' },
+        { check: 'k8s-events', line: 'failed to create shim task|failed to create containerd task', maxAgeSeconds: 900 },
       ],
     },
     runbook: null,
@@ -255,30 +283,40 @@ export const findingCatalogData: unknown = [
     role: 'root-cause',
     summary:
       'kubelet and containerd manage cgroups through different drivers (systemd vs cgroupfs); pods fail or are killed under resource pressure.',
+    // The default runtime's effective SystemdCgroup (config dump: 2.x ignores misplaced keys) against kubelet's driver (config file or flag).
     when: {
       anyOf: [
         {
           allOf: [
-            { check: 'kubelet-config', line: '^\\s*cgroupDriver:\\s*"?systemd' },
-            { check: 'containerd-config', line: '^config-dump-exit=0$' },
-            { check: 'containerd-config', noLine: 'runtimes\\.runc\\.options\\] SystemdCgroup = true' },
+            {
+              anyOf: [
+                { check: 'kubelet-config', line: '^\\s*cgroupDriver:\\s*"?systemd' },
+                { check: 'node-layout', line: '^flag kubelet cmdline --cgroup-driver=systemd$' },
+              ],
+            },
+            { check: 'containerd-config', line: '^effective-systemd-cgroup=false$' },
           ],
         },
         {
           allOf: [
-            { check: 'kubelet-config', line: '^\\s*cgroupDriver:\\s*"?cgroupfs' },
-            { check: 'containerd-config', line: 'runtimes\\.runc\\.options\\] SystemdCgroup = true' },
+            {
+              anyOf: [
+                { check: 'kubelet-config', line: '^\\s*cgroupDriver:\\s*"?cgroupfs' },
+                { check: 'node-layout', line: '^flag kubelet cmdline --cgroup-driver=cgroupfs$' },
+              ],
+            },
+            { check: 'containerd-config', line: '^effective-systemd-cgroup=true$' },
           ],
         },
       ],
     },
     supporting: [
-      { check: 'containerd-config', line: 'runtimes\\.runc\\.options\\] SystemdCgroup' },
+      { check: 'containerd-config', line: '^default-runtime=|^runtime \\S+ SystemdCgroup=' },
       { check: 'kubelet-journal', line: 'cgroup driver|cgroupDriver|failed to set cgroup|cannot allocate resource' },
     ],
-    runbook: 'cgroup-driver-systemd',
+    runbook: 'cgroup-driver-mismatch',
     advice: [
-      'Use systemd in both: `cgroupDriver: systemd` in /var/lib/kubelet/config.yaml and `SystemdCgroup = true` under the runc options in /etc/containerd/config.toml (read the effective value with `containerd config dump`).',
+      'Use systemd in both: `cgroupDriver: systemd` in the kubelet config its --config names, and `SystemdCgroup = true` under the options of containerd\'s default runtime (nvidia on a GPU node; read the effective value with `containerd config dump`). The fix drains the node first.',
     ],
     source: 'seed 002 §4.3 and §7',
   },
@@ -302,7 +340,7 @@ export const findingCatalogData: unknown = [
       ],
     },
     suppressedBy: ['containerd-hung', 'containerd-down', 'containerd-socket-is-directory'],
-    runbook: 'containerd-restart-pleg',
+    runbook: 'pleg-unhealthy',
     advice: ['Check disk first (`df -h; df -hi`); reduce container churn and clean images if the disk is full.'],
     source: 'seed 002 §4.4 and §11.3',
   },
@@ -314,7 +352,7 @@ export const findingCatalogData: unknown = [
     summary: 'Pods cannot mount their volumes: CSI driver, node permissions, filesystem or zone mismatch.',
     when: {
       anyOf: [
-        { check: 'k8s-events', line: 'MountVolume\\.(?:MountDevice|SetUp|WaitForAttach) failed|FailedMount|FailedAttachVolume' },
+        { check: 'k8s-events', line: 'MountVolume\\.(?:MountDevice|SetUp|WaitForAttach) failed|FailedMount|FailedAttachVolume', maxAgeSeconds: 900 },
         { check: 'kubelet-journal', line: 'MountVolume\\.(?:MountDevice|SetUp|WaitForAttach) failed', maxAgeSeconds: 600 },
       ],
     },
@@ -360,7 +398,7 @@ export const findingCatalogData: unknown = [
     severity: 'warning',
     role: 'root-cause',
     summary: 'Probes fail and kubelet restarts the containers: probes too aggressive, or wrong path or port.',
-    when: { check: 'k8s-events', line: '(?:Liveness|Startup) probe failed' },
+    when: { check: 'k8s-events', line: '(?:Liveness|Startup) probe failed', maxAgeSeconds: 900 },
     supporting: [{ check: 'k8s-events', line: 'Back-off restarting failed container|failed liveness probe' }],
     runbook: null,
     advice: [
@@ -374,9 +412,13 @@ export const findingCatalogData: unknown = [
     severity: 'warning',
     role: 'root-cause',
     summary: 'Containers exceed their memory limit and are killed by the kernel.',
+    // Current: killed now, crash-looping because of it, or killed within the hour. An old OOMKilled in a running container's last state is history.
     when: {
-      check: 'k8s-pods',
-      line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\b(?:reason|last)=(?:terminated:)?OOMKilled\\b',
+      anyOf: [
+        { check: 'k8s-pods', line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\bstate=terminated reason=OOMKilled\\b' },
+        { check: 'k8s-pods', line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .*\\breason=CrashLoopBackOff\\b.* last=terminated:OOMKilled\\b' },
+        { check: 'k8s-pods', line: '^container (?<pod>[^/\\s]+/[^/\\s]+)/\\S+ .* last=terminated:OOMKilled\\b', maxAgeSeconds: 3600 },
+      ],
     },
     runbook: null,
     advice: ['Raise the memory limit or find the leak: `kubectl describe pod {{pod}} | grep -i OOM`, `kubectl top pod`.'],
@@ -403,7 +445,7 @@ export const findingCatalogData: unknown = [
       { check: 'kubelet-journal', line: 'NetworkPluginNotReady|cni plugin not initialized|network plugin is not ready' },
       { check: 'k8s-events', line: 'NetworkPlugin cni failed|failed to set up sandbox container .* network' },
     ],
-    runbook: 'bridge-netfilter',
+    runbook: 'cni-not-ready',
     advice: [
       'A missing CNI config is fixed by (re)installing the cluster network add-on, not on the node: check its DaemonSet pods on this node.',
       'br_netfilter and the sysctls: `modprobe br_netfilter`, `sysctl -w net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1`, persisted in /etc/modules-load.d and /etc/sysctl.d.',
@@ -450,7 +492,7 @@ export const findingCatalogData: unknown = [
       { check: 'containerd-journal', line: 'no space left on device' },
       { check: 'kubelet-journal', line: 'no space left on device|eviction manager|DiskPressure' },
     ],
-    runbook: 'disk-cleanup',
+    runbook: 'disk-pressure',
     advice: [
       'Find what grew: `du -xsh /var/lib/containerd /var/lib/kubelet /var/log`; `journalctl --disk-usage`.',
       'If cleanup is not enough: logrotate, a larger disk, or fewer images on the node.',
@@ -463,7 +505,11 @@ export const findingCatalogData: unknown = [
     severity: 'warning',
     role: 'root-cause',
     summary: 'The kernel security policy denies container operations (permission denied / operation not permitted).',
-    when: { check: 'security-denials', line: 'apparmor="DENIED"|avc: +denied' },
+    // Only denials of containers: host daemons' routine denials (cupsd, snapd, …) are not the node's runtime problem.
+    when: {
+      check: 'security-denials',
+      line: 'apparmor="DENIED".*profile="(?:cri-containerd\\.apparmor\\.d|docker-default|containerd-default|k8s-[^"]*|crio-default)[^"]*"|avc: +denied .*scontext=\\S*:(?:container_t|spc_t|container_runtime_t|svirt_lxc_net_t)\\b',
+    },
     runbook: null,
     advice: [
       'Give the pod the right profile or context; allow only the capability it needs. Policy changes have security impact: review them, do not disable enforcement.',
@@ -479,7 +525,7 @@ export const findingCatalogData: unknown = [
       "The node's clock differs from the bot's by 30 s or more: TLS checks, token expiry and registry pulls fail.",
     when: { check: 'time-sync', line: '^clock-skew-seconds=(?<skew>\\d+)', capture: { group: 'skew', gte: 30 } },
     supporting: [{ check: 'time-sync', line: '^NTPSynchronized=no$|^NTP=no$' }],
-    runbook: 'enable-ntp',
+    runbook: 'clock-skew',
     advice: ['`timedatectl status`; enable NTP (`timedatectl set-ntp true`) and check the NTP servers are reachable.'],
     source: 'seed 002 §4.6 and §4.12',
   },
@@ -503,12 +549,24 @@ export const findingCatalogData: unknown = [
     severity: 'high',
     role: 'root-cause',
     summary: 'Swap is on; kubelet refuses to run with swap unless explicitly configured for it (failSwapOn).',
-    when: { check: 'swap', line: '^/\\S+\\s+(?:partition|file)\\s' },
+    // kubelet configured for swap (failSwapOn: false) and zram (memory, not disk) are healthy; kubelet's own refusal always counts.
+    when: {
+      anyOf: [
+        {
+          allOf: [
+            { check: 'swap', line: '^/(?!dev/zram)\\S+\\s+(?:partition|file)\\s' },
+            { not: { check: 'kubelet-config', line: '^\\s*failSwapOn:\\s*false' } },
+            { not: { check: 'node-layout', line: '^flag kubelet \\S+ --fail-swap-on=false$' } },
+          ],
+        },
+        { check: 'kubelet-journal', line: 'running with swap on is not supported', maxAgeSeconds: 600 },
+      ],
+    },
     supporting: [
       { check: 'kubelet-journal', line: 'swap is enabled|running with swap on is not supported|failSwapOn' },
       { check: 'kubelet-config', line: 'failSwapOn' },
     ],
-    runbook: 'disable-swap',
+    runbook: 'swap-enabled',
     advice: ['`swapoff -a` and comment the swap entries in /etc/fstab (keep a backup), then restart kubelet.'],
     source: 'seed 002 §4.13',
   },
@@ -520,7 +578,7 @@ export const findingCatalogData: unknown = [
     summary: 'kubelet cannot allocate GPUs: the device plugin is unhealthy or crashing, so GPU pods fail admission.',
     when: {
       anyOf: [
-        { check: 'k8s-events', line: 'UnexpectedAdmissionError|Allocate failed due to|Failed to allocate device|device plugin (?:is )?unhealthy' },
+        { check: 'k8s-events', line: 'UnexpectedAdmissionError|Allocate failed due to|Failed to allocate device|device plugin (?:is )?unhealthy', maxAgeSeconds: 900 },
         { check: 'kubelet-journal', line: 'Failed to allocate device|device plugin (?:is )?unhealthy|Allocate failed due to', maxAgeSeconds: 600 },
         {
           check: 'k8s-pods',
@@ -540,7 +598,7 @@ export const findingCatalogData: unknown = [
     severity: 'warning',
     role: 'symptom',
     summary: 'kubelet found pod sandboxes changed and kills and recreates them: sandbox damage, network setup failure or a runtime restart.',
-    when: { check: 'k8s-events', line: '[Pp]od sandbox (?:has )?changed' },
+    when: { check: 'k8s-events', line: '[Pp]od sandbox (?:has )?changed', maxAgeSeconds: 900 },
     causedBy: [...RUNTIME_ROOT_CAUSES, 'cni-not-ready'],
     runbook: null,
     advice: ['Stabilise the runtime first, then recreate the pods; drain → fix → uncordon if it keeps happening.'],

@@ -20,6 +20,7 @@ import {
   type Runbook,
 } from './schema.js';
 import { templateParams } from './template.js';
+import { LAYOUT_PARAM_NAMES } from '../probes/layout.js';
 
 /** The validated catalogs with lookups by id. */
 export interface Catalogs {
@@ -38,10 +39,12 @@ export interface CatalogData {
   runbooks: unknown;
 }
 
-/** Parameters every probe and step script may use. */
-export const BASE_SCRIPT_PARAMS = ['socket'] as const;
-/** Extra parameters runbook step scripts may use. */
-export const STEP_SCRIPT_PARAMS = ['socket', 'stamp'] as const;
+/** Parameters every main probe and step script may use: where things are on the node (probes/layout.ts). */
+export const BASE_SCRIPT_PARAMS = [...LAYOUT_PARAM_NAMES] as const;
+/** Extra parameters main probe scripts may use: the start of the fresh-evidence window. */
+export const PROBE_SCRIPT_PARAMS = [...LAYOUT_PARAM_NAMES, 'since'] as const;
+/** Parameters runbook step scripts may use, besides the runbook's own. */
+export const STEP_SCRIPT_PARAMS = [...LAYOUT_PARAM_NAMES, 'stamp'] as const;
 
 function formatPath(list: string, data: unknown[], path: PropertyKey[]): string {
   const [index, ...rest] = path;
@@ -116,7 +119,7 @@ export function loadCatalogs(
   const runbookById = new Map(runbooks.map((r) => [r.id, r]));
 
   for (const p of probes) {
-    if (p.transport === 'ssh') checkTemplate(`probes (${p.id}).script`, p.script, BASE_SCRIPT_PARAMS, problems);
+    if (p.transport === 'ssh') checkTemplate(`probes (${p.id}).script`, p.script, p.stage === 'layout' ? [] : PROBE_SCRIPT_PARAMS, problems);
   }
 
   const groupsByFinding = new Map<string, string[]>();
@@ -124,6 +127,8 @@ export function loadCatalogs(
     const where = `findings (${f.id})`;
     const groups = checkMatcher(`${where}.when`, f.when, probeIds, problems);
     f.supporting.forEach((m, i) => checkMatcher(`${where}.supporting[${i}]`, m, probeIds, problems));
+    if (f.withoutCause) checkMatcher(`${where}.withoutCause`, f.withoutCause, probeIds, problems);
+    if (f.withoutCause && f.role !== 'symptom') problems.push(`${where}.withoutCause: only a symptom can have one`);
     groupsByFinding.set(f.id, groups);
     for (const [field, ids] of [
       ['suppressedBy', f.suppressedBy],
@@ -143,6 +148,8 @@ export function loadCatalogs(
       const rb = runbookById.get(f.runbook);
       if (!rb) problems.push(`${where}.runbook: unknown runbook "${f.runbook}"`);
       else if (rb.finding !== f.id) problems.push(`${where}.runbook: runbook "${rb.id}" is for finding "${rb.finding}"`);
+      // One name per scenario: the finding, its runbook, its lab fault and its fixture share it.
+      if (f.runbook !== f.id) problems.push(`${where}.runbook: a runbook has the id of its finding ("${f.id}"), not "${f.runbook}"`);
     }
   }
 
@@ -152,20 +159,36 @@ export function loadCatalogs(
     if (!finding) problems.push(`${where}.finding: unknown finding "${rb.finding}"`);
     else if (finding.runbook !== rb.id) problems.push(`${where}: finding "${rb.finding}" does not name this runbook`);
     if (rb.appliesWhen) checkMatcher(`${where}.appliesWhen`, rb.appliesWhen, probeIds, problems);
-    const groups = groupsByFinding.get(rb.finding) ?? [];
     for (const [name, param] of Object.entries(rb.params)) {
-      if (!groups.includes(param.from)) problems.push(`${where}.params.${name}: "${param.from}" is not a named group of finding ${rb.finding}`);
+      const source = param.finding ?? rb.finding;
+      if (param.finding && !findingIds.has(param.finding)) problems.push(`${where}.params.${name}.finding: unknown finding "${param.finding}"`);
+      if (param.from !== undefined && !(groupsByFinding.get(source) ?? []).includes(param.from)) {
+        problems.push(`${where}.params.${name}: "${param.from}" is not a named group of finding ${source}`);
+      }
+      if (param.preview !== undefined && !(param.preview in (rb.preview?.captures ?? {}))) {
+        problems.push(`${where}.params.${name}: "${param.preview}" is not a capture of the runbook's preview`);
+      }
       if (!param.pattern.startsWith('^') || !param.pattern.endsWith('$')) problems.push(`${where}.params.${name}.pattern: must be anchored (^…$)`);
     }
-    if (rb.preview) checkTemplate(`${where}.preview.script`, rb.preview.script, BASE_SCRIPT_PARAMS, problems);
+    for (const [name, re] of Object.entries(rb.preview?.captures ?? {})) {
+      if (!namedGroups(re).includes('value')) problems.push(`${where}.preview.captures.${name}: needs a (?<value>…) group`);
+    }
+    if (rb.expectToEnd && !(rb.expectToEnd in rb.params)) problems.push(`${where}.expectToEnd: unknown parameter "${rb.expectToEnd}"`);
+    if (rb.preview) checkTemplate(`${where}.preview.script`, rb.preview.script, STEP_SCRIPT_PARAMS, problems);
+    // Scalar parameters (one value) may appear in any script; a list only in the step that runs once per value.
+    const scalars = Object.entries(rb.params).filter(([, p]) => p.max === 1).map(([n]) => n);
     rb.steps.forEach((step, i) => {
       const sw = `${where}.steps[${i}] (${step.id})`;
       if (step.forEach && !(step.forEach in rb.params)) problems.push(`${sw}.forEach: unknown parameter "${step.forEach}"`);
-      const allowed = step.forEach ? [...STEP_SCRIPT_PARAMS, step.forEach] : STEP_SCRIPT_PARAMS;
+      const allowed = [...STEP_SCRIPT_PARAMS, ...scalars, ...(step.forEach ? [step.forEach] : [])];
       if (step.action?.kind === 'ssh') checkTemplate(`${sw}.action.script`, step.action.script, allowed, problems);
       if (step.skipIf) checkTemplate(`${sw}.skipIf.script`, step.skipIf.script, allowed, problems);
       if (step.requires) checkTemplate(`${sw}.requires.script`, step.requires.script, allowed, problems);
       if (step.verify?.kind === 'ssh') checkTemplate(`${sw}.verify.script`, step.verify.script, allowed, problems);
+      if (step.undo) checkTemplate(`${sw}.undo.script`, step.undo.script, allowed, problems);
+      if (step.action?.kind === 'kube' && step.action.op === 'delete-pods' && !('pods' in rb.params)) {
+        problems.push(`${sw}: delete-pods needs a "pods" parameter (the pods the diagnosis named)`);
+      }
     });
     uniqueIds(`${where}.steps`, rb.steps.map((s) => s.id), problems);
   }

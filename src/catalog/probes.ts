@@ -11,34 +11,175 @@
  * output.
  */
 
-/** Journal window: lines since the unit last started (minus 2 s), at most 30 minutes back. */
+/** Units whose presence and command line tell the node's runtime layout. */
+const LAYOUT_UNITS = 'containerd kubelet k3s k3s-agent rke2-server rke2-agent crio';
+/** Flags worth reading from those command lines (see probes/layout.ts). */
+const LAYOUT_FLAGS = '^--?(config|c|address|a|root|state|container-runtime-endpoint|cgroup-driver|fail-swap-on|root-dir|data-dir|d)$';
+
+/**
+ * Where things are: each unit's state, its running command line (or its
+ * ExecStart and the flags its Environment= and EnvironmentFiles carry — only
+ * the flags, never the rest of the environment, which may hold secrets),
+ * kubelet's containerRuntimeEndpoint, the k3s/RKE2/CRI-O markers, journald
+ * persistence, and the container tools' paths.
+ */
+const LAYOUT_SCRIPT = [
+  `flags='${LAYOUT_FLAGS}'`,
+  `out=$({{sudo}}systemctl show ${LAYOUT_UNITS} --no-pager -p Id -p LoadState -p ActiveState -p MainPID -p ExecStart -p Environment -p EnvironmentFiles 2>/dev/null | awk -v flags="$flags" '`,
+  `  function flag(t,   k) { k = t; sub(/=.*/, "", k); return k ~ flags }`,
+  `  function flush(   i) { if (id != "") { sub(/\\.service$/, "", id); printf "unit %s load=%s active=%s pid=%s\\n", id, load, act, pid; if (exec != "") print "exec " id " unit " exec; for (i = 1; i <= nf; i++) print "flag " id " environment " fl[i]; for (i = 1; i <= ne; i++) print "envfile " id " " ef[i] }; id = load = act = pid = exec = ""; nf = ne = 0 }`,
+  `  /^$/ { flush(); next }`,
+  `  /^Id=/ { id = substr($0, 4); next }`,
+  `  /^LoadState=/ { load = substr($0, 11); next }`,
+  `  /^ActiveState=/ { act = substr($0, 13); next }`,
+  `  /^MainPID=/ { pid = substr($0, 9); next }`,
+  `  /^ExecStart=/ { if (match($0, /argv\\[\\]=[^;]*/)) { exec = substr($0, RSTART + 7, RLENGTH - 7); sub(/ +$/, "", exec) }; next }`,
+  `  /^Environment=/ { n = split(substr($0, 13), kv, " "); for (i = 1; i <= n; i++) { gsub(/\\\\x20/, " ", kv[i]); m = split(kv[i], w, " "); for (j = 1; j <= m; j++) { t = w[j]; sub(/^[A-Za-z_][A-Za-z0-9_]*=/, "", t); if (flag(t)) fl[++nf] = t } }; next }`,
+  `  /^EnvironmentFiles=/ { f = substr($0, 18); sub(/ \\(ignore_errors=.*$/, "", f); if (f != "") ef[++ne] = f; next }`,
+  `  END { flush() }')`,
+  `more=$(printf '%s\\n' "$out" | while read -r kind u a b c; do`,
+  `  case "$kind" in`,
+  `    unit) pid=\${c#pid=}; [ "$pid" -gt 0 ] 2>/dev/null || continue`,
+  `      tr '\\000' '\\n' < /proc/$pid/cmdline 2>/dev/null | awk -v u="$u" -v flags="$flags" '`,
+  `        function flag(t,   k) { k = t; sub(/=.*/, "", k); return k ~ flags }`,
+  `        NR == 1 { print "exec " u " running " $0; next }`,
+  `        want != "" { print "flag " u " cmdline " want "=" $0; want = ""; next }`,
+  `        flag($0) { if (index($0, "=")) print "flag " u " cmdline " $0; else want = $0 }' ;;`,
+  `    envfile) [ -r "$a" ] && grep -hoE -- '--[a-z-]+(=| )[^ "]+' "$a" 2>/dev/null | awk -v u="$u" -v flags="$flags" '{ k = $0; sub(/[= ].*/, "", k); if (k ~ flags) { sub(/ /, "=", $0); print "flag " u " envfile " $0 } }' ;;`,
+  `  esac`,
+  `done)`,
+  `printf '%s\\n' "$out" | grep -v '^envfile '`,
+  `printf '%s\\n' "$more"`,
+  // kubelet's own config file names the CRI endpoint when no flag does.
+  `kcfg=$(printf '%s\\n' "$more" "$out" | awk '$1 == "flag" && $2 == "kubelet" && $4 ~ /^--config=/ { v = substr($4, 10); if ($3 == "cmdline") c = v; else if (o == "") o = v } END { print (c != "" ? c : o) }')`,
+  `[ -n "$kcfg" ] && [ -r "$kcfg" ] && grep -hE '^[[:space:]]*(containerRuntimeEndpoint|cgroupDriver):' "$kcfg" | sed 's/^[[:space:]]*/kubelet-config /'`,
+  `for p in /run/containerd/containerd.sock /var/run/crio/crio.sock /run/k3s/containerd/containerd.sock /var/lib/rancher/k3s /var/lib/rancher/rke2; do [ -e "$p" ] && echo "path $p"; done`,
+  `if [ -d /var/log/journal ]; then j=persistent; else j=volatile; fi`,
+  `s=$(cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null | sed -n 's/^[[:space:]]*Storage=//p' | tail -n 1)`,
+  `echo "journal storage=\${s:-auto} dir=$j"`,
+  // The tools next to containerd first (an upstream tarball in /usr/local/bin), then PATH.
+  `cd_exe=$(printf '%s\\n' "$more" "$out" | awk '$1 == "exec" && $2 == "containerd" { split($4, a, " "); if ($3 == "running") r = a[1]; else if (u == "") u = a[1] } END { print (r != "" ? r : u) }')`,
+  `cd_dir=$(dirname "\${cd_exe:-/usr/bin/containerd}")`,
+  `for b in containerd ctr crictl; do p=-; for d in "$cd_dir" /usr/local/bin /usr/bin /usr/local/sbin /usr/sbin /bin; do [ -x "$d/$b" ] && { p="$d/$b"; break; }; done; [ "$p" = - ] && p=$(command -v "$b" 2>/dev/null || echo -); echo "bin $b $p"; done`,
+].join('\n');
+
+/** Journal window: lines since the unit last started (to the tenth of a second), at most 30 minutes back, and never before `{{since}}` (after a fix: only what came after it counts). */
 function journalScript(unit: string): string {
+  // Sub-second: a unit in a restart loop logs its last failure moments before the current start, and that line is history.
   return [
-    `now=$(date +%s); up=$(cut -d' ' -f1 /proc/uptime)`,
-    `mono=$(systemctl show -p InactiveExitTimestampMonotonic --value ${unit} 2>/dev/null)`,
-    `echo "window-start=$(awk -v n="$now" -v u="$up" -v m="\${mono:-0}" 'BEGIN { s = n - u + m / 1000000 - 2; w = n - 1800; if (m == 0 || s < w) s = w; printf "%d", s }') now=$now"`,
-    `{{sudo}}journalctl -u ${unit} --no-pager -o short-iso -n 300`,
+    `now=$(date +%s.%N); up=$(cut -d' ' -f1 /proc/uptime)`,
+    `mono=$({{sudo}}systemctl show -p InactiveExitTimestampMonotonic --value ${unit} 2>&1) || { echo "journal-window=unknown: $mono"; exit 0; }`,
+    `start=$(awk -v n="$now" -v u="$up" -v m="\${mono:-0}" -v f={{since}} 'BEGIN { s = n - u + m / 1000000 - 0.05; w = n - 1800; if (m == 0 || s < w) s = w; if (f > s) s = f; printf "%.3f", s }')`,
+    `echo "window-start=\${start%.*} now=\${now%.*}"`,
+    `{{sudo}}journalctl -u ${unit} --no-pager -o short-iso -n 300 --since "@$start" 2>&1; echo "journal-exit=$?"`,
   ].join('\n');
 }
 
 function serviceScript(unit: string): string {
-  return `systemctl show ${unit} --no-pager -p LoadState -p ActiveState -p SubState -p Result -p MainPID -p NRestarts -p ExecMainStatus`;
+  return `{{sudo}}systemctl show ${unit} --no-pager -p LoadState -p ActiveState -p SubState -p Result -p MainPID -p NRestarts -p ExecMainStatus`;
 }
+
+/** Where a diagnosis keeps the node's last config that loaded (root-only; the config repair's first source). */
+export const LAST_GOOD = '/var/lib/nodediag/containerd-config.last-good.toml';
+
+/**
+ * containerd's effective config (`containerd config dump`, so keys 2.x
+ * ignores in the wrong place do not count): whether it loads, its version,
+ * the default runtime and each runtime's SystemdCgroup. When it loads and
+ * containerd is running, the file is kept as the node's last-known-good
+ * config (root-only, on the node, never printed): the config repair's first
+ * source.
+ */
+const CONFIG_SCRIPT = [
+  `out=$({{sudo}}{{containerd}} --config {{containerdConfig}} config dump 2>&1); rc=$?`,
+  `echo "config-dump-exit=$rc path="{{containerdConfig}}`,
+  `if [ "$rc" -ne 0 ]; then printf '%s\\n' "$out" | grep -v '^time=' | tail -n 5; printf '%s\\n' "$out" | grep '^time=.*level=error' | tail -n 2; exit 0; fi`,
+  `printf '%s\\n' "$out" | awk '`,
+  `  /^version *=/ { v = $3 }`,
+  `  /^ *\\[/ { s = $0; gsub(/^ +| +$/, "", s); gsub(/\\047/, "\\042", s) }`,
+  `  /^ *default_runtime_name *=/ { d = $3; gsub(/[\\047\\042]/, "", d) }`,
+  `  /^ *SystemdCgroup *=/ && s ~ /\\.runtimes\\.[^.]+\\.options\\]$/ { r = s; sub(/^.*\\.runtimes\\./, "", r); sub(/\\.options\\]$/, "", r); gsub(/[\\042]/, "", r); sc[r] = $3; print "runtime " r " SystemdCgroup=" $3 }`,
+  `  /^ *(systemd_cgroup|SystemdCgroup|default_runtime_name|config_path) *=/ { x = $0; gsub(/^ +/, "", x); print s " " x }`,
+  `  END { print "config-version=" (v == "" ? 1 : v); print "default-runtime=" d; print "effective-systemd-cgroup=" ((d in sc) ? sc[d] : "false") }'`,
+  `if [ "$({{sudo}}systemctl is-active {{runtimeUnit}} 2>/dev/null)" = active ]; then`,
+  `  {{sudo}}cmp -s {{containerdConfig}} ${LAST_GOOD} 2>/dev/null || { {{sudo}}install -d -m 0700 /var/lib/nodediag && {{sudo}}cp {{containerdConfig}} ${LAST_GOOD}.tmp && {{sudo}}mv -f ${LAST_GOOD}.tmp ${LAST_GOOD} && echo "last-good=saved"; }`,
+  `fi; true`,
+].join('\n');
+
+/**
+ * Every containerd shim and what it runs: its PID and start time (so a
+ * reused PID is never mistaken for it), namespace and id, whether its bundle
+ * still exists (the shim's working directory), whether the containerd it
+ * belongs to still knows its task, its age, the container processes under
+ * it and whether they hold NVIDIA devices. A shim whose task containerd does
+ * not know, or whose bundle is gone, is an orphan: its container runs
+ * unmanaged. Each task containerd knows is listed too (the workload guard
+ * compares them before and after a fix).
+ */
+export const SHIMS_SCRIPT = [
+  // A handful of processes whatever the number of shims and containers: this runs in every diagnosis.
+  `hz=$(getconf CLK_TCK 2>/dev/null || echo 100); read up _ < /proc/uptime; up=\${up%.*}`,
+  `procs=$(ps -eo pid=,ppid=,comm=,args= 2>/dev/null)`,
+  `shims=$(printf '%s\\n' "$procs" | awk '$3 ~ /^containerd-shim/ { print $1 }' | head -n 200)`,
+  `echo "shims=$(printf '%s\\n' "$shims" | grep -c .)"`,
+  `[ -n "$shims" ] || exit 0`,
+  // pid, start time (jiffies since boot) and command line of each shim.
+  `info=$(for p in $shims; do read -r st < /proc/$p/stat 2>/dev/null || continue; st=\${st##*) }; set -- $st; printf '%s %s ' "$p" "\${20}"; tr '\\000' ' ' < /proc/$p/cmdline 2>/dev/null; echo; done)`,
+  `pairs=$(printf '%s\\n' "$info" | awk '{ ns = ad = "-"; for (i = 3; i < NF; i++) { if ($i == "-namespace") ns = $(i + 1); if ($i == "-address") ad = $(i + 1) } if (ns != "-" && ad != "-") print ad, ns }' | sort -u)`,
+  `tasks=$(printf '%s\\n' "$pairs" | while read -r ad ns; do [ -n "$ad" ] || continue`,
+  `  if t=$({{sudo}}{{ctr}} --address "$ad" --connect-timeout 2s --timeout 3s -n "$ns" tasks ls 2>&1); then`,
+  `    printf '%s\\n' "$t" | awk -v ad="$ad" -v ns="$ns" 'NR > 1 && NF >= 3 { printf "task %s %s %s %s %s\\n", ad, ns, $1, $2, $3 }'; echo "listed $ad $ns"`,
+  `  else echo "unlisted $ad $ns $(printf '%s' "$t" | tail -n 1 | cut -c1-160)"; fi`,
+  `done)`,
+  `printf '%s\\n' "$tasks" | grep .`,
+  // Each shim's working directory is its bundle: gone (" (deleted)") when containerd lost the task.
+  `cwds=$(set --; for p in $shims; do set -- "$@" "/proc/$p/cwd"; done; {{sudo}}ls -l "$@" 2>/dev/null)`,
+  // The container processes under each shim, and which of them hold NVIDIA devices.
+  `kids=$(printf '%s\\n' "$procs" | awk -v shims=" $(printf '%s ' $shims)" '{ pp[$1] = $2 } END { for (q in pp) { x = pp[q]; while (x != "" && x != 1 && x != 0 && index(shims, " " x " ") == 0) x = pp[x]; if (x != "" && index(shims, " " x " ")) print q } }' | head -n 2000)`,
+  `gpus=""; [ -n "$kids" ] && gpus=$(set --; for k in $kids; do set -- "$@" "/proc/$k/fd"; done; {{sudo}}ls -l "$@" 2>/dev/null | awk '/^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); k = a[3]; next } / -> \\/dev\\/nvidia/ && k != "" { print k; k = "" }')`,
+  `{ echo "@up $up $hz"; printf '%s\\n' "$info" | sed 's/^/@info /'; printf '%s\\n' "$tasks" | sed 's/^/@task /'; printf '%s\\n' "$cwds" | sed 's/^/@cwd /'; printf '%s\\n' "$gpus" | sed 's/^/@gpu /'; printf '%s\\n' "$procs" | sed 's/^/@proc /'; } | awk '`,
+  `  $1 == "@up" { up = $2; hz = $3; next }`,
+  `  $1 == "@info" && NF >= 4 { n++; pid[n] = $2; start[n] = $3; ns[n] = id[n] = ad[n] = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns[n] = $(i + 1); if ($i == "-id") id[n] = $(i + 1); if ($i == "-address") ad[n] = $(i + 1) } next }`,
+  `  $1 == "@task" && $2 == "task" { known[$3 " " $4 " " $5] = 1; next }`,
+  `  $1 == "@task" && $2 == "listed" { listed[$3 " " $4] = 1; next }`,
+  `  $1 == "@cwd" { for (i = 2; i <= NF; i++) if ($i ~ /^\\/proc\\/[0-9]+\\/cwd$/) { split($i, a, "/"); bundle[a[3]] = ($0 ~ / \\(deleted\\)$/) ? "deleted" : "present" }; next }`,
+  `  $1 == "@gpu" && $2 != "" { gpu[$2] = 1; next }`,
+  `  $1 == "@proc" && NF >= 4 { q = $2; pp[q] = $3; l = $0; sub(/^@proc +[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[q] = substr(l, 1, 60); next }`,
+  `  END {`,
+  `    for (i = 1; i <= n; i++) {`,
+  `      p = pid[i]; kids = ""; g = "no"`,
+  `      for (q in pp) { x = pp[q]; while (x != "" && x != p && x != 1 && x != 0) x = pp[x]; if (x == p) { kids = kids q ":" line[q] ";"; if (q in gpu) g = "yes" } }`,
+  `      t = (ad[i] " " ns[i]) in listed ? (((ad[i] " " ns[i] " " id[i]) in known) ? "known" : "unknown") : "unchecked"`,
+  `      printf "shim %s@%s ns=%s id=%s age=%d bundle=%s task=%s gpu=%s procs=%s\\n", p, start[i], ns[i], id[i], up - start[i] / hz, (p in bundle) ? bundle[p] : "unknown", t, g, substr(kids, 1, 300)`,
+  `    }`,
+  `  }'`,
+].join('\n');
 
 export const probeCatalogData: unknown = [
   {
-    id: 'containerd-service',
-    title: 'containerd service state (systemctl show containerd)',
+    id: 'node-layout',
+    title: 'where the runtime, its config and kubelet\'s config are (units, command lines, CRI endpoint)',
     transport: 'ssh',
-    script: serviceScript('containerd'),
+    stage: 'layout',
+    script: LAYOUT_SCRIPT,
     timeoutMs: 5000,
+    ranIf: '^bin containerd ',
+  },
+  {
+    id: 'containerd-service',
+    title: 'containerd service state (systemctl show containerd, or the unit that runs it: k3s, rke2)',
+    transport: 'ssh',
+    script: serviceScript('{{runtimeUnit}}'),
+    timeoutMs: 5000,
+    ranIf: '^ActiveState=',
   },
   {
     id: 'containerd-journal',
-    title: 'containerd journal since its last start (journalctl -u containerd)',
+    title: 'containerd journal since its last start (journalctl -u containerd, or the unit that runs it)',
     transport: 'ssh',
-    script: journalScript('containerd'),
+    script: journalScript('{{runtimeUnit}}'),
     timeoutMs: 8000,
+    ranIf: '^journal-exit=0$',
     parser: 'journal',
   },
   {
@@ -54,6 +195,7 @@ export const probeCatalogData: unknown = [
       `ls -ld "$p" 2>&1 || true`,
     ].join('\n'),
     timeoutMs: 4000,
+    ranIf: '^type=',
   },
   {
     id: 'runtime-ping',
@@ -62,23 +204,28 @@ export const probeCatalogData: unknown = [
     script: [
       // Without a socket there is nothing to dial: gRPC would retry until its deadline.
       `if [ ! -S {{socket}} ]; then echo no socket at {{socket}}; echo "runtime-ping-exit=1"; exit 0; fi`,
-      `if command -v crictl >/dev/null 2>&1; then {{sudo}}crictl --runtime-endpoint unix://{{socket}} --timeout 4s version 2>&1`,
-      `else {{sudo}}ctr --address {{socket}} --connect-timeout 3s --timeout 4s version 2>&1; fi`,
+      `if [ {{crictl}} != - ]; then {{sudo}}{{crictl}} --runtime-endpoint unix://{{socket}} --timeout 4s version 2>&1`,
+      `else {{sudo}}{{ctr}} --address {{socket}} --connect-timeout 3s --timeout 4s version 2>&1; fi`,
       `echo "runtime-ping-exit=$?"`,
     ].join('\n'),
     timeoutMs: 6000,
+    ranIf: '^runtime-ping-exit=',
   },
   {
     id: 'containerd-config',
-    title: 'containerd effective config (containerd config dump): validity and SystemdCgroup',
+    title: 'containerd effective config (containerd config dump): validity, default runtime and SystemdCgroup',
     transport: 'ssh',
-    script: [
-      `out=$({{sudo}}containerd config dump 2>&1); rc=$?`,
-      `echo "config-dump-exit=$rc"`,
-      `if [ "$rc" -ne 0 ]; then printf '%s\\n' "$out" | tail -n 5`,
-      `else printf '%s\\n' "$out" | awk '/^ *\\[/ { s = $0; gsub(/^ +| +$/, "", s) } /SystemdCgroup|systemd_cgroup|default_runtime_name/ { v = $0; gsub(/^ +/, "", v); print s " " v }'; fi`,
-    ].join('\n'),
+    script: CONFIG_SCRIPT,
     timeoutMs: 6000,
+    ranIf: '^config-dump-exit=',
+  },
+  {
+    id: 'containerd-shims',
+    title: 'containerd shims: their tasks, bundles, container processes and GPU devices',
+    transport: 'ssh',
+    script: SHIMS_SCRIPT,
+    timeoutMs: 10000,
+    ranIf: '^shims=',
   },
   {
     id: 'kubelet-service',
@@ -86,6 +233,7 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     script: serviceScript('kubelet'),
     timeoutMs: 5000,
+    ranIf: '^ActiveState=',
   },
   {
     id: 'kubelet-journal',
@@ -93,32 +241,38 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     script: journalScript('kubelet'),
     timeoutMs: 8000,
+    ranIf: '^journal-exit=0$',
     parser: 'journal',
   },
   {
     id: 'kubelet-config',
-    title: 'kubelet config (cgroupDriver, failSwapOn)',
+    title: "kubelet's config file, the one its --config names (cgroupDriver, failSwapOn, containerRuntimeEndpoint)",
     transport: 'ssh',
     script: [
-      `if c=$({{sudo}}cat /var/lib/kubelet/config.yaml 2>&1); then echo "kubelet-config=present path=/var/lib/kubelet/config.yaml"`,
+      `k={{kubeletConfig}}`,
+      `if [ "$k" = - ]; then echo "kubelet-config=none (kubelet runs without --config)"; exit 0; fi`,
+      `if c=$({{sudo}}cat {{kubeletConfig}} 2>&1); then echo "kubelet-config=present path=$k"`,
       `printf '%s\\n' "$c" | grep -E '^[[:space:]]*(cgroupDriver|failSwapOn|containerRuntimeEndpoint):' || true`,
-      `else echo "kubelet-config=unreadable path=/var/lib/kubelet/config.yaml"; printf '%s\\n' "$c" | head -n 2; fi`,
+      `else echo "kubelet-config=unreadable path=$k"; printf '%s\\n' "$c" | head -n 2; fi`,
     ].join('\n'),
     timeoutMs: 4000,
+    ranIf: '^kubelet-config=',
   },
   {
     id: 'disk-space',
     title: 'disk usage of the runtime, kubelet and log paths (df -P)',
     transport: 'ssh',
-    script: `for p in /var/lib/containerd /var/lib/kubelet /var/log /; do [ -e "$p" ] && df -P "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; true`,
+    script: `for p in {{containerdRoot}} /var/lib/kubelet /var/log /; do [ -e "$p" ] && df -P "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; true`,
     timeoutMs: 5000,
+    ranIf: '^/: ',
   },
   {
     id: 'disk-inodes',
     title: 'inode usage of the runtime, kubelet and log paths (df -Pi)',
     transport: 'ssh',
-    script: `for p in /var/lib/containerd /var/lib/kubelet /var/log /; do [ -e "$p" ] && df -Pi "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; true`,
+    script: `for p in {{containerdRoot}} /var/lib/kubelet /var/log /; do [ -e "$p" ] && df -Pi "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; true`,
     timeoutMs: 5000,
+    ranIf: '^/: ',
   },
   {
     id: 'swap',
@@ -126,6 +280,7 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     script: `cat /proc/swaps; echo "swap-total-kb=$(awk '/^SwapTotal:/ { print $2 }' /proc/meminfo)"`,
     timeoutMs: 3000,
+    ranIf: '^swap-total-kb=[0-9]+$',
   },
   {
     id: 'bridge-netfilter',
@@ -138,6 +293,7 @@ export const probeCatalogData: unknown = [
       `echo "net.ipv4.ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"`,
     ].join('\n'),
     timeoutMs: 3000,
+    ranIf: '^net\\.ipv4\\.ip_forward=[01]$',
   },
   {
     id: 'cni-config',
@@ -149,13 +305,17 @@ export const probeCatalogData: unknown = [
       `else echo "cni-config-files=0 dir=$d (missing)"; fi`,
     ].join('\n'),
     timeoutMs: 3000,
+    ranIf: '^cni-config-files=',
   },
   {
     id: 'time-sync',
     title: "node clock against the bot's clock, and NTP synchronisation",
     transport: 'ssh',
+    // With the layout probe: a short round trip, so the measured skew is not blurred by slow probes.
+    stage: 'layout',
     script: `echo "node-epoch-ms=$(date +%s%3N)"; timedatectl show -p NTPSynchronized -p NTP 2>&1 | head -n 2; true`,
     timeoutMs: 4000,
+    ranIf: '^node-epoch-ms=[0-9]+$',
     parser: 'clock',
   },
   {
@@ -168,20 +328,20 @@ export const probeCatalogData: unknown = [
       `else echo "kubelet-client-cert=unreadable path=/var/lib/kubelet/pki/kubelet-client-current.pem: $(printf '%s\\n' "$out" | head -n 1)"; fi`,
     ].join('\n'),
     timeoutMs: 4000,
+    ranIf: '^(notAfter=|kubelet-client-cert=)',
   },
   {
     id: 'security-denials',
     title: 'AppArmor / SELinux denials in the kernel log (last hour)',
     transport: 'ssh',
-    script: `{{sudo}}journalctl -k --no-pager -o short-iso -n 20 --since -1h -g 'apparmor="DENIED"|avc: +denied' 2>&1 | grep -v '^-- No entries --$'; true`,
+    // journalctl -g exits 1 when nothing matches: only its "-- No entries --" says it looked.
+    script: [
+      `out=$({{sudo}}journalctl -k --no-pager -o short-iso -n 20 --since -1h -g 'apparmor="DENIED"|avc: +denied' 2>&1); rc=$?`,
+      `if [ "$rc" -eq 0 ] || printf '%s\\n' "$out" | grep -qx -- '-- No entries --'; then echo "kernel-log=read"; printf '%s\\n' "$out" | grep -vx -- '-- No entries --'`,
+      `else echo "kernel-log=unreadable exit=$rc"; printf '%s\\n' "$out" | head -n 2; fi; true`,
+    ].join('\n'),
+    ranIf: '^kernel-log=read$',
     timeoutMs: 5000,
-  },
-  {
-    id: 'shim-processes',
-    title: 'containerd-shim processes (ps)',
-    transport: 'ssh',
-    script: `ps -eo pid=,ppid=,comm=,args= | awk '$3 ~ /^containerd-shim/' | head -n 50; true`,
-    timeoutMs: 3000,
   },
   { id: 'k8s-node', title: 'Kubernetes Node: conditions, taints, addresses', transport: 'kube', resource: 'node' },
   {

@@ -29,14 +29,24 @@ const regexSource = z.string().min(1).refine(compiles, { message: 'invalid regex
  * - `line`: some output line of `check` matches the regex; the matching lines
  *   become evidence, and the regex's named groups become finding parameters.
  *   With `capture`, the named group must also hold a number within bounds;
- *   with `maxAgeSeconds`, a journal line must be that recent.
- * - `status`: the check ended with one of these statuses (a probe that timed
- *   out is itself evidence of a hung runtime).
- * - `noLine`: the check ran (`ok`) and no line matches.
+ *   with `maxAgeSeconds`, the line must be that recent (a journal line's
+ *   timestamp, or a Kubernetes line's `at=`); with `minDistinct`, the named
+ *   group must take at least that many distinct values.
+ * - `status`: the check ended with one of these statuses.
+ * - `noLine`: the check ran (`ok`), its output was not cut, and no line matches.
  * - `allOf` / `anyOf` / `not`: combinators.
+ *
+ * Matchers have three values (see diagnose/match.ts): a `line` or `noLine`
+ * over a check that did not run is unknown, never true or false.
  */
 export type Matcher =
-  | { check: string; line: string; capture?: { group: string; gte?: number; lte?: number }; maxAgeSeconds?: number }
+  | {
+      check: string;
+      line: string;
+      capture?: { group: string; gte?: number; lte?: number };
+      maxAgeSeconds?: number;
+      minDistinct?: { group: string; count: number };
+    }
   | { check: string; status: CheckStatus[] }
   | { check: string; noLine: string }
   | { allOf: Matcher[] }
@@ -53,8 +63,10 @@ export const matcherSchema: z.ZodType<Matcher> = z.lazy(() =>
           .object({ group: z.string().min(1), gte: z.number().optional(), lte: z.number().optional() })
           .strict()
           .optional(),
-        /** Only journal lines at most this old (by the node's clock) count: history is not current state. */
+        /** Only lines at most this old (by the node's clock) count: history is not current state. */
         maxAgeSeconds: z.number().int().min(1).optional(),
+        /** The named group must take at least this many distinct values (e.g. two different pods). */
+        minDistinct: z.object({ group: z.string().min(1), count: z.number().int().min(2) }).strict().optional(),
       })
       .strict(),
     z.object({ check: kebabId, status: z.array(z.enum(CHECK_STATUSES)).min(1) }).strict(),
@@ -79,10 +91,21 @@ export const probeSchema = z.discriminatedUnion('transport', [
       id: kebabId,
       title: z.string().min(1),
       transport: z.literal('ssh'),
+      /**
+       * `layout` probes run first, alone: they find where things are (binaries, configs,
+       * sockets), and every `main` probe is rendered with what they found.
+       */
+      stage: z.enum(['layout', 'main']).default('main'),
       /** Shell script template: `{{sudo}}` marks a privileged command, `{{name}}` a quoted parameter. */
       script: z.string().min(1),
       timeoutMs: z.number().int().min(500).max(120_000),
       parser: z.enum(PARSERS).default('lines'),
+      /**
+       * A line the script prints only when it really looked (regex over its raw output). Without
+       * it the check failed, whatever the exit status: a `systemctl` that cannot reach systemd,
+       * or a journal the SSH user may not read, prints nothing, and nothing must not read as healthy.
+       */
+      ranIf: z.string().min(1).optional(),
       /** Output cap for this probe, in bytes (the run's global cap applies when absent). */
       maxOutputBytes: z.number().int().min(1024).optional(),
     })
@@ -122,6 +145,11 @@ export const findingRuleSchema = z
     suppressedBy: z.array(kebabId).default([]),
     /** For symptoms: the root causes that can explain it. */
     causedBy: z.array(kebabId).default([]),
+    /**
+     * For symptoms: when none of `causedBy` is present, the symptom is reported
+     * only if this holds too (one pod's own crash is the app's business, not the node's).
+     */
+    withoutCause: matcherSchema.optional(),
     /** For contributing causes: the root causes they make possible. */
     contributesTo: z.array(kebabId).default([]),
     /** The runbook that fixes it, or null for advice only. */
@@ -147,10 +175,14 @@ export const remoteCheckSchema = z
   .strict();
 export type RemoteCheck = z.infer<typeof remoteCheckSchema>;
 
-/** Kubernetes operations a runbook step may perform (the bot's RBAC allows exactly these). */
-export const KUBE_OPS = ['delete-crashloop-pods', 'cordon', 'uncordon'] as const;
+/**
+ * Kubernetes operations a runbook step may perform (the bot's RBAC allows exactly these):
+ * `delete-pods` deletes the pods the plan names (its `pods` parameter), each only if its UID
+ * is still the one the diagnosis saw; `drain` evicts through the Eviction API.
+ */
+export const KUBE_OPS = ['delete-pods', 'cordon', 'uncordon', 'drain'] as const;
 export type KubeOp = (typeof KUBE_OPS)[number];
-export const KUBE_VERIFIES = ['node-ready', 'pods-recreated'] as const;
+export const KUBE_VERIFIES = ['node-ready', 'pods-recreated', 'node-drained'] as const;
 export type KubeVerify = (typeof KUBE_VERIFIES)[number];
 
 const sshActionSchema = z.object({ kind: z.literal('ssh'), script: z.string().min(1), timeoutMs: z.number().int().min(500).max(600_000) }).strict();
@@ -183,11 +215,16 @@ export const stepSchema = z
     forEach: z.string().optional(),
     /** Skip the step (state already reached) when this check passes. */
     skipIf: remoteCheckSchema.optional(),
-    /** Abort the run before acting unless this check passes (unsafe state). */
-    requires: remoteCheckSchema.extend({ refusal: z.string().min(1) }).optional(),
+    /**
+     * Refuse unless this check passes (unsafe state). Checked before the first step changes
+     * anything (unless `preflight: false`: it depends on an earlier step) and again just before this one.
+     */
+    requires: remoteCheckSchema.extend({ refusal: z.string().min(1), preflight: z.boolean().default(true) }).optional(),
     /** What the step does; a step without an action only checks (its verify). */
     action: z.discriminatedUnion('kind', [sshActionSchema, kubeActionSchema]).optional(),
     verify: verifySchema.optional(),
+    /** How to take the step back when it or a later step fails (e.g. put a config back from its backup). */
+    undo: z.object({ script: z.string().min(1), timeoutMs: z.number().int().min(500).max(120_000), note: z.string().min(1) }).strict().optional(),
     /** Whether running the step twice is harmless. */
     retrySafe: z.boolean(),
   })
@@ -195,17 +232,25 @@ export const stepSchema = z
   .refine((s) => s.action || s.verify, { message: 'a step needs an action, a verify, or both' });
 export type RunbookStep = z.infer<typeof stepSchema>;
 
-/** A named, typed parameter a runbook takes from the finding (named regex groups). */
+/**
+ * A named, typed parameter a runbook takes from the finding's named regex groups (or from a
+ * finding it explains, e.g. the crash-looping pods), or from what its preview printed.
+ */
 export const runbookParamSchema = z
   .object({
-    /** The finding's named capture group. */
-    from: z.string().min(1),
+    /** The named capture group. */
+    from: z.string().min(1).optional(),
+    /** Take it from this finding (a symptom the runbook's finding explains) instead of the runbook's own. */
+    finding: kebabId.optional(),
+    /** Take it from this capture of the preview (what the approver saw). */
+    preview: z.string().min(1).optional(),
     /** Every value must match this (anchored) pattern before it reaches a script. */
     pattern: regexSource,
     min: z.number().int().min(0).default(1),
     max: z.number().int().min(1).default(64),
   })
-  .strict();
+  .strict()
+  .refine((p) => (p.from !== undefined) !== (p.preview !== undefined), { message: 'a parameter comes from a finding group (from) or a preview capture (preview), one of them' });
 
 /** A fix sequence for one finding. */
 export const runbookSchema = z
@@ -220,8 +265,16 @@ export const runbookSchema = z
     params: z.record(z.string(), runbookParamSchema).default({}),
     /** Suggest cordoning the node before this runbook. */
     suggestCordon: z.boolean().default(false),
-    /** A read-only script run when the plan is shown, whose output the approver sees (e.g. what a reset drops). */
-    preview: z.object({ title: z.string().min(1), script: z.string().min(1) }).strict().optional(),
+    /**
+     * A script run when the plan is made, changing nothing, whose output the approver sees (e.g. the
+     * config diff). `captures` turn lines of it into plan parameters (regexes with a `value` group).
+     */
+    preview: z
+      .object({ title: z.string().min(1), script: z.string().min(1), captures: z.record(z.string(), regexSource).default({}) })
+      .strict()
+      .optional(),
+    /** The workload guard expects the shims named by this parameter (`pid@start`) to end; every other container must survive. */
+    expectToEnd: z.string().optional(),
     steps: z.array(stepSchema).min(1),
     /** The documented source and the corrections made to it. */
     source: z.string().min(1),

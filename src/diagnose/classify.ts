@@ -21,6 +21,8 @@ export interface Finding {
   evidence: string[];
   /** Values captured from the evidence by the rule's named groups (e.g. `pid`, `pod`). */
   params: Record<string, string[]>;
+  /** For each captured value, the evidence line it came from (a plan quotes it next to the step). */
+  paramLines?: Record<string, Record<string, string>>;
   /** Runbook that fixes it on this node, or null (advice only). */
   runbook: string | null;
   /** What to do or check next, with the finding's parameters filled in. */
@@ -53,7 +55,12 @@ export function repeatKey(line: string): string {
 
 function formatEvidence(list: Evidence[]): string[] {
   const groups = new Map<string, { text: string; count: number }>();
+  const seen = new Set<string>();
   for (const e of list) {
+    // The same line proving both the rule and its supporting evidence is one line, not a repeat.
+    const exact = `${e.check}\u0000${e.line}`;
+    if (seen.has(exact)) continue;
+    seen.add(exact);
     const key = `${e.check}\u0000${repeatKey(e.line)}`;
     const g = groups.get(key);
     let text = `${e.check}: ${e.line}`;
@@ -70,22 +77,68 @@ function formatEvidence(list: Evidence[]): string[] {
   return kept;
 }
 
+/** A rule that could be neither proven nor ruled out: a check it needs did not run. */
+export interface Undecided {
+  /** The finding id. */
+  id: string;
+  title: string;
+  /** The checks that could not be made, with why. */
+  checks: Array<{ id: string; status: string; reason?: string }>;
+}
+
+/** Everything classification concluded. */
+export interface Classification {
+  /** Findings proven by checks that ran, root causes first. */
+  findings: Finding[];
+  /** Rules that could not be decided because a check they need did not run. */
+  undecided: Undecided[];
+}
+
 interface Candidate {
   rule: FindingRule;
   order: number;
   evidence: Evidence[];
   params: Record<string, string[]>;
+  paramLines: Record<string, Record<string, string>>;
 }
 
-/** Classifies a node's observations into findings, root causes first. */
-export function classify(obs: Observations, catalogs: Catalogs): Finding[] {
+function checkState(obs: Observations, ids: string[]): Undecided['checks'] {
+  return ids.map((id) => {
+    const o = obs.get(id);
+    const status = !o ? 'missing' : o.status === 'ok' && o.truncated ? 'truncated' : o.status;
+    return { id, status, ...(o?.reason ? { reason: o.reason } : {}) };
+  });
+}
+
+/** Classifies a node's observations into findings, root causes first, and the rules it could not decide. */
+export function classifyAll(obs: Observations, catalogs: Catalogs): Classification {
   const candidates = new Map<string, Candidate>();
+  const undecided = new Map<string, Undecided>();
   catalogs.findings.forEach((rule, order) => {
     const r = evaluate(rule.when, obs);
+    if (r.matched === 'unknown') {
+      undecided.set(rule.id, { id: rule.id, title: rule.title, checks: checkState(obs, r.unknownChecks) });
+      return;
+    }
     if (!r.matched) return;
-    const supporting = rule.supporting.flatMap((m) => evaluate(m, obs).evidence);
-    candidates.set(rule.id, { rule, order, evidence: [...r.evidence, ...supporting], params: r.groups });
+    const supporting = rule.supporting.flatMap((m) => {
+      const s = evaluate(m, obs);
+      return s.matched === true ? s.evidence : [];
+    });
+    candidates.set(rule.id, { rule, order, evidence: [...r.evidence, ...supporting], params: r.groups, paramLines: r.lineOf });
   });
+
+  // A symptom with no cause present is reported only when its `withoutCause` also holds.
+  for (const c of [...candidates.values()]) {
+    if (c.rule.role !== 'symptom' || !c.rule.withoutCause) continue;
+    if (c.rule.causedBy.some((id) => candidates.has(id))) continue;
+    const alone = evaluate(c.rule.withoutCause, obs);
+    if (alone.matched === true) continue;
+    candidates.delete(c.rule.id);
+    // Its cause could not be decided: then neither can it.
+    const unsure = c.rule.causedBy.map((id) => undecided.get(id)).filter((u): u is Undecided => u !== undefined);
+    if (unsure.length) undecided.set(c.rule.id, { id: c.rule.id, title: c.rule.title, checks: unsure.flatMap((u) => u.checks) });
+  }
 
   const present = [...candidates.values()].filter((c) => !c.rule.suppressedBy.some((id) => candidates.has(id)));
   const presentIds = new Set(present.map((c) => c.rule.id));
@@ -104,9 +157,14 @@ export function classify(obs: Observations, catalogs: Catalogs): Finding[] {
       a.order - b.order,
   );
 
-  return present.map(({ rule, evidence, params }) => {
+  const findings = present.map(({ rule, evidence, params, paramLines }) => {
     const runbook = rule.runbook ? catalogs.runbookById.get(rule.runbook) : undefined;
-    const applies = runbook && (!runbook.appliesWhen || evaluate(runbook.appliesWhen, obs).matched);
+    // A runbook is offered only on proof: its own condition holds, and no more specific
+    // cause that would suppress this finding is merely unknown.
+    const applies =
+      runbook &&
+      (!runbook.appliesWhen || evaluate(runbook.appliesWhen, obs).matched === true) &&
+      !rule.suppressedBy.some((id) => undecided.has(id));
     const linkedTo =
       rule.role === 'root-cause'
         ? (explains.get(rule.id) ?? [])
@@ -119,9 +177,16 @@ export function classify(obs: Observations, catalogs: Catalogs): Finding[] {
       summary: rule.summary,
       evidence: formatEvidence(evidence),
       params,
+      paramLines,
       runbook: applies ? runbook.id : null,
       advice: rule.advice.map((a) => renderText(a, params)),
       linkedTo,
     };
   });
+  return { findings, undecided: [...undecided.values()] };
+}
+
+/** Classifies a node's observations into findings, root causes first. */
+export function classify(obs: Observations, catalogs: Catalogs): Finding[] {
+  return classifyAll(obs, catalogs).findings;
 }

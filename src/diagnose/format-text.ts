@@ -4,6 +4,7 @@
  */
 import type { Finding } from './classify.js';
 import type { DiagnosisReport } from './run-diagnosis.js';
+import { layoutNotes, uncheckedGroups, uncheckedLines } from './unchecked.js';
 
 /** Terminal styling; `plain` when output is not a TTY or NO_COLOR is set. */
 export interface Style {
@@ -76,14 +77,21 @@ export function formatReport(r: DiagnosisReport, s: Style = plain): string {
     const loud = r.connectionError.code === 'HOST_KEY_MISMATCH';
     out.push(`${loud ? s.red(s.bold('!! ')) : ''}${s.red(`ssh: ${r.connectionError.message}`)} [${r.connectionError.code}]`, '');
   }
+  for (const note of layoutNotes(r.layout)) out.push(`${s.yellow('!')} ${note}`, '');
   for (const f of r.findings) out.push(...formatFinding(f, r.node, s), '');
   const statuses = countBy(r.checks, (c) => c.status);
   const summary = [...statuses].map(([k, n]) => `${n} ${k}`).join(', ');
   out.push(`${s.bold('checks')}: ${summary}`);
-  for (const c of r.checks) {
-    if (c.status === 'ok') continue;
-    const icon = c.status === 'skipped' ? s.dim('–') : s.yellow('!');
-    out.push(`  ${icon} ${c.id} ${c.status}${c.reason ? `: ${c.reason}` : ''}`);
+  const unchecked = uncheckedGroups(r.checks, r.undecided ?? []);
+  if (unchecked.length && r.reachable) {
+    out.push(s.yellow('  could not check (a check that did not run is never evidence):'));
+    for (const line of uncheckedLines(unchecked)) out.push(`  ${s.yellow('!')} ${line}`);
+  } else {
+    for (const c of r.checks) {
+      if (c.status === 'ok') continue;
+      const icon = c.status === 'skipped' ? s.dim('–') : s.yellow('!');
+      out.push(`  ${icon} ${c.id} ${c.status}${c.reason ? `: ${c.reason}` : ''}`);
+    }
   }
   const ok = r.checks.filter((c) => c.status === 'ok').map((c) => c.id);
   if (ok.length) out.push(s.dim(`  ✔ ${ok.join(', ')}`));

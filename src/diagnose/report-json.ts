@@ -3,7 +3,9 @@
  * CLI exit status it implies.
  */
 import { EXIT } from '../errors.js';
+import type { RuntimeFlavour } from '../probes/layout.js';
 import type { DiagnosisReport } from './run-diagnosis.js';
+import { layoutNotes, uncheckedGroups, type UncheckedGroup } from './unchecked.js';
 
 /** One finding in the JSON report. */
 export interface FindingJson {
@@ -27,6 +29,10 @@ export interface ReportJson {
   connectionError?: { code: string; message: string };
   findings: FindingJson[];
   checks: Array<{ id: string; status: string; durationMs: number; reason?: string }>;
+  /** Checks that did not run, the findings they leave undecided, and how to make them checkable. */
+  unchecked: UncheckedGroup[];
+  /** Where the runtime and the configs are on the node, and what that means for the fixes. */
+  layout: { flavour: RuntimeFlavour; journal: string; paths: Record<string, string>; notes: string[] } | null;
 }
 
 /** Projects a report onto its public JSON shape. */
@@ -49,6 +55,8 @@ export function reportJson(r: DiagnosisReport): ReportJson {
       linkedTo: f.linkedTo,
     })),
     checks: r.checks.map((c) => ({ id: c.id, status: c.status, durationMs: c.durationMs, ...(c.reason ? { reason: c.reason } : {}) })),
+    unchecked: r.reachable ? uncheckedGroups(r.checks, r.undecided ?? []) : [],
+    layout: r.layout ? { flavour: r.layout.flavour, journal: r.layout.journal, paths: { ...r.layout.params }, notes: layoutNotes(r.layout) } : null,
   };
 }
 

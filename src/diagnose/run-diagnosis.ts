@@ -11,9 +11,10 @@ import { resolveAccess, type Inventory, type NodeAccess } from '../inventory/inv
 import { validateNodeName } from '../inventory/node-name.js';
 import type { Clock, KubeNode, KubeReader, RemoteShell, SshConnector } from '../ports.js';
 import { runKubeProbes } from '../probes/kube-collector.js';
+import { defaultLayout, type NodeLayout } from '../probes/layout.js';
 import { runSshProbes, skippedSshProbes } from '../probes/ssh-collector.js';
 import type { Redactor } from '../redact.js';
-import { classify, type Finding } from './classify.js';
+import { classifyAll, type Finding, type Undecided } from './classify.js';
 import { observationsOf, type Observation } from './observation.js';
 
 /** A check as the report lists it. */
@@ -37,9 +38,23 @@ export interface DiagnosisReport {
   /** Why SSH failed, when it did. */
   connectionError?: { code: ErrorCode; message: string };
   findings: Finding[];
+  /** Findings that could be neither proven nor ruled out: a check they need did not run. */
+  undecided: Undecided[];
+  /** Where the runtime, its config and kubelet's config are on this node (null when SSH did not connect). */
+  layout: NodeLayout | null;
   checks: CheckSummary[];
   /** Every observation (redacted), for the audit trail, fixtures and debugging. */
   observations: Observation[];
+}
+
+/** How fresh the evidence must be (after a fix: only what came after it counts). */
+export interface FreshnessOptions {
+  /** Journal lines before this epoch second, by the node's clock, are ignored. */
+  sinceEpochSec?: number;
+  /** Kubernetes events last seen before this time (ms, by the node's clock) are ignored… */
+  sinceMs?: number;
+  /** …and the Node's status must have been posted by kubelet after it: wait up to this long for that. */
+  waitForNodeStatusMs?: number;
 }
 
 /** Collaborators of a diagnosis. */
@@ -93,23 +108,38 @@ export async function collectAndClassify(
   unreachableReason: string,
   deps: DiagnoseDeps,
   kubeNode?: Promise<KubeNode | null>,
-): Promise<{ findings: Finding[]; observations: Observation[] }> {
+  fresh: FreshnessOptions = {},
+): Promise<{ findings: Finding[]; undecided: Undecided[]; observations: Observation[]; layout: NodeLayout | null }> {
   const sshProbes = deps.catalogs.probes.filter((p): p is SshProbe => p.transport === 'ssh');
   const kubeProbes = deps.catalogs.probes.filter((p): p is KubeProbe => p.transport === 'kube');
-  const sshCtx = { sudo: access.sudo, runtimeSocket: access.runtimeSocket, maxOutputBytes: deps.maxOutputBytes, clock: deps.clock, redact: deps.redact };
-  const [sshObs, kubeObs] = await Promise.all([
-    shell ? runSshProbes(shell, sshProbes, sshCtx) : Promise.resolve(skippedSshProbes(sshProbes, unreachableReason)),
+  const sshCtx = {
+    sudo: access.sudo,
+    overrides: access.overrides,
+    ...(fresh.sinceEpochSec !== undefined ? { sinceEpochSec: fresh.sinceEpochSec } : {}),
+    maxOutputBytes: deps.maxOutputBytes,
+    clock: deps.clock,
+    redact: deps.redact,
+  };
+  const ssh = shell
+    ? runSshProbes(shell, sshProbes, sshCtx)
+    : Promise.resolve({ observations: skippedSshProbes(sshProbes, unreachableReason), layout: null });
+  const [sshResult, kubeObs] = await Promise.all([
+    ssh,
     runKubeProbes(node, kubeProbes, {
       kube: deps.kube,
       unavailableReason: deps.kubeUnavailableReason,
-      runtimeSockets: [access.runtimeSocket],
+      // The socket kubelet uses is known once the layout probe has run; pods are rendered then.
+      runtimeSockets: ssh.then((r) => [(r.layout ?? defaultLayout(access.overrides)).params.socket]),
       clock: deps.clock,
       redact: deps.redact,
       node: kubeNode,
+      ...(fresh.sinceMs !== undefined ? { sinceMs: fresh.sinceMs } : {}),
+      ...(fresh.waitForNodeStatusMs !== undefined ? { waitForNodeStatusMs: fresh.waitForNodeStatusMs } : {}),
     }),
   ]);
-  const observations = [...sshObs, ...kubeObs];
-  return { findings: classify(observationsOf(observations), deps.catalogs), observations };
+  const observations = [...sshResult.observations, ...kubeObs];
+  const { findings, undecided } = classifyAll(observationsOf(observations), deps.catalogs);
+  return { findings, undecided, observations, layout: sshResult.layout };
 }
 
 /** Summaries of the checks, in catalog order. */
@@ -124,7 +154,7 @@ export function summariseChecks(observations: Observation[], deps: Pick<Diagnose
 }
 
 /** Diagnoses one node. Throws only for bad input or configuration (invalid or unknown name, unreadable key). */
-export async function diagnoseNode(name: string, deps: DiagnoseDeps, known?: KubeNode): Promise<DiagnosisReport> {
+export async function diagnoseNode(name: string, deps: DiagnoseDeps, known?: KubeNode, fresh: FreshnessOptions = {}): Promise<DiagnosisReport> {
   const started = deps.clock.now();
   const { access, kubeNode } = await resolveNode(name, deps, known);
   let shell: RemoteShell | null = null;
@@ -139,13 +169,14 @@ export async function diagnoseNode(name: string, deps: DiagnoseDeps, known?: Kub
     };
   }
   try {
-    const { findings, observations } = await collectAndClassify(
+    const { findings, undecided, observations, layout } = await collectAndClassify(
       name,
       access,
       shell,
       `not run: ${connectionError?.message ?? 'no SSH connection'}`,
       deps,
-      kubeNode,
+      fresh.waitForNodeStatusMs ? undefined : kubeNode,
+      fresh,
     );
     return {
       node: name,
@@ -155,6 +186,8 @@ export async function diagnoseNode(name: string, deps: DiagnoseDeps, known?: Kub
       reachable: shell !== null,
       ...(connectionError ? { connectionError } : {}),
       findings,
+      undecided,
+      layout,
       checks: summariseChecks(observations, deps),
       observations,
     };

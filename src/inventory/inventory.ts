@@ -10,6 +10,7 @@ import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 
 import { z } from 'zod';
 import { InventoryError, UnknownNodeError } from '../errors.js';
 import type { HostKeyPin, KubeNode, SshTarget } from '../ports.js';
+import type { LayoutOverrides } from '../probes/layout.js';
 import { suggestNames, validateNodeName } from './node-name.js';
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[-A-Za-z0-9]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[-A-Za-z0-9]*[A-Za-z0-9])?)*$/;
@@ -39,6 +40,22 @@ const connection = {
   runtimeSocket: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path').refine((p) => !p.split('/').includes('..'), 'must not contain ".."'),
 };
 
+const absolutePath = connection.runtimeSocket;
+
+/** Paths on the node that the inventory may pin instead of letting nodediag discover them. */
+const pathOverrides = {
+  /** The CRI socket (default: kubelet's endpoint, else containerd's --address, else /run/containerd/containerd.sock). */
+  runtimeSocket: absolutePath.optional(),
+  /** containerd's config file (default: its --config, else /etc/containerd/config.toml). */
+  containerdConfig: absolutePath.optional(),
+  /** kubelet's config file (default: its --config). */
+  kubeletConfig: absolutePath.optional(),
+  /** Absolute paths of the tools (default: the running containerd's binary and its neighbours, then PATH). */
+  containerdPath: absolutePath.optional(),
+  ctrPath: absolutePath.optional(),
+  crictlPath: absolutePath.optional(),
+};
+
 const defaultsSchema = z
   .object({
     user: connection.user.default('root'),
@@ -47,7 +64,7 @@ const defaultsSchema = z
     sudo: connection.sudo.default(false),
     knownHostsPath: connection.knownHostsPath.optional(),
     connectTimeoutMs: connection.connectTimeoutMs.default(5000),
-    runtimeSocket: connection.runtimeSocket.default('/run/containerd/containerd.sock'),
+    ...pathOverrides,
   })
   .strict();
 
@@ -72,7 +89,7 @@ const nodeSchema = z
     hostKey: hostKeyField.optional(),
     knownHostsPath: connection.knownHostsPath.optional(),
     connectTimeoutMs: connection.connectTimeoutMs.optional(),
-    runtimeSocket: connection.runtimeSocket.optional(),
+    ...pathOverrides,
   })
   .strict();
 
@@ -101,8 +118,8 @@ export interface NodeAccess {
   target: SshTarget;
   /** Prefix privileged commands with `sudo -n`. */
   sudo: boolean;
-  /** The CRI socket path on the node. */
-  runtimeSocket: string;
+  /** Paths pinned by the inventory; the rest is discovered on the node. */
+  overrides: LayoutOverrides;
 }
 
 function lineOf(doc: ReturnType<typeof parseDocument>, counter: LineCounter, path: PropertyKey[]): number | undefined {
@@ -181,6 +198,10 @@ function resolvePath(inv: Inventory, p: string): string {
   return isAbsolute(p) ? p : resolve(dirname(inv.source), p);
 }
 
+function dropUndefined<T extends Record<string, string | undefined>>(o: T): { [K in keyof T]?: string } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: string };
+}
+
 /** Names of every node in the inventory. */
 export function inventoryNames(inv: Inventory): string[] {
   return inv.nodes.map((n) => n.name);
@@ -223,6 +244,13 @@ export function resolveAccess(inv: Inventory, name: string, kubeNode?: KubeNode 
       connectTimeoutMs: entry?.connectTimeoutMs ?? d.connectTimeoutMs,
     },
     sudo: entry?.sudo ?? d.sudo,
-    runtimeSocket: entry?.runtimeSocket ?? d.runtimeSocket,
+    overrides: dropUndefined({
+      socket: entry?.runtimeSocket ?? d.runtimeSocket,
+      containerdConfig: entry?.containerdConfig ?? d.containerdConfig,
+      kubeletConfig: entry?.kubeletConfig ?? d.kubeletConfig,
+      containerd: entry?.containerdPath ?? d.containerdPath,
+      ctr: entry?.ctrPath ?? d.ctrPath,
+      crictl: entry?.crictlPath ?? d.crictlPath,
+    }),
   };
 }

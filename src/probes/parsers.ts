@@ -27,6 +27,22 @@ export function journalLineEpoch(line: string): number | null {
   return Number.isNaN(ms) ? null : Math.floor(ms / 1000);
 }
 
+const AT_SUFFIX = /\bat=(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)\b/;
+
+/**
+ * Epoch seconds a line is stamped with: a journal line's leading timestamp,
+ * or the `at=<ISO time>` a Kubernetes line carries (event last seen, last
+ * termination). Null when the line carries no time.
+ */
+export function lineEpoch(line: string): number | null {
+  const j = journalLineEpoch(line);
+  if (j !== null) return j;
+  const m = AT_SUFFIX.exec(line);
+  if (!m) return null;
+  const ms = Date.parse(m[1]!);
+  return Number.isNaN(ms) ? null : Math.floor(ms / 1000);
+}
+
 /**
  * Keeps the journal lines inside the window the probe announced
  * (`window-start=<epoch>`: since the unit last started), so that an error
@@ -43,7 +59,7 @@ export function parseJournal(text: string): string[] {
       start = Number(w[1]);
       continue;
     }
-    if (line.startsWith('-- ')) continue;
+    if (line.startsWith('-- ') || line.startsWith('journal-exit=')) continue;
     const epoch = journalLineEpoch(line);
     if (epoch === null) {
       if (keeping) out.push(line);

@@ -26,11 +26,14 @@ export function renderPods(pods: KubePod[], socketPaths: string[]): string[] {
   const lines: string[] = [];
   for (const p of pods) {
     const owner = p.owner ? ` owner=${p.owner.kind}/${p.owner.name}` : '';
-    lines.push(`pod ${p.namespace}/${p.name} phase=${p.phase}${owner}`);
+    lines.push(`pod ${p.namespace}/${p.name} phase=${p.phase}${owner} uid=${p.uid || '-'}${p.mirror ? ' mirror=true' : ''}`);
     for (const c of p.containers) {
       const reason = c.state.reason ? ` reason=${c.state.reason}` : '';
-      const last = c.lastTerminated ? ` last=terminated:${c.lastTerminated.reason ?? 'Unknown'} exit=${c.lastTerminated.exitCode ?? '?'}` : '';
-      lines.push(`container ${p.namespace}/${p.name}/${c.name} ready=${c.ready} restarts=${c.restartCount} state=${c.state.kind}${reason}${last}`);
+      const exit = c.state.exitCode !== undefined ? ` exit=${c.state.exitCode}` : '';
+      const last = c.lastTerminated
+        ? ` last=terminated:${c.lastTerminated.reason ?? 'Unknown'} exit=${c.lastTerminated.exitCode ?? '?'}${c.lastTerminated.finishedAt ? ` at=${c.lastTerminated.finishedAt}` : ''}`
+        : '';
+      lines.push(`container ${p.namespace}/${p.name}/${c.name} ready=${c.ready} restarts=${c.restartCount} state=${c.state.kind}${reason}${exit}${last} pod-ref=${p.namespace}/${p.name}@${p.uid || '-'}`);
     }
     for (const h of p.hostPaths) {
       if (!watched.has(h.path.replace(/\/+$/, ''))) continue;
@@ -45,7 +48,7 @@ export function renderEvents(events: KubeEvent[], max = 60): string[] {
   const sorted = [...events].sort((a, b) => (b.lastTimestamp ?? '').localeCompare(a.lastTimestamp ?? ''));
   return sorted.slice(0, max).map((e) => {
     const obj = e.namespace ? `${e.kind}/${e.namespace}/${e.name}` : `${e.kind}/${e.name}`;
-    const when = e.lastTimestamp ? `, last ${e.lastTimestamp}` : '';
-    return `event ${e.type} ${e.reason} ${obj}: ${e.message.replace(/\s+/g, ' ').trim().slice(0, 300)} (x${e.count}${when})`;
+    const when = e.lastTimestamp ? ` at=${e.lastTimestamp}` : '';
+    return `event ${e.type} ${e.reason} ${obj}: ${e.message.replace(/\s+/g, ' ').trim().slice(0, 300)} (x${e.count})${when}`;
   });
 }

@@ -31,6 +31,9 @@ const DESIGN_IDS = [
   'pod-sandbox-changed',
 ];
 
+/** Findings added since the design, each from an issue (public API too). */
+const ADDED_IDS = ['orphan-holds-gpu'];
+
 /** Findings DESIGN.md gives a fix runbook (the rest are advisory). */
 const WITH_RUNBOOK = [
   'containerd-socket-is-directory',
@@ -59,8 +62,18 @@ function variant(edit: (data: { probes: any[]; findings: any[]; runbooks: any[] 
 describe('catalog loading', () => {
   const catalogs = loadCatalogs();
 
-  it('has exactly the finding ids of the design, in any order', () => {
-    expect(catalogs.findings.map((f) => f.id).sort()).toEqual([...DESIGN_IDS].sort());
+  it('has exactly the finding ids of the design (and those added since), in any order', () => {
+    expect(catalogs.findings.map((f) => f.id).sort()).toEqual([...DESIGN_IDS, ...ADDED_IDS].sort());
+  });
+
+  it('gives each runbook the id of the finding it fixes (one name per scenario)', () => {
+    for (const f of catalogs.findings) if (f.runbook) expect(f.runbook).toBe(f.id);
+    expect(
+      variant((d) => {
+        d.findings.find((f) => f.id === 'swap-enabled').runbook = 'disable-swap';
+        d.runbooks.find((r) => r.id === 'swap-enabled').id = 'disable-swap';
+      }),
+    ).toThrow(/a runbook has the id of its finding \("swap-enabled"\), not "disable-swap"/);
   });
 
   it('gives a runbook to exactly the findings the design says have a fix', () => {
@@ -72,7 +85,7 @@ describe('catalog loading', () => {
       d.findings[3].when = { check: 'containerd-journal', line: '(unclosed' };
     });
     expect(load).toThrow(CatalogError);
-    expect(load).toThrow(/findings\[3\] \(containerd-leftover-shims\)\.when.*invalid regex/s);
+    expect(load).toThrow(new RegExp(`findings\\[3\\] \\(${(findingCatalogData as Array<{ id: string }>)[3]!.id}\\)\\.when.*invalid regex`, 's'));
   });
 
   it('refuses a rule that names an unknown check', () => {
@@ -94,7 +107,7 @@ describe('catalog loading', () => {
   it('refuses a runbook step that uses an undeclared template parameter', () => {
     expect(
       variant((d) => {
-        d.runbooks[0].steps[0].action.script = '{{sudo}}rm {{path}}';
+        d.runbooks.find((r) => r.id === 'containerd-down').steps[0].action.script = '{{sudo}}rm {{path}}';
       }),
     ).toThrow(/unknown template parameter \{\{path\}\}/);
   });
@@ -102,10 +115,23 @@ describe('catalog loading', () => {
   it('refuses unanchored runbook parameter patterns', () => {
     expect(
       variant((d) => {
-        const rb = d.runbooks.find((r) => r.id === 'containerd-kill-leftover-shims');
-        rb.params.pid.pattern = '[0-9]+';
+        const rb = d.runbooks.find((r) => r.id === 'containerd-leftover-shims');
+        rb.params.shim.pattern = '[0-9]+@[0-9]+';
       }),
-    ).toThrow(/params\.pid\.pattern: must be anchored/);
+    ).toThrow(/params\.shim\.pattern: must be anchored/);
+  });
+
+  it('refuses a parameter taken from a preview capture that does not exist, and a capture without a value group', () => {
+    expect(
+      variant((d) => {
+        d.runbooks.find((r) => r.id === 'containerd-config-invalid').params.candidateSha.preview = 'nope';
+      }),
+    ).toThrow(/"nope" is not a capture of the runbook's preview/);
+    expect(
+      variant((d) => {
+        d.runbooks.find((r) => r.id === 'containerd-config-invalid').preview.captures.candidateSha = '^candidate-sha256=([0-9a-f]{64})$';
+      }),
+    ).toThrow(/captures\.candidateSha: needs a \(\?<value>…\) group/);
   });
 
   it('refuses duplicate ids and a capture group the regex does not declare', () => {
@@ -113,7 +139,7 @@ describe('catalog loading', () => {
       variant((d) => {
         d.probes.push({ ...d.probes[0] });
       }),
-    ).toThrow(/probes: duplicate id "containerd-service"/);
+    ).toThrow(/probes: duplicate id "node-layout"/);
     expect(
       variant((d) => {
         d.findings.find((f) => f.id === 'disk-pressure').when = { check: 'disk-space', line: '(\\d+)%', capture: { group: 'use', gte: 90 } };
@@ -121,10 +147,20 @@ describe('catalog loading', () => {
     ).toThrow(/capture group "use" is not a named group/);
   });
 
-  it('keeps every privileged command after {{sudo}} free of shell variables', () => {
-    for (const p of catalogs.probes) {
-      if (p.transport !== 'ssh') continue;
-      for (const m of p.script.matchAll(/\{\{sudo\}\}([^;|&\n)]*)/g)) expect(m[1]).not.toMatch(/\$\{?[a-zA-Z_]/);
+  it('quotes every shell variable a privileged command takes (one argument each, never split)', () => {
+    const scripts = [
+      ...catalogs.probes.flatMap((p) => (p.transport === 'ssh' ? [p.script] : [])),
+      ...catalogs.runbooks.flatMap((r) => [r.preview?.script ?? '', ...r.steps.flatMap((s) => [s.action?.kind === 'ssh' ? s.action.script : '', s.skipIf?.script ?? '', s.requires?.script ?? '', s.verify && 'script' in s.verify ? s.verify.script : '', s.undo?.script ?? ''])]),
+    ];
+    let seen = 0;
+    for (const script of scripts) {
+      for (const m of script.matchAll(/\{\{sudo\}\}([^;|&\n)]*)/g)) {
+        // Remove the quoted parts; what is left must hold no variable.
+        const bare = m[1]!.replace(/"[^"]*"|'[^']*'/g, '');
+        expect(bare).not.toMatch(/\$\{?[a-zA-Z_0-9]/);
+        seen++;
+      }
     }
+    expect(seen).toBeGreaterThan(20);
   });
 });

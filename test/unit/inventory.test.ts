@@ -20,7 +20,8 @@ describe('inventory', () => {
     const a = resolveAccess(inv, 'gpu-node-1');
     expect(a.target).toMatchObject({ host: '10.0.0.11', port: 22, user: 'root', privateKeyPath: '/etc/nodediag/keys/id_ed25519' });
     expect(a.target.hostKey).toEqual({ kind: 'fingerprints', fingerprints: [FP] });
-    expect(a.runtimeSocket).toBe('/run/containerd/containerd.sock');
+    // Nothing pinned: the paths are discovered on the node.
+    expect(a.overrides).toEqual({});
   });
 
   it('uses the Kubernetes InternalIP when the inventory gives no host', () => {

@@ -29,15 +29,42 @@ describe('matchers', () => {
     expect(r.evidence[0]!.line).toMatch(/^check timeout/);
   });
 
-  it('never takes a failed check for "no such line"', () => {
-    expect(evaluate({ check: 'kubelet-config', noLine: 'cgroupDriver' }, o).matched).toBe(false);
-    expect(evaluate({ check: 'absent-check', noLine: 'x' }, o).matched).toBe(false);
+  it('never takes a failed or missing check for "no such line", nor for a line: it is unknown, and says which check', () => {
+    expect(evaluate({ check: 'kubelet-config', noLine: 'cgroupDriver' }, o)).toMatchObject({ matched: 'unknown', unknownChecks: ['kubelet-config'] });
+    expect(evaluate({ check: 'absent-check', noLine: 'x' }, o).matched).toBe('unknown');
+    expect(evaluate({ check: 'kubelet-config', line: 'cgroupDriver' }, o).matched).toBe('unknown');
   });
 
-  it('combines with allOf / anyOf / not', () => {
+  it('reads no line of a check that did not run, even if it printed one', () => {
+    const printed = observationsOf([{ ...obs('containerd-config', ['config-dump-exit=1']), status: 'failed', reason: 'sudo refused: a password is required' }]);
+    expect(evaluate({ check: 'containerd-config', line: '^config-dump-exit=[1-9]' }, printed).matched).toBe('unknown');
+  });
+
+  it('does not take "no such line" from output cut at its cap', () => {
+    const cut = observationsOf([{ ...obs('containerd-journal', ['a', 'b']), truncated: true }]);
+    expect(evaluate({ check: 'containerd-journal', noLine: 'is a directory' }, cut).matched).toBe('unknown');
+    expect(evaluate({ check: 'containerd-journal', line: 'is a directory' }, cut).matched).toBe('unknown');
+    expect(evaluate({ check: 'containerd-journal', line: '^a$' }, cut).matched).toBe(true);
+  });
+
+  it('combines with allOf / anyOf / not in three values', () => {
     const timeout = { check: 'runtime-ping', status: ['timeout' as const] };
+    const unknownLine = { check: 'kubelet-config', line: 'x' };
     expect(evaluate({ allOf: [timeout, { not: timeout }] }, o).matched).toBe(false);
     expect(evaluate({ anyOf: [{ check: 'disk-space', line: 'nope' }, timeout] }, o).matched).toBe(true);
+    // not(unknown) is unknown, never true.
+    expect(evaluate({ not: unknownLine }, o).matched).toBe('unknown');
+    expect(evaluate({ allOf: [timeout, { not: unknownLine }] }, o).matched).toBe('unknown');
+    expect(evaluate({ allOf: [{ check: 'disk-space', line: 'nope' }, unknownLine] }, o).matched).toBe(false);
+    expect(evaluate({ anyOf: [unknownLine, timeout] }, o).matched).toBe(true);
+    expect(evaluate({ anyOf: [unknownLine, { check: 'disk-space', line: 'nope' }] }, o).matched).toBe('unknown');
+  });
+
+  it('counts distinct values of a group', () => {
+    const pods = observationsOf([obs('k8s-pods', ['container a/p1/c reason=X', 'container a/p1/d reason=X', 'container a/p2/c reason=X'])]);
+    const two = { check: 'k8s-pods', line: '^container (?<pod>[^/]+/[^/]+)/\\S+ reason=X', minDistinct: { group: 'pod', count: 2 } };
+    expect(evaluate(two, pods).matched).toBe(true);
+    expect(evaluate({ ...two, minDistinct: { group: 'pod', count: 3 } }, pods).matched).toBe(false);
   });
 });
 
@@ -57,7 +84,7 @@ describe('Kubernetes rendering', () => {
 
   it('reports hostPaths onto the runtime socket (either /run spelling) and nothing else', () => {
     const lines = renderPods([pod], ['/run/containerd/containerd.sock']);
-    expect(lines).toContain('container gpu-operator/toolkit-84xtt/ctr ready=false restarts=681 state=waiting reason=CrashLoopBackOff last=terminated:Error exit=1');
+    expect(lines).toContain('container gpu-operator/toolkit-84xtt/ctr ready=false restarts=681 state=waiting reason=CrashLoopBackOff last=terminated:Error exit=1 pod-ref=gpu-operator/toolkit-84xtt@u');
     expect(lines).toContain('hostPath gpu-operator/toolkit-84xtt volume=sock path=/var/run/containerd/containerd.sock type=<unset> owner=DaemonSet/toolkit');
     expect(lines.some((l) => l.includes('/etc/ssl'))).toBe(false);
   });
@@ -67,6 +94,6 @@ describe('Kubernetes rendering', () => {
       { type: 'Warning', reason: 'Old', message: 'a', kind: 'Pod', namespace: 'x', name: 'p', count: 1, lastTimestamp: '2026-01-01T00:00:00Z' },
       { type: 'Warning', reason: 'New', message: 'multi\n  line', kind: 'Node', name: 'n', count: 3, lastTimestamp: '2026-02-01T00:00:00Z' },
     ]);
-    expect(lines[0]).toBe('event Warning New Node/n: multi line (x3, last 2026-02-01T00:00:00Z)');
+    expect(lines[0]).toBe('event Warning New Node/n: multi line (x3) at=2026-02-01T00:00:00Z');
   });
 });
