@@ -10,7 +10,7 @@ import type { SimFault } from '../src/sim/sim-node.js';
 
 const count = Number(process.argv[2] ?? 100);
 const timeScale = Number(process.argv[3] ?? 0.1);
-const faults: SimFault[] = ['socket-is-directory', 'disk-pressure', 'swap-enabled', 'bridge-netfilter-off'];
+const faults: SimFault[] = ['containerd-socket-is-directory', 'disk-pressure', 'swap-enabled', 'cni-not-ready'];
 const fleet = await startSimFleet(
   Array.from({ length: count }, (_, i) => ({ name: `sim-node-${String(i + 1).padStart(3, '0')}`, labels: { pool: 'gpu' }, faults: i % 5 === 0 ? [faults[(i / 5) % faults.length]!] : [] })),
   loadCatalogs(),

@@ -71,6 +71,8 @@ export interface KubeCondition {
   reason?: string;
   message?: string;
   lastTransitionTime?: string;
+  /** When kubelet last posted this condition (by the node's clock). */
+  lastHeartbeatTime?: string;
 }
 
 /** The parts of a Node nodediag reads. */
@@ -81,6 +83,9 @@ export interface KubeNode {
   conditions: KubeCondition[];
   taints: Array<{ key: string; value?: string; effect: string }>;
   addresses: Array<{ type: string; address: string }>;
+  /** `status.nodeInfo`: what kubelet reports about the machine it runs on (the node reached must be this machine). */
+  machineID?: string;
+  systemUUID?: string;
 }
 
 /** One container's state in a pod. */
@@ -102,6 +107,10 @@ export interface KubePod {
   containers: KubeContainerStatus[];
   hostPaths: Array<{ volume: string; path: string; type: string | null }>;
   createdAt?: string;
+  /** A static pod's mirror (kubelet manages it; it cannot be evicted). */
+  mirror?: boolean;
+  /** Volumes whose data lives only on this node (emptyDir): evicting the pod loses it. */
+  localVolumes?: string[];
 }
 
 /** An event about the node or one of its pods. */
@@ -125,10 +134,27 @@ export interface KubeReader {
   listEvents(node: string, pods: Array<{ namespace: string; name: string }>): Promise<KubeEvent[]>;
 }
 
+/** A running watch; stop() ends it. */
+export interface WatchHandle {
+  stop(): void;
+}
+
+/** Node changes as the API server streams them (a list first, then each change). */
+export interface KubeNodeWatcher {
+  /** Calls `onNode` for every node now and on each change; `onEnd` when the stream ends (the caller re-watches). */
+  watchNodes(onNode: (node: KubeNode, type: 'ADDED' | 'MODIFIED' | 'DELETED') => void, onEnd: (err?: Error) => void): Promise<WatchHandle>;
+}
+
+/** How an eviction request ended. */
+export type EvictionResult = 'evicted' | 'gone' | 'blocked-by-budget';
+
 /** The few writes a runbook may perform. */
 export interface KubeWriter {
-  deletePod(namespace: string, name: string): Promise<void>;
+  /** Deletes a pod; with `uid`, only that incarnation of it (a recreated pod of the same name is left alone). */
+  deletePod(namespace: string, name: string, uid?: string): Promise<'deleted' | 'gone' | 'uid-changed'>;
   setUnschedulable(node: string, unschedulable: boolean): Promise<void>;
+  /** Asks the Eviction API to evict a pod: PodDisruptionBudgets apply (`blocked-by-budget`: HTTP 429). */
+  evictPod(namespace: string, name: string, uid?: string): Promise<EvictionResult>;
 }
 
 /** Kubernetes access as a whole. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { KubeAccessError, LockHeldError } from '../errors.js';
 import type { LockHandle, LockInfo, NodeLock } from '../runbooks/lock.js';
-import type { KubeClient, KubeContainerStatus, KubeEvent, KubeNode, KubePod } from '../ports.js';
+import type { KubeClient, KubeContainerStatus, KubeEvent, KubeNode, KubeNodeWatcher, KubePod, WatchHandle } from '../ports.js';
 import { redact } from '../redact.js';
 import type * as K8s from '@kubernetes/client-node';
 
@@ -81,9 +81,12 @@ function toNode(n: K8s.V1Node): KubeNode {
       reason: c.reason,
       message: c.message,
       lastTransitionTime: c.lastTransitionTime ? new Date(c.lastTransitionTime).toISOString() : undefined,
+      lastHeartbeatTime: c.lastHeartbeatTime ? new Date(c.lastHeartbeatTime).toISOString() : undefined,
     })),
     taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
     addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+    ...(n.status?.nodeInfo?.machineID ? { machineID: n.status.nodeInfo.machineID } : {}),
+    ...(n.status?.nodeInfo?.systemUUID ? { systemUUID: n.status.nodeInfo.systemUUID } : {}),
   };
 }
 
@@ -121,6 +124,8 @@ function toPod(p: K8s.V1Pod): KubePod {
       .filter((v) => v.hostPath)
       .map((v) => ({ volume: v.name, path: v.hostPath!.path, type: v.hostPath!.type ? v.hostPath!.type : null })),
     createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : undefined,
+    ...(p.metadata?.annotations?.['kubernetes.io/config.mirror'] ? { mirror: true } : {}),
+    localVolumes: (p.spec?.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name),
   };
 }
 
@@ -229,7 +234,8 @@ export async function createLeaseLock(opts: KubeAccessOptions & { namespace: str
 /** Where credentials come from, decided without loading the client library. */
 type KubeSource = { kind: 'file'; path: string } | { kind: 'env' } | { kind: 'cluster' };
 
-function kubeSource(opts: KubeAccessOptions): KubeSource | null {
+/** Where credentials would come from, or null when there are none (no library loaded). */
+export function kubeSource(opts: KubeAccessOptions): KubeSource | null {
   const env = opts.env ?? process.env;
   if (opts.kubeconfigPath) return { kind: 'file', path: opts.kubeconfigPath };
   if (env.KUBECONFIG) return { kind: 'env' };
@@ -238,7 +244,7 @@ function kubeSource(opts: KubeAccessOptions): KubeSource | null {
   return existsSync(home) ? { kind: 'file', path: home } : null;
 }
 
-async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise<KubeClient> {
+async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise<KubeClient & KubeNodeWatcher> {
   const lib = await import('@kubernetes/client-node');
   const kc = new lib.KubeConfig();
   try {
@@ -293,12 +299,36 @@ async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise
       const lists = await Promise.all([nodeEvents, ...podEvents]);
       return lists.flatMap((l) => l.items.map(toEvent));
     },
-    async deletePod(namespace, name) {
+    async deletePod(namespace, name, uid) {
       try {
-        await core.deleteNamespacedPod({ namespace, name }, timeoutOptions(lib, ms));
+        await core.deleteNamespacedPod({ namespace, name, ...(uid ? { body: { preconditions: { uid } } } : {}) }, timeoutOptions(lib, ms));
+        return 'deleted';
       } catch (err) {
-        if ((err as { code?: number }).code === 404) return;
+        const code = (err as { code?: number }).code;
+        if (code === 404) return 'gone';
+        // 409 Conflict: the precondition failed, a new pod of the same name is not the one the finding named.
+        if (code === 409 && uid) return 'uid-changed';
         throw mapError(err, { verb: 'delete', resource: 'pods', scope: `namespace ${namespace}` }, server);
+      }
+    },
+    async evictPod(namespace, name, uid) {
+      try {
+        await core.createNamespacedPodEviction(
+          {
+            name,
+            namespace,
+            body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace }, ...(uid ? { deleteOptions: { preconditions: { uid } } } : {}) },
+          },
+          timeoutOptions(lib, ms),
+        );
+        return 'evicted';
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 404) return 'gone';
+        if (code === 409 && uid) return 'gone';
+        // 429: a PodDisruptionBudget does not allow this disruption now (no Retry-After is sent).
+        if (code === 429) return 'blocked-by-budget';
+        throw mapError(err, { verb: 'create', resource: 'pods/eviction', scope: `namespace ${namespace}` }, server);
       }
     },
     async setUnschedulable(node, unschedulable) {
@@ -309,7 +339,33 @@ async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise
       );
     },
   };
-  return client;
+  return Object.assign(client, {
+    async watchNodes(onNode: Parameters<KubeNodeWatcher['watchNodes']>[0], onEnd: Parameters<KubeNodeWatcher['watchNodes']>[1]): Promise<WatchHandle> {
+      const watch = new lib.Watch(kc);
+      let ended = false;
+      const end = (err?: Error) => {
+        if (ended) return;
+        ended = true;
+        onEnd(err);
+      };
+      const abort = await watch.watch(
+        '/api/v1/nodes',
+        { allowWatchBookmarks: false },
+        (type, obj: K8s.V1Node) => {
+          if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onNode(toNode(obj), type);
+        },
+        (err: unknown) => end(err ? new Error(redact(String((err as Error)?.message ?? err)).slice(0, 200)) : undefined),
+      ).catch((err: unknown) => {
+        throw mapError(err, { verb: 'watch', resource: 'nodes', scope: 'cluster-wide' }, server);
+      });
+      return {
+        stop() {
+          ended = true;
+          abort.abort();
+        },
+      };
+    },
+  });
 }
 
 /**
@@ -318,17 +374,19 @@ async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise
  * skipped). The client library loads in the background: SSH work does not
  * wait for it.
  */
-export function createKubeClient(opts: KubeAccessOptions = {}): { client: KubeClient; reason: '' } | { client: null; reason: string } {
+export function createKubeClient(opts: KubeAccessOptions = {}): { client: KubeClient & KubeNodeWatcher; reason: '' } | { client: null; reason: string } {
   const source = kubeSource(opts);
   if (!source) return { client: null, reason: 'no Kubernetes access configured (set KUBECONFIG, or run the bot in the cluster)' };
   const ready = connectKube(source, opts);
   ready.catch(() => undefined);
-  const client: KubeClient = {
+  const client: KubeClient & KubeNodeWatcher = {
+    watchNodes: async (onNode, onEnd) => (await ready).watchNodes(onNode, onEnd),
     getNode: async (name) => (await ready).getNode(name),
     listNodes: async (sel) => (await ready).listNodes(sel),
     listPodsOnNode: async (node) => (await ready).listPodsOnNode(node),
     listEvents: async (node, pods) => (await ready).listEvents(node, pods),
-    deletePod: async (ns, name) => (await ready).deletePod(ns, name),
+    deletePod: async (ns, name, uid) => (await ready).deletePod(ns, name, uid),
+    evictPod: async (ns, name, uid) => (await ready).evictPod(ns, name, uid),
     setUnschedulable: async (node, u) => (await ready).setUnschedulable(node, u),
   };
   return { client, reason: '' };

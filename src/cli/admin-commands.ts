@@ -10,16 +10,14 @@ import { parseArgs } from './args.js';
 import type { Io } from './io.js';
 
 export async function sudoersCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, { user: { value: true }, socket: { value: true }, help: { value: false, short: 'h' } }, 'sudoers');
+  const args = parseArgs(argv, { user: { value: true }, help: { value: false, short: 'h' } }, 'sudoers');
   if (args.flags.help) {
-    io.out('Usage: nodediag sudoers [--user NAME] [--socket PATH]\n\nPrints the sudoers lines that let NAME (default: nodediag) run, as root, exactly the commands in nodediag\'s catalogs.');
+    io.out('Usage: nodediag sudoers [--user NAME]\n\nPrints the sudoers lines that let NAME (default: nodediag) run, as root, exactly the commands in nodediag\'s catalogs.');
     return EXIT.ok;
   }
   const user = (args.flags.user as string | undefined) ?? 'nodediag';
   if (!/^[a-z_][a-z0-9_.-]{0,31}$/.test(user)) throw new UsageError(`sudoers: "${user.slice(0, 40)}" is not a valid user name`);
-  const socket = args.flags.socket as string | undefined;
-  if (socket && !/^\/[A-Za-z0-9._/-]+$/.test(socket)) throw new UsageError('sudoers: --socket must be an absolute path');
-  io.out(sudoersFile(loadCatalogs(), user, socket).trimEnd());
+  io.out(sudoersFile(loadCatalogs(), user).trimEnd());
   return EXIT.ok;
 }
 

@@ -2,7 +2,7 @@
  * Builds the collaborators a terminal command needs from the configuration
  * and the command-line flags.
  */
-import { createKubeClient } from '../adapters/kube.js';
+import { createKubeClientInWorker } from '../adapters/kube-in-worker.js';
 import { createSshConnector } from '../adapters/ssh.js';
 import { loadCatalogs } from '../catalog/load.js';
 import type { Config } from '../config.js';
@@ -27,7 +27,7 @@ export async function buildContext(config: Config, flags: ContextFlags, warn: (m
   const inventoryPath = flags.inventory ?? config.inventoryPath;
   if (!inventoryPath) throw new UsageError('no inventory: pass --inventory FILE or set NODEDIAG_INVENTORY', 'see the inventory example in the README');
   const inventory = loadInventory(inventoryPath);
-  const kube = createKubeClient({ kubeconfigPath: flags.kubeconfig ?? config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs });
+  const kube = createKubeClientInWorker({ kubeconfigPath: flags.kubeconfig ?? config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs });
   const redact = createRedactor([config.slack.botToken, config.slack.signingSecret, config.slack.appToken]);
   return {
     catalogs: loadCatalogs(),

@@ -48,7 +48,7 @@ export async function demoCommand(argv: string[], io: Io, style: Style): Promise
         'the real nodediag code path.\n',
     ),
   );
-  const fleet = await startSimFleet([{ name: node, faults: ['socket-is-directory'], toolkitPod: true, labels: { pool: 'gpu' } }], loadCatalogs());
+  const fleet = await startSimFleet([{ name: node, faults: ['containerd-socket-is-directory'], toolkitPod: true, labels: { pool: 'gpu' } }], loadCatalogs());
   const config = loadConfig({
     ...process.env,
     NODEDIAG_INVENTORY: fleet.inventoryPath,
@@ -92,7 +92,7 @@ export async function demoCommand(argv: string[], io: Io, style: Style): Promise
 /** The same incident told in Slack: the real bot, an emulated Slack workspace, two engineers. */
 async function slackStory(fleet: SimFleet, node: string, stateDir: string, io: Io, style: Style): Promise<void> {
   io.out(`\n${style.bold('The same incident in Slack')} ${style.dim('(the real bot: Bolt receiver, Web API client; Slack itself is emulated on loopback)')}`);
-  fleet.nodes.get(node)!.inject('socket-is-directory');
+  fleet.nodes.get(node)!.inject('containerd-socket-is-directory');
   crashLoopToolkit(fleet.kube, node);
   const token = 'xoxb-0000000000-0000000000000-demoDemoDemoDemoDemoDemo';
   const secret = 'demo-signing-secret-0123456789abcdef';

@@ -2,23 +2,29 @@
  * The fix flow shared by the CLI and the Slack bot: prepare (diagnose, find
  * the finding, plan, preview) and run (connect, execute, re-diagnose).
  */
+import { matcherLeaves, type Catalogs } from '../catalog/load.js';
+import { supportScriptData } from '../catalog/runbooks.js';
+import { renderScript } from '../catalog/template.js';
 import type { Finding } from '../diagnose/classify.js';
 import { diagnoseNode, resolveNode, type DiagnoseDeps, type DiagnosisReport } from '../diagnose/run-diagnosis.js';
 import { NodediagError, UsageError, errorMessage } from '../errors.js';
 import type { NodeAccess } from '../inventory/inventory.js';
 import { suggestNames } from '../inventory/node-name.js';
 import type { AuditSink } from '../incidents/audit-log.js';
-import type { KubeClient } from '../ports.js';
+import type { KubeClient, RemoteShell } from '../ports.js';
+import { defaultLayout } from '../probes/layout.js';
 import { wrapRemoteCommand } from '../shell.js';
-import { executePlan, type RunEvent, type RunOutcome } from './execute.js';
+import { executePlan, type GuardScripts, type RunEvent, type RunOutcome } from './execute.js';
 import type { NodeLock } from './lock.js';
-import { planRunbook, stampOf, type Plan } from './plan.js';
+import { needsPreview, planInputs, planRunbook, previewScript, stampOf, type Plan, type PlanInputs } from './plan.js';
 
 /** Everything a fix needs beyond a diagnosis. */
 export interface FixDeps extends DiagnoseDeps {
   kubeWriter: KubeClient | null;
   audit: AuditSink;
   lock: NodeLock;
+  /** Bounds of a run (defaults: 90 s for kubelet's next status, 5 min for a drain's budgets). */
+  runBounds?: { nodeStatusWaitMs?: number; drainTimeoutMs?: number };
 }
 
 /** A fix ready to be approved or run. */
@@ -49,45 +55,71 @@ export async function prepareFix(node: string, findingId: string, deps: FixDeps,
   return planFix(node, access, report, finding, deps, opts);
 }
 
-/** Plans the fix of a finding from a report already made, and runs its read-only preview. */
+/** Options of a plan: cordon around it; reuse the approval's stamp when planning again. */
+export interface PlanOptions {
+  cordon?: boolean;
+  stamp?: string;
+}
+
+async function runPreview(script: string, shell: RemoteShell, deps: Pick<FixDeps, 'redact'>): Promise<string> {
+  const r = await shell.exec(wrapRemoteCommand(script, { timeoutMs: 30_000 }), { timeoutMs: 33_000, maxOutputBytes: 64 * 1024 });
+  const out = deps.redact(`${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`).trim();
+  if (r.timedOut) throw new NodediagError('NO_RUNBOOK', 'the runbook\'s preview did not finish in 30 s: nothing can be approved without it');
+  if (r.exitCode !== 0) throw new NodediagError('NO_RUNBOOK', `the runbook cannot be planned on this node: ${out.split('\n').slice(-3).join(' ').slice(0, 400) || `preview exited ${r.exitCode}`}`);
+  return out;
+}
+
+/** Plans the fix of a finding from a report already made, running the runbook's preview (read-only) when it has one. */
 export async function planFix(
   node: string,
   access: NodeAccess,
   report: DiagnosisReport,
   finding: Finding,
   deps: Pick<FixDeps, 'catalogs' | 'ssh' | 'clock' | 'redact'>,
-  opts: { cordon?: boolean } = {},
+  opts: PlanOptions = {},
+  shell?: RemoteShell,
 ): Promise<PreparedFix> {
   if (!finding.runbook) {
     throw new NodediagError('NO_RUNBOOK', `${finding.id} has no automatic fix on ${node}: nothing to run.\nadvice:\n  - ${finding.advice.join('\n  - ')}`);
   }
-  const plan = planRunbook(deps.catalogs, finding, {
-    node,
-    sudo: access.sudo,
-    runtimeSocket: access.runtimeSocket,
-    stamp: stampOf(deps.clock.now()),
-    cordon: opts.cordon,
-  });
+  const layout = (report.layout ?? defaultLayout(access.overrides)).params;
+  const ctx = { node, sudo: access.sudo, layout, stamp: opts.stamp ?? stampOf(deps.clock.now()), ...(opts.cordon ? { cordon: true } : {}), others: report.findings };
+  let inputs = planInputs(deps.catalogs, finding, ctx);
   let preview: string | undefined;
-  if (plan.preview) {
+  const script = previewScript(deps.catalogs, inputs);
+  if (script) {
+    const own = shell ? null : await deps.ssh.connect(access.target);
     try {
-      const shell = await deps.ssh.connect(access.target);
-      try {
-        const r = await shell.exec(wrapRemoteCommand(plan.preview.script, { timeoutMs: 8000 }), { timeoutMs: 10_000, maxOutputBytes: 16 * 1024 });
-        preview = deps.redact(r.stdout).trim() || '(nothing beyond the defaults)';
-      } finally {
-        shell.close();
-      }
-    } catch (err) {
-      preview = `(preview unavailable: ${deps.redact(errorMessage(err))})`;
+      preview = await runPreview(script, shell ?? own!, deps);
+    } finally {
+      own?.close();
     }
+    inputs = planInputs(deps.catalogs, finding, { ...ctx, previewOutput: preview });
+    if (needsPreview(deps.catalogs, inputs)) throw new NodediagError('NO_RUNBOOK', `the runbook's preview did not say what it would do: ${preview.split('\n')[0]?.slice(0, 200)}`);
   }
+  const plan = planRunbook(deps.catalogs, inputs);
   return { node, access, report, finding, plan, ...(preview !== undefined ? { preview } : {}) };
 }
 
-/** Runs a prepared fix. */
+/** The workload guard's scripts for a plan's node. */
+export function guardScripts(inputs: Pick<PlanInputs, 'sudo' | 'layout'>): GuardScripts {
+  return {
+    snapshot: renderScript(supportScriptData.snapshot, { sudo: inputs.sudo, ...inputs.layout }),
+    alive: (shims) => renderScript(supportScriptData.alive, { sudo: inputs.sudo, shims: shims.join(' ') }),
+    clock: supportScriptData.clock,
+    identity: renderScript(supportScriptData.identity, { sudo: inputs.sudo }),
+  };
+}
+
+/** Whether a finding's proof reads the Node's status (then a verdict waits for kubelet's next post). */
+export function readsNodeStatus(catalogs: Catalogs, findingId: string): boolean {
+  const rule = catalogs.findingById.get(findingId);
+  return Boolean(rule && matcherLeaves(rule.when).some((l) => l.check === 'k8s-node'));
+}
+
+/** Runs a prepared (approved) fix. */
 export async function runFix(
-  fix: PreparedFix,
+  fix: Pick<PreparedFix, 'node' | 'access' | 'plan'>,
   deps: FixDeps,
   who: { actor: string; incident?: string; onEvent?: (e: RunEvent) => void },
 ): Promise<RunOutcome> {
@@ -100,7 +132,16 @@ export async function runFix(
       audit: deps.audit,
       lock: deps.lock,
       redact: deps.redact,
-      diagnose: () => diagnoseNode(fix.node, deps),
+      diagnose: (fresh) => diagnoseNode(fix.node, deps, undefined, fresh),
+      replan: async (report) => {
+        const finding = report.findings.find((f) => f.id === fix.plan.finding);
+        if (!finding?.runbook) return null;
+        return (await planFix(fix.node, fix.access, report, finding, deps, { ...(fix.plan.cordon ? { cordon: true } : {}), stamp: fix.plan.stamp }, shell)).plan;
+      },
+      guard: guardScripts(fix.plan),
+      needsNodeStatus: readsNodeStatus(deps.catalogs, fix.plan.finding),
+      ...(deps.runBounds?.nodeStatusWaitMs !== undefined ? { nodeStatusWaitMs: deps.runBounds.nodeStatusWaitMs } : {}),
+      ...(deps.runBounds?.drainTimeoutMs !== undefined ? { drainTimeoutMs: deps.runBounds.drainTimeoutMs } : {}),
       actor: who.actor,
       ...(who.incident ? { incident: who.incident } : {}),
       ...(who.onEvent ? { onEvent: who.onEvent } : {}),

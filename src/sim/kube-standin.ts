@@ -20,8 +20,17 @@ export type KObject = Record<string, any>;
 
 /** A permission the stand-in refuses, as RBAC would (403). */
 export interface Denial {
-  verb: 'get' | 'list' | 'delete' | 'patch' | 'create' | 'update';
-  resource: 'nodes' | 'pods' | 'events' | 'leases' | 'nodes/status' | 'pods/status';
+  verb: 'get' | 'list' | 'watch' | 'delete' | 'patch' | 'create' | 'update';
+  resource: 'nodes' | 'pods' | 'events' | 'leases' | 'nodes/status' | 'pods/status' | 'pods/eviction';
+}
+
+/** A PodDisruptionBudget as far as evictions need it: the pods it covers and how many may go now. */
+export interface StandinBudget {
+  namespace: string;
+  name: string;
+  /** Pods whose `app` label has this value are covered. */
+  app: string;
+  disruptionsAllowed: number;
 }
 
 /** Faults the stand-in can inject. */
@@ -108,7 +117,7 @@ function mergePatch(target: KObject, patch: KObject): KObject {
 }
 
 /** Builds a Node object. */
-export function makeNode(name: string, internalIp: string, labels: Record<string, string> = {}, ready = true): KObject {
+export function makeNode(name: string, internalIp: string, labels: Record<string, string> = {}, ready = true, machineID?: string): KObject {
   const t = now();
   const cond = (type: string, s: string, reason: string, message: string) => ({ type, status: s, reason, message, lastHeartbeatTime: t, lastTransitionTime: t });
   return {
@@ -129,6 +138,7 @@ export function makeNode(name: string, internalIp: string, labels: Record<string
         { type: 'InternalIP', address: internalIp },
         { type: 'Hostname', address: name },
       ],
+      nodeInfo: { machineID: machineID ?? randomBytes(16).toString('hex'), systemUUID: randomUUID(), kubeletVersion: 'v1.30.4', containerRuntimeVersion: 'containerd://1.6.20' },
     },
   };
 }
@@ -207,6 +217,8 @@ export class KubeApiStandin {
   readonly pods = new Map<string, KObject>();
   readonly events: KObject[] = [];
   readonly leases = new Map<string, KObject>();
+  /** PodDisruptionBudgets evictions must respect. */
+  readonly budgets: StandinBudget[] = [];
   /** Every request, for assertions ("no pod was deleted"). */
   readonly requests: Array<{ method: string; path: string; at: number }> = [];
   denials: Denial[] = [];
@@ -218,6 +230,8 @@ export class KubeApiStandin {
   private readonly heartbeats = new Map<string, number>();
   private timers = new Set<NodeJS.Timeout>();
   private lifecycle: NodeJS.Timeout | null = null;
+  /** Open `?watch=true` streams on nodes. */
+  private readonly nodeWatchers = new Set<ServerResponse>();
 
   constructor(private readonly opts: KubeStandinOptions) {}
 
@@ -242,6 +256,8 @@ export class KubeApiStandin {
 
   async stop(): Promise<void> {
     if (this.lifecycle) clearInterval(this.lifecycle);
+    for (const w of this.nodeWatchers) w.end();
+    this.nodeWatchers.clear();
     for (const t of this.timers) clearTimeout(t);
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
@@ -277,6 +293,19 @@ export class KubeApiStandin {
   addNode(node: KObject): void {
     node.metadata.resourceVersion = String(this.rv++);
     this.nodes.set(node.metadata.name, node);
+    this.nodeEvent('ADDED', node);
+  }
+
+  /** Streams a node change to every watcher, as the API server does (one JSON object per line). */
+  private nodeEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', node: KObject): void {
+    const line = `${JSON.stringify({ type, object: node })}\n`;
+    for (const w of this.nodeWatchers) w.write(line);
+  }
+
+  /** Ends every node watch, as an API server does when a watch times out. */
+  endNodeWatches(): void {
+    for (const w of this.nodeWatchers) w.end();
+    this.nodeWatchers.clear();
   }
 
   addPod(pod: KObject): void {
@@ -308,6 +337,7 @@ export class KubeApiStandin {
     if (cond.status !== next) cond.lastTransitionTime = t;
     Object.assign(cond, { status: next, reason: ready ? 'KubeletReady' : 'KubeletNotReady', message, lastHeartbeatTime: t });
     node.metadata.resourceVersion = String(this.rv++);
+    this.nodeEvent('MODIFIED', node);
   }
 
   private checkHeartbeats(): void {
@@ -316,8 +346,10 @@ export class KubeApiStandin {
       if (Date.now() - last < grace) continue;
       const node = this.nodes.get(name);
       const cond = node?.status.conditions.find((c: KObject) => c.type === 'Ready');
-      if (cond && cond.status !== 'Unknown') {
+      if (node && cond && cond.status !== 'Unknown') {
         Object.assign(cond, { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: now() });
+        node.metadata.resourceVersion = String(this.rv++);
+        this.nodeEvent('MODIFIED', node);
       }
     }
   }
@@ -376,6 +408,15 @@ export class KubeApiStandin {
     const labels = url.searchParams.get('labelSelector');
     let m: RegExpExecArray | null;
 
+    if (p === '/api/v1/nodes' && method === 'GET' && /^(true|1)$/.test(url.searchParams.get('watch') ?? '')) {
+      if (this.denied('watch', 'nodes')) return this.forbidden(res, 'watch', 'nodes', 'at the cluster scope');
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      // Without a resourceVersion the API server starts with the current state as ADDED events.
+      if (!url.searchParams.get('resourceVersion')) for (const n of this.nodes.values()) res.write(`${JSON.stringify({ type: 'ADDED', object: n })}\n`);
+      this.nodeWatchers.add(res);
+      res.on('close', () => this.nodeWatchers.delete(res));
+      return;
+    }
     if (p === '/api/v1/nodes' && method === 'GET') {
       if (this.denied('list', 'nodes')) return this.forbidden(res, 'list', 'nodes', 'at the cluster scope');
       const items = [...this.nodes.values()].filter((n) => labelSelectorMatches(labels, n.metadata.labels) && fieldSelectorMatches(field, n));
@@ -407,6 +448,7 @@ export class KubeApiStandin {
         }
         mergePatch(node, patch);
         node.metadata.resourceVersion = String(this.rv++);
+        this.nodeEvent('MODIFIED', node);
         return this.send(res, 200, node);
       }
     }
@@ -423,6 +465,11 @@ export class KubeApiStandin {
       if (method === 'DELETE') {
         if (this.denied('delete', 'pods')) return this.forbidden(res, 'delete', 'pods', `in the namespace "${m[1]}"`);
         if (!pod) return notFound();
+        const options = await this.body(req);
+        const uid = options.preconditions?.uid;
+        if (uid && uid !== pod.metadata.uid) {
+          return this.send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on Pod "${pod.metadata.name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`, { name: pod.metadata.name, kind: 'pods' }));
+        }
         this.pods.delete(key);
         this.recreateIfOwned(pod);
         return this.send(res, 200, pod);
@@ -433,6 +480,32 @@ export class KubeApiStandin {
         pod.metadata.resourceVersion = String(this.rv++);
         return this.send(res, 200, pod);
       }
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(p)) && method === 'POST') {
+      if (this.denied('create', 'pods/eviction')) return this.forbidden(res, 'create', 'pods/eviction', `in the namespace "${m[1]}"`);
+      const key = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
+      const pod = this.pods.get(key);
+      if (!pod) return this.send(res, 404, status(404, 'NotFound', `pods "${m[2]}" not found`, { name: m[2], kind: 'pods' }));
+      const body = await this.body(req);
+      const uid = body.deleteOptions?.preconditions?.uid;
+      if (uid && uid !== pod.metadata.uid) {
+        return this.send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on Pod "${pod.metadata.name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`));
+      }
+      const budget = this.budgets.find((b) => b.namespace === pod.metadata.namespace && pod.metadata.labels?.app === b.app);
+      if (budget && budget.disruptionsAllowed <= 0) {
+        // What the real API server answers when a budget blocks: 429 with a DisruptionBudget cause, no Retry-After.
+        return this.send(
+          res,
+          429,
+          status(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.', {
+            causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${budget.name} needs 1 healthy pods and has 1 currently` }],
+          }),
+        );
+      }
+      if (budget) budget.disruptionsAllowed -= 1;
+      this.pods.delete(key);
+      this.recreateIfOwned(pod);
+      return this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
     }
     if ((m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?events$/.exec(p)) && method === 'GET') {
       if (this.denied('list', 'events')) return this.forbidden(res, 'list', 'events', m[1] ? `in the namespace "${m[1]}"` : 'at the cluster scope');

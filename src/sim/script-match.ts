@@ -5,10 +5,11 @@
  * the simulated node to answer like a real one.
  */
 import type { Catalogs } from '../catalog/load.js';
+import { supportScriptData } from '../catalog/runbooks.js';
 
 /** A catalog script recognised in a command. */
 export interface ScriptMatch {
-  /** `probe:<id>`, or `<step-id>:<action|skipIf|requires|verify>`, or `preview:<runbook-id>`. */
+  /** `probe:<id>`, `<step-id>:<action|skipIf|requires|verify|undo>`, `preview:<runbook-id>` or `support:<clock|snapshot|alive>`. */
   key: string;
   /** Values of the template parameters (unquoted). */
   params: Record<string, string>;
@@ -58,6 +59,7 @@ export function catalogScriptMatcher(catalogs: Catalogs): (script: string) => Sc
   const entries: Array<{ key: string; re: RegExp; names: string[] }> = [];
   const add = (key: string, template: string) => entries.push({ key, ...templateRegex(template) });
   for (const p of catalogs.probes) if (p.transport === 'ssh') add(`probe:${p.id}`, p.script);
+  for (const [name, script] of Object.entries(supportScriptData)) add(`support:${name}`, script);
   for (const rb of catalogs.runbooks) {
     if (rb.preview) add(`preview:${rb.id}`, rb.preview.script);
     for (const s of rb.steps) {
@@ -65,6 +67,7 @@ export function catalogScriptMatcher(catalogs: Catalogs): (script: string) => Sc
       if (s.skipIf) add(`${s.id}:skipIf`, s.skipIf.script);
       if (s.requires) add(`${s.id}:requires`, s.requires.script);
       if (s.verify?.kind === 'ssh') add(`${s.id}:verify`, s.verify.script);
+      if (s.undo) add(`${s.id}:undo`, s.undo.script);
     }
   }
   return (script) => {

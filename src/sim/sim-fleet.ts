@@ -70,7 +70,7 @@ export async function startSimFleet(specs: SimNodeSpec[], catalogs: Catalogs, op
   for (const spec of specs) {
     const node = new SimNode(spec.name, catalogs);
     nodes.set(spec.name, node);
-    kube.addNode(makeNode(spec.name, '127.0.0.1', { 'kubernetes.io/os': 'linux', ...(spec.labels ?? {}) }));
+    kube.addNode(makeNode(spec.name, '127.0.0.1', { 'kubernetes.io/os': 'linux', ...(spec.labels ?? {}) }, true, node.state.machineId));
     node.onChange = (n) => kube.setNodeReady(spec.name, n.ready, n.readyMessage);
     if (spec.toolkitPod) {
       const pod = makeDaemonSetPod({
@@ -99,6 +99,11 @@ export async function startSimFleet(specs: SimNodeSpec[], catalogs: Catalogs, op
   writeFileSync(inventoryPath, `${lines.join('\n')}\n`);
   const kubeconfigPath = join(keys.dir, 'kubeconfig');
   writeFileSync(kubeconfigPath, kube.kubeconfig(), { mode: 0o600 });
+  // kubelet posts the Node's status periodically (nodeStatusUpdateFrequency), not only when it changes.
+  const statusPosts = setInterval(() => {
+    for (const n of nodes.values()) n.onChange(n);
+  }, 1000);
+  statusPosts.unref();
 
   return {
     nodes,
@@ -108,6 +113,7 @@ export async function startSimFleet(specs: SimNodeSpec[], catalogs: Catalogs, op
     inventoryPath,
     kubeconfigPath,
     async stop() {
+      clearInterval(statusPosts);
       await Promise.all([...servers.values()].map((s) => s.close()));
       await kube.stop();
     },

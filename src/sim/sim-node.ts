@@ -1,13 +1,16 @@
 /**
- * A SIMULATED node: the state of a Kubernetes node's runtime layer and the
- * answers a real node gives to nodediag's commands, for the demo, fast tests,
- * the benchmark's fleet and the soak test. The real thing is the lab
+ * A SIMULATED node: the state of a Kubernetes GPU node's runtime layer and
+ * the answers a real node gives to nodediag's commands, for the demo, fast
+ * tests, the benchmark's fleet and the soak test. The real thing is the lab
  * (test/lab); the output formats here are modelled on its captures (real
- * systemd 252, containerd 1.6, OpenSSH 9.2).
+ * systemd 252, containerd 1.6, OpenSSH 9.2). Like a production GPU node it
+ * runs containers (each in its shim) and has the NVIDIA runtime as
+ * containerd's default.
  *
  * Commands are recognised by catalog template (script-match.ts); anything
  * else gets exit 127, as on a real node.
  */
+import { createHash } from 'node:crypto';
 import type { Catalogs } from '../catalog/load.js';
 import { catalogScriptMatcher, splitBatch, unwrapCommand, type ScriptMatch } from './script-match.js';
 
@@ -22,18 +25,36 @@ export interface SimAnswer {
 
 type UnitState = 'running' | 'failed' | 'inactive' | 'auto-restart';
 
+/** A container running on the node: its shim, and whether containerd knows its task. */
+export interface SimWorkload {
+  /** The shim's PID and start time (clock ticks since boot). */
+  pid: number;
+  start: number;
+  namespace: string;
+  id: string;
+  /** The container's main process. */
+  taskPid: number;
+  command: string;
+  /** containerd lost it: no task for it after a restart, its bundle gone. */
+  orphan: boolean;
+  /** It holds /dev/nvidia* open. */
+  gpu: boolean;
+}
+
 /** The simulated node's state. Mutated by faults and by runbook steps. */
 export interface SimState {
   hostname: string;
+  /** /etc/machine-id (kubelet reports it as the Node's status.nodeInfo.machineID). */
+  machineId: string;
   containerd: { state: UnitState; hung: boolean; pid: number; result: string; startedAtMs: number; exitStatus: number };
   socket: 'socket' | 'directory' | 'missing';
   socketDirEntries: number;
-  config: { valid: boolean; systemdCgroup: boolean };
+  config: { valid: boolean; systemdCgroup: boolean; defaultRuntime: 'runc' | 'nvidia' };
+  /** A last-known-good copy of the config was kept by a diagnosis while containerd ran. */
+  lastGood: boolean;
   files: Set<string>;
   kubelet: { loaded: boolean; state: UnitState; pid: number; startedAtMs: number; cgroupDriver: 'systemd' | 'cgroupfs' };
-  shims: Array<{ pid: number; inCgroup: boolean }>;
-  /** The restart storm left containerd unable to start until the shims are gone. */
-  shimsBlockStart: boolean;
+  workloads: SimWorkload[];
   journal: { containerd: Array<[number, string]>; kubelet: Array<[number, string]> };
   disk: { spacePct: number; inodePct: number; unusedImages: boolean };
   swap: { on: boolean; inFstab: boolean };
@@ -45,17 +66,22 @@ export interface SimState {
   denials: string[];
 }
 
-/** Faults the simulated node can be put in (the lab's faults, plus those the lab cannot make). */
+/**
+ * Faults the simulated node can be put in: the lab's, plus those the lab
+ * cannot make. Each is named after the finding it produces (`<finding>` or
+ * `<finding>--<variant>`).
+ */
 export const SIM_FAULTS = [
-  'socket-is-directory',
+  'containerd-socket-is-directory',
   'containerd-hung',
-  'config-invalid',
-  'leftover-shims',
+  'containerd-config-invalid',
+  'containerd-leftover-shims',
   'containerd-down',
+  'containerd-down--restart-storm',
   'swap-enabled',
   'disk-pressure',
-  'cni-missing',
-  'bridge-netfilter-off',
+  'cni-not-ready--no-config',
+  'cni-not-ready',
   'cgroup-driver-mismatch',
   'clock-skew',
   'cert-expired',
@@ -63,10 +89,16 @@ export const SIM_FAULTS = [
 ] as const;
 export type SimFault = (typeof SIM_FAULTS)[number];
 
+/** The finding a fault produces. */
+export function findingOfFault(fault: SimFault): string {
+  return fault.replace(/--.*$/, '');
+}
+
 const SOCK = '/run/containerd/containerd.sock';
 const CONFIG = '/etc/containerd/config.toml';
 const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
 const FSTAB = '/etc/fstab';
+const CLK_TCK = 100;
 
 function iso(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}+0000`;
@@ -87,6 +119,7 @@ export class SimNode {
   onChange: (node: SimNode) => void = () => {};
   private readonly match: (script: string) => ScriptMatch | null;
   private nextPid = 900;
+  private readonly bootMs: number;
 
   constructor(
     readonly name: string,
@@ -95,16 +128,21 @@ export class SimNode {
   ) {
     this.match = catalogScriptMatcher(catalogs);
     const t = this.now() - 3_600_000;
+    this.bootMs = t - 60_000;
     this.state = {
       hostname: name,
+      machineId: createHash('md5').update(`sim-machine-${name}`).digest('hex'),
       containerd: { state: 'running', hung: false, pid: 412, result: 'success', startedAtMs: t, exitStatus: 0 },
       socket: 'socket',
       socketDirEntries: 0,
-      config: { valid: true, systemdCgroup: true },
+      config: { valid: true, systemdCgroup: true, defaultRuntime: 'nvidia' },
+      lastGood: false,
       files: new Set([CONFIG, KUBELET_CONFIG, FSTAB]),
       kubelet: { loaded: true, state: 'running', pid: 467, startedAtMs: t + 1000, cgroupDriver: 'systemd' },
-      shims: [],
-      shimsBlockStart: false,
+      workloads: [
+        { pid: 1204, start: 6021, namespace: 'k8s.io', id: 'f3a9c1d27b4e', taskPid: 1231, command: '/pause', orphan: false, gpu: false },
+        { pid: 1377, start: 6190, namespace: 'k8s.io', id: '8e21d0b6c9aa', taskPid: 1402, command: 'python3 train.py --epochs 40', orphan: false, gpu: true },
+      ],
       journal: { containerd: [], kubelet: [] },
       disk: { spacePct: 41, inodePct: 7, unusedImages: false },
       swap: { on: false, inFstab: false },
@@ -150,7 +188,7 @@ export class SimNode {
     const s = this.state;
     const t = this.now();
     switch (fault) {
-      case 'socket-is-directory':
+      case 'containerd-socket-is-directory':
         this.stopContainerd(t - 20_000);
         s.socket = 'directory';
         this.startContainerd(t - 5000);
@@ -158,19 +196,30 @@ export class SimNode {
       case 'containerd-hung':
         s.containerd.hung = true;
         break;
-      case 'config-invalid':
+      case 'containerd-config-invalid':
+        // A diagnosis while it was healthy kept the config that loaded (with the nvidia runtime as default).
+        s.lastGood = true;
         s.config.valid = false;
         this.restartContainerd(t - 5000);
         break;
-      case 'leftover-shims':
-        s.shims = [{ pid: 797, inCgroup: true }];
-        s.shimsBlockStart = true;
-        this.stopContainerd(t - 8000);
-        this.startContainerd(t - 6000);
-        s.containerd.result = 'start-limit-hit';
+      case 'containerd-leftover-shims':
+        // containerd lost the bundle of a GPU training job (restarted while /run was cleaned): its shim and container run unmanaged.
+        s.workloads.push({ pid: 797, start: 4411, namespace: 'k8s.io', id: 'c0ffee15dead', taskPid: 812, command: 'python3 finetune.py', orphan: true, gpu: true });
         break;
       case 'containerd-down':
         this.stopContainerd(t - 5000);
+        break;
+      case 'containerd-down--restart-storm':
+        // The toolkit's SIGHUPs restart containerd until systemd's start limit; every live shim is named on each start.
+        for (let i = 0; i < 5; i++) {
+          this.stopContainerd(t - 9000 + i * 1000);
+          this.startContainerd(t - 8800 + i * 1000);
+        }
+        this.stopContainerd(t - 3000);
+        s.containerd.state = 'failed';
+        s.containerd.result = 'start-limit-hit';
+        this.logSystemd('containerd', t - 3000, 'containerd.service: Start request repeated too quickly.');
+        this.logSystemd('containerd', t - 3000, "containerd.service: Failed with result 'start-limit-hit'.");
         break;
       case 'swap-enabled':
         s.swap = { on: true, inFstab: true };
@@ -179,10 +228,10 @@ export class SimNode {
       case 'disk-pressure':
         s.disk = { spacePct: 94, inodePct: 92, unusedImages: true };
         break;
-      case 'cni-missing':
+      case 'cni-not-ready--no-config':
         s.cniFiles = 0;
         break;
-      case 'bridge-netfilter-off':
+      case 'cni-not-ready':
         s.net.bridgeNf = 0;
         s.net.ipForward = 0;
         break;
@@ -230,7 +279,8 @@ export class SimNode {
     const c = this.state.containerd;
     if (c.state === 'running') {
       this.logSystemd('containerd', ms, 'Stopping containerd.service - containerd container runtime...');
-      for (const sh of this.state.shims) if (sh.inCgroup) this.logSystemd('containerd', ms, `containerd.service: Unit process ${sh.pid} (containerd-shim) remains running after unit stopped.`);
+      // KillMode=process: the shims and their containers keep running.
+      for (const w of this.state.workloads) this.logSystemd('containerd', ms, `containerd.service: Unit process ${w.pid} (containerd-shim) remains running after unit stopped.`);
       this.logSystemd('containerd', ms, 'Stopped containerd.service - containerd container runtime.');
     }
     c.state = 'inactive';
@@ -247,19 +297,18 @@ export class SimNode {
     c.pid = this.nextPid++;
     c.startedAtMs = ms;
     this.logContainerdBoot(ms);
-    for (const sh of s.shims) {
-      if (sh.inCgroup) this.logSystemd('containerd', ms, `containerd.service: Found left-over process ${sh.pid} (containerd-shim) in control group while starting unit. Ignoring.`);
+    for (const w of s.workloads) {
+      this.logSystemd('containerd', ms, `containerd.service: Found left-over process ${w.pid} (containerd-shim) in control group while starting unit. Ignoring.`);
     }
     let failure: string | null = null;
     if (!s.config.valid) failure = `containerd: failed to load TOML: ${CONFIG}: (243, 2): unexpected token unclosed table key, was expecting a table key`;
     else if (s.socket === 'directory') failure = 'containerd: failed to get listener for main endpoint: is a directory';
-    else if (s.shimsBlockStart && s.shims.some((x) => x.inCgroup)) failure = '';
     if (failure !== null) {
-      if (failure) this.logContainerd(ms, failure);
+      this.logContainerd(ms, failure);
       this.logSystemd('containerd', ms, 'containerd.service: Main process exited, code=exited, status=1/FAILURE');
       this.logSystemd('containerd', ms, "containerd.service: Failed with result 'exit-code'.");
       this.logSystemd('containerd', ms, 'Failed to start containerd.service - containerd container runtime.');
-      c.state = failure ? 'auto-restart' : 'failed';
+      c.state = 'auto-restart';
       c.result = 'exit-code';
       c.exitStatus = 1;
       c.pid = 0;
@@ -305,7 +354,7 @@ export class SimNode {
     if (batch) return this.batch(batch);
     const m = this.match(unwrapped.script);
     if (!m) return ok('', 127, 'sim: unknown command (not in the catalogs)\n');
-    const answer = this.step(m);
+    const answer = m.key.startsWith('probe:') ? this.probe(m.key.slice(6)) : this.step(m);
     this.onChange(this);
     return answer;
   }
@@ -315,7 +364,7 @@ export class SimNode {
     let slowest = 2;
     for (const it of items) {
       const m = this.match(it.script);
-      const r = m?.key === `probe:${it.id}` ? this.probe(it.id) : ok('', 127, 'sim: unknown probe script\n');
+      const r = m?.key === `probe:${it.id}` ? this.probe(it.id, m.params) : ok('', 127, 'sim: unknown probe script\n');
       const timedOut = r.delayMs > it.timeoutSeconds * 1000;
       const text = `${r.stdout}${r.stderr}`.replace(/\n$/, '');
       let bytes = 0;
@@ -333,12 +382,13 @@ export class SimNode {
     return ok(`${out.join('\n')}\n`, 0, '', slowest);
   }
 
-  private journal(unit: 'containerd' | 'kubelet'): SimAnswer {
+  private journal(unit: 'containerd' | 'kubelet', since: number): SimAnswer {
     const now = this.now();
     const started = unit === 'containerd' ? this.state.containerd.startedAtMs : this.state.kubelet.startedAtMs;
-    const window = Math.floor(Math.max(started / 1000 - 2, now / 1000 - 1800));
-    const lines = this.state.journal[unit].slice(-300).map(([ms, l]) => `${iso(ms)} ${this.state.hostname} ${l}`);
-    return ok(`window-start=${window}\n${lines.join('\n')}\n`);
+    // As the probe does: journalctl --since the unit's start (to 50 ms), at most 30 minutes back, never before `since`.
+    const windowMs = Math.max(started - 50, now - 1_800_000, since * 1000);
+    const lines = this.state.journal[unit].filter(([ms]) => ms >= windowMs).slice(-300).map(([ms, l]) => `${iso(ms)} ${this.state.hostname} ${l}`);
+    return ok(`window-start=${Math.floor(windowMs / 1000)} now=${Math.floor(now / 1000)}\n${lines.join('\n') || '-- No entries --'}\njournal-exit=0\n`);
   }
 
   private show(u: { state: UnitState; pid: number }, result: string, exitStatus: number, loaded = true): SimAnswer {
@@ -355,18 +405,91 @@ export class SimNode {
     return ok(['/var/lib/containerd', '/var/lib/kubelet', '/var/log', '/'].map((p) => `${p}: ${row}`).join('\n') + '\n');
   }
 
+  private layout(): SimAnswer {
+    const s = this.state;
+    const unit = (name: string, u: { state: UnitState; pid: number } | null) =>
+      u ? `unit ${name} load=loaded active=${u.state === 'running' ? 'active' : u.state === 'auto-restart' ? 'activating' : u.state} pid=${u.pid}` : `unit ${name} load=not-found active=inactive pid=0`;
+    return ok(
+      [
+        unit('containerd', s.containerd),
+        'exec containerd unit /usr/bin/containerd',
+        unit('kubelet', s.kubelet),
+        'exec kubelet unit /usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS',
+        `flag kubelet environment --config=${KUBELET_CONFIG}`,
+        ...['k3s', 'k3s-agent', 'rke2-server', 'rke2-agent', 'crio'].map((u) => unit(u, null)),
+        ...(s.containerd.pid ? ['exec containerd running /usr/bin/containerd'] : []),
+        ...(s.kubelet.state === 'running' ? ['exec kubelet running /usr/bin/kubelet', `flag kubelet cmdline --config=${KUBELET_CONFIG}`] : []),
+        `flag kubelet envfile --container-runtime-endpoint=unix://${SOCK}`,
+        ...(s.socket !== 'missing' ? [`path ${SOCK}`] : []),
+        'journal storage=auto dir=persistent',
+        'bin containerd /usr/bin/containerd',
+        'bin ctr /usr/bin/ctr',
+        'bin crictl -',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** The shims and tasks, as the containerd-shims script prints them. */
+  private shims(): SimAnswer {
+    const s = this.state;
+    const answers = this.runtimeHealthy;
+    const nowTicks = Math.floor((this.now() - this.bootMs) / 10);
+    const lines = [`shims=${s.workloads.length}`];
+    if (s.workloads.length) {
+      if (answers) {
+        for (const w of s.workloads) if (!w.orphan) lines.push(`task ${SOCK} ${w.namespace} ${w.id} ${w.taskPid} RUNNING`);
+        lines.push(`listed ${SOCK} k8s.io`);
+      } else {
+        lines.push(`unlisted ${SOCK} k8s.io ctr: failed to dial "${SOCK}": connection error`);
+      }
+    }
+    for (const w of s.workloads) {
+      const task = !answers ? 'unchecked' : w.orphan ? 'unknown' : 'known';
+      lines.push(
+        `shim ${w.pid}@${w.start} ns=${w.namespace} id=${w.id} age=${Math.floor((nowTicks - w.start) / CLK_TCK)} bundle=${w.orphan ? 'deleted' : 'present'} task=${task} gpu=${w.gpu ? 'yes' : 'no'} procs=${w.taskPid}:${w.command};`,
+      );
+    }
+    return ok(`${lines.join('\n')}\n`);
+  }
+
+  private configDump(): SimAnswer {
+    const c = this.state.config;
+    if (!c.valid) {
+      return ok(`config-dump-exit=1 path=${CONFIG}\ncontainerd: failed to load TOML: ${CONFIG}: (243, 2): unexpected token unclosed table key, was expecting a table key\n`);
+    }
+    if (this.state.containerd.state === 'running') this.state.lastGood = true;
+    return ok(
+      [
+        `config-dump-exit=0 path=${CONFIG}`,
+        `runtime nvidia SystemdCgroup=${c.systemdCgroup}`,
+        `runtime runc SystemdCgroup=${c.systemdCgroup}`,
+        `[plugins."io.containerd.grpc.v1.cri".containerd] default_runtime_name = "${c.defaultRuntime}"`,
+        `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options] SystemdCgroup = ${c.systemdCgroup}`,
+        `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options] SystemdCgroup = ${c.systemdCgroup}`,
+        '[plugins."io.containerd.grpc.v1.cri".registry] config_path = ""',
+        'config-version=2',
+        `default-runtime=${c.defaultRuntime}`,
+        `effective-systemd-cgroup=${c.systemdCgroup}`,
+        '',
+      ].join('\n'),
+    );
+  }
+
   /** Output of one probe. */
-  probe(id: string): SimAnswer {
+  probe(id: string, params: Record<string, string> = {}): SimAnswer {
     const s = this.state;
     switch (id) {
+      case 'node-layout':
+        return this.layout();
       case 'containerd-service':
         return this.show(s.containerd, s.containerd.result, s.containerd.exitStatus);
       case 'kubelet-service':
         return this.show(s.kubelet, s.kubelet.state === 'running' ? 'success' : 'exit-code', s.kubelet.state === 'running' ? 0 : 1, s.kubelet.loaded);
       case 'containerd-journal':
-        return this.journal('containerd');
+        return this.journal('containerd', Number(params.since ?? 0));
       case 'kubelet-journal':
-        return this.journal('kubelet');
+        return this.journal('kubelet', Number(params.since ?? 0));
       case 'runtime-socket':
         if (s.socket === 'socket') return ok(`type=socket path=${SOCK}\nsrw-rw---- 1 root root 0 Nov 22 08:01 ${SOCK}\n`);
         if (s.socket === 'directory') return ok(`type=directory path=${SOCK} entries=${s.socketDirEntries}\ndrwxr-xr-x 2 root root 40 Nov 22 09:12 ${SOCK}\n`);
@@ -380,18 +503,9 @@ export class SimNode {
         return ok(`${client}Server:\n  Version:  1.6.20~ds1\n  Revision: 1.6.20~ds1-1+deb12u3\n  UUID: 1ac0b295-01c9-4532-bbec-a9ea34c16477\nruntime-ping-exit=0\n`);
       }
       case 'containerd-config':
-        if (!s.config.valid) {
-          return ok(`config-dump-exit=1\ncontainerd: failed to load TOML: ${CONFIG}: (243, 2): unexpected token unclosed table key, was expecting a table key\n`);
-        }
-        return ok(
-          [
-            'config-dump-exit=0',
-            '[plugins."io.containerd.grpc.v1.cri"] systemd_cgroup = false',
-            '[plugins."io.containerd.grpc.v1.cri".containerd] default_runtime_name = "runc"',
-            `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options] SystemdCgroup = ${s.config.systemdCgroup}`,
-            '',
-          ].join('\n'),
-        );
+        return this.configDump();
+      case 'containerd-shims':
+        return this.shims();
       case 'kubelet-config':
         return ok(`kubelet-config=present path=${KUBELET_CONFIG}\ncgroupDriver: ${s.kubelet.cgroupDriver}\nfailSwapOn: true\ncontainerRuntimeEndpoint: unix://${SOCK}\n`);
       case 'disk-space':
@@ -412,16 +526,20 @@ export class SimNode {
       case 'kubelet-cert':
         return ok(s.certExpired ? 'notAfter=Feb  1 00:00:00 2024 GMT\nCertificate will expire\n' : 'notAfter=Oct 14 09:12:00 2027 GMT\nCertificate will not expire\n');
       case 'security-denials':
-        return ok(s.denials.map((d) => `${iso(this.now() - 60_000)} ${s.hostname} kernel: ${d}`).join('\n'));
-      case 'shim-processes':
-        return ok(s.shims.map((x) => `    ${x.pid}       1 containerd-shim /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id ${x.pid.toString(16)}e1 -address ${SOCK}`).join('\n'));
+        return ok(['kernel-log=read', ...s.denials.map((d) => `${iso(this.now() - 60_000)} ${s.hostname} kernel: ${d}`)].join('\n'));
       default:
         return ok('', 127, `sim: no probe ${id}\n`);
     }
   }
 
-  private unitActive(u: UnitState, hung = false): string {
-    return u === 'running' ? (hung ? 'active' : 'active') : u === 'auto-restart' ? 'activating' : u;
+  private unitActive(u: UnitState): string {
+    return u === 'running' ? 'active' : u === 'auto-restart' ? 'activating' : u;
+  }
+
+  /** The config repair's candidate: what the node would get (the last-known-good, keeping nvidia), and its hash. */
+  private candidate(): { sha: string; source: string } | null {
+    if (!this.state.lastGood) return null;
+    return { sha: createHash('sha256').update(`${this.name}:last-good:${this.state.config.defaultRuntime}`).digest('hex'), source: 'last-good /var/lib/nodediag/containerd-config.last-good.toml' };
   }
 
   /** Effect and answer of one runbook script. */
@@ -432,8 +550,10 @@ export class SimNode {
     const p = m.params;
     const fail = (msg: string, code = 1) => ok('', code, msg.endsWith('\n') ? msg : `${msg}\n`);
     const [stepId, part] = m.key.split(':') as [string, string];
-    const backupPath = (): string => ({ 'backup-config': CONFIG, 'backup-containerd-config': CONFIG, 'backup-kubelet-config': KUBELET_CONFIG, 'backup-fstab': FSTAB })[stepId]!;
+    // Backup steps share one template shape: the path is the value, whichever step's names matched.
+    const backupPath = (): string => p.containerdConfig ?? p.kubeletConfig ?? FSTAB;
     const swapEntry = () => (s.swap.inFstab ? ok() : ok('', 1));
+    const workload = (ref: string | undefined) => s.workloads.find((w) => `${w.pid}@${w.start}` === ref);
 
     if (stepId.startsWith('backup-') && part !== 'skipIf') {
       const path = backupPath();
@@ -447,32 +567,79 @@ export class SimNode {
       return exists(bak) ? ok() : fail(`cmp: ${bak}: No such file or directory`, 2);
     }
     switch (m.key) {
-      case 'preview:containerd-config-reset':
-        return ok(s.config.valid ? '' : '12:  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n15:      BinaryName = "/usr/bin/nvidia-container-runtime"\n243:[plugins."io.containerd.grpc.v1.cri".registry\n');
+      case 'support:clock':
+        return ok(`${t}\n`);
+      case 'support:identity':
+        return ok(`machine-id=${s.machineId}\nsystem-uuid=\n`);
+      case 'support:alive':
+        return ok(
+          (p.shims ?? '')
+            .split(' ')
+            .filter(Boolean)
+            .map((ref) => (workload(ref) ? `alive ${ref}` : `gone ${ref}`))
+            .join('\n') + '\n',
+        );
+      case 'preview:containerd-config-invalid': {
+        const c = this.candidate();
+        if (!c) return fail('error: no candidate config loads and keeps what the old one had: containerd: failed to load TOML: (243, 2)');
+        return ok(
+          [
+            `source=${c.source}`,
+            `default-runtime=${s.config.defaultRuntime}`,
+            `candidate-sha256=${c.sha}`,
+            '@@ -240,5 +240,3 @@',
+            '     [plugins."io.containerd.grpc.v1.cri".registry.configs."registry.corp.example".auth]',
+            '       username = "robot$ci"',
+            '       password = "[MASKED]"',
+            '-[plugins."io.containerd.grpc.v1.cri".registry',
+            '-  broken = = true',
+            '',
+          ].join('\n'),
+          0,
+          '',
+          250,
+        );
+      }
+      case 'install-repaired-config:requires':
+        return exists(`${CONFIG}.bak-${p.stamp}`) ? ok() : ok('', 1);
+      case 'install-repaired-config:action': {
+        const c = this.candidate();
+        if (!c || c.sha !== p.candidateSha) return fail(`refused: the config built now is not the one approved (${p.candidateSha})`, 3);
+        s.config = { ...s.config, valid: true };
+        return ok(`installed config from ${c.source}\n`, 0, '', 300);
+      }
+      case 'install-repaired-config:verify':
+        return ok(s.config.valid ? 'config-ok\n' : '');
+      case 'install-repaired-config:undo':
+        return ok();
       case 'stop-containerd:action':
         this.stopContainerd(t);
         return ok('', 0, '', 300);
       case 'stop-containerd:verify':
       case 'kill-hung-containerd:skipIf':
-      case 'start-containerd:skipIf':
-        return ok(`${this.unitActive(s.containerd.state, s.containerd.hung)}\n`);
+        return ok(`${this.unitActive(s.containerd.state)}\n`);
+      case 'check-socket-directory-empty:skipIf':
       case 'remove-socket-directory:skipIf':
       case 'remove-socket-directory:verify':
         return s.socket === 'directory' ? ok('', 1) : ok();
+      case 'check-socket-directory-empty:requires':
+      case 'check-socket-directory-empty:verify':
       case 'remove-socket-directory:requires':
-        return s.socket === 'directory' && s.socketDirEntries === 0 ? ok() : ok('', 1);
+        return s.socket !== 'directory' || s.socketDirEntries === 0 ? ok() : ok('', 1);
       case 'remove-socket-directory:action':
         if (s.socket !== 'directory') return fail(`rmdir: failed to remove '${p.socket}': Not a directory`);
         if (s.socketDirEntries > 0) return fail(`rmdir: failed to remove '${p.socket}': Directory not empty`);
         s.socket = 'missing';
         return ok();
       case 'start-containerd:action':
+        if (s.containerd.state === 'failed') s.containerd.state = 'inactive';
         if (s.containerd.state === 'running') return ok();
         return this.startContainerd(t)
           ? ok('', 0, '', 400)
           : fail('Job for containerd.service failed because the control process exited with error code.\nSee "systemctl status containerd.service" and "journalctl -xeu containerd.service" for details.');
       case 'restart-containerd:action':
         if (s.containerd.hung) return ok('', 124, '', 120_000);
+        if (s.containerd.state === 'failed') s.containerd.state = 'inactive';
         return this.restartContainerd(t)
           ? ok('', 0, '', 600)
           : fail('Job for containerd.service failed because the control process exited with error code.\nSee "systemctl status containerd.service" and "journalctl -xeu containerd.service" for details.');
@@ -484,10 +651,7 @@ export class SimNode {
       case 'kill-hung-containerd:action':
         if (s.containerd.state !== 'running') return fail('Failed to kill unit containerd.service: No main process to kill');
         s.containerd = { ...s.containerd, state: 'auto-restart', hung: false, pid: 0, result: 'signal' };
-        this.logSystemd('containerd', t, "containerd.service: Main process exited, code=killed, status=9/KILL");
-        return ok();
-      case 'reset-failed:action':
-        if (s.containerd.state === 'failed') s.containerd.state = 'inactive';
+        this.logSystemd('containerd', t, 'containerd.service: Main process exited, code=killed, status=9/KILL');
         return ok();
       case 'restart-kubelet:skipIf':
         return ok(s.kubelet.loaded ? 'loaded\n' : 'not-found\n');
@@ -496,14 +660,12 @@ export class SimNode {
         return ok('', 0, '', 300);
       case 'restart-kubelet:verify':
         return ok(`${this.unitActive(s.kubelet.state)}\n`);
-      case 'write-default-config:action':
-        s.config = { valid: true, systemdCgroup: true };
-        s.files.add(CONFIG);
+      case 'check-kubelet-config-in-use:requires':
+      case 'check-kubelet-config-in-use:verify':
         return ok();
-      case 'write-default-config:verify':
       case 'set-systemd-cgroup:skipIf':
       case 'set-systemd-cgroup:verify':
-        return ok(s.config.valid && s.config.systemdCgroup ? '            SystemdCgroup = true\n' : '');
+        return ok(`default-runtime-systemd-cgroup=${s.config.valid && s.config.systemdCgroup}\n`);
       case 'set-systemd-cgroup:action':
         s.config.systemdCgroup = true;
         return ok();
@@ -513,18 +675,21 @@ export class SimNode {
       case 'set-kubelet-cgroup-driver:action':
         s.kubelet.cgroupDriver = 'systemd';
         return ok();
-      case 'daemon-reload:action':
+      case 'set-systemd-cgroup:undo':
+      case 'set-kubelet-cgroup-driver:undo':
         return ok();
-      case 'kill-shim:skipIf':
-        return s.shims.some((x) => String(x.pid) === p.pid) ? ok('', 1) : ok();
-      case 'kill-shim:requires':
-        return s.shims.some((x) => String(x.pid) === p.pid && x.inCgroup) ? ok() : ok('', 1);
-      case 'kill-shim:action':
-        if (!s.shims.some((x) => String(x.pid) === p.pid)) return fail(`kill: (${p.pid}) - No such process`);
-        s.shims = s.shims.filter((x) => String(x.pid) !== p.pid);
+      case 'kill-orphan-shim:skipIf':
+        return workload(p.shim) ? ok('', 1) : ok();
+      case 'kill-orphan-shim:requires':
+        return workload(p.shim)?.orphan && this.runtimeHealthy ? ok() : ok('', 1);
+      case 'kill-orphan-shim:action': {
+        const w = workload(p.shim);
+        if (!w) return fail(`PID ${p.shim?.split('@')[0]} is not a shim any more`, 3);
+        s.workloads = s.workloads.filter((x) => x !== w);
         return ok();
-      case 'kill-shim:verify':
-        return s.shims.some((x) => String(x.pid) === p.pid) ? ok('', 1) : ok();
+      }
+      case 'kill-orphan-shim:verify':
+        return workload(p.shim) ? ok('', 1) : ok();
       case 'load-br-netfilter:skipIf':
       case 'load-br-netfilter:verify':
         return s.net.brNetfilter ? ok() : ok('', 1);
@@ -558,7 +723,11 @@ export class SimNode {
         }
         return ok();
       case 'prune-images:verify':
-        return ok(s.disk.spacePct >= 90 || s.disk.inodePct >= 90 ? `still ${Math.max(s.disk.spacePct, s.disk.inodePct)}% on /\n` : 'disk-ok\n');
+        return ok(
+          s.disk.spacePct >= 90 || s.disk.inodePct >= 90
+            ? `still ${Math.max(s.disk.spacePct, s.disk.inodePct)}% on /\nwhat uses the space:\n41G\t/var/lib/containerd/io.containerd.content.v1.content\n`
+            : 'disk-ok\n',
+        );
       case 'set-ntp:action':
         s.clock = { skewMs: 0, ntp: true, synced: true };
         return ok();

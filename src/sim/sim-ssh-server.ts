@@ -67,6 +67,8 @@ export interface SimSshServer {
   faults: SimSshFaults;
   /** Commands received (for assertions: "nothing ran twice"). */
   commands: string[];
+  /** Whether to keep `commands` (a soak turns it off: the record would be most of its heap). */
+  recordCommands: boolean;
   close(): Promise<void>;
 }
 
@@ -80,7 +82,7 @@ export async function startSimSshServer(
   if (allowed instanceof Error) throw allowed;
   const user = opts.user ?? 'root';
   const scale = opts.timeScale ?? 1;
-  const state: SimSshServer = { port: 0, faults: {}, commands: [], close: async () => undefined };
+  const state: SimSshServer = { port: 0, faults: {}, commands: [], recordCommands: true, close: async () => undefined };
   const sockets = new Set<import('node:net').Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -97,7 +99,7 @@ export async function startSimSshServer(
           const session = acceptSession();
           session.on('exec', (accept, _reject, info) => {
             const stream = accept();
-            state.commands.push(info.command);
+            if (state.recordCommands) state.commands.push(info.command);
             if (state.faults.hangExec) return;
             if (state.faults.resetAfterMs !== undefined) {
               setTimeout(() => (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy(), state.faults.resetAfterMs);

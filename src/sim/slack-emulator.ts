@@ -49,6 +49,14 @@ export class SlackEmulator {
   readonly responses: Array<{ path: string; body: Record<string, any> }> = [];
   /** Keep call arguments, message blocks and views; a soak turns it off so its own records do not count as the bot's memory. */
   recordBodies = true;
+  /**
+   * Slack's posting limit, when set: chat.postMessage per channel, a token
+   * bucket (a burst, then `perSecond`); over it, 429 with Retry-After, as
+   * Slack answers ("about one message per second per channel, short bursts
+   * allowed").
+   */
+  postRate: { perSecond: number; burst: number } | null = null;
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly faults = new Map<string, Fault[]>();
   private server: Server | null = null;
   private clock = 1795400000;
@@ -110,6 +118,18 @@ export class SlackEmulator {
     res.end(JSON.stringify(body));
   }
 
+  private takeToken(channel: string): boolean {
+    const { perSecond, burst } = this.postRate!;
+    const now = Date.now();
+    const b = this.buckets.get(channel) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
+    b.at = now;
+    this.buckets.set(channel, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
   /** A response_url for a slash command, served by this emulator. */
   responseUrl(): string {
     return `${this.url.replace(/\/api\/$/, '')}/commands/T0001/${++this.seq}/resp`;
@@ -137,6 +157,9 @@ export class SlackEmulator {
       if ('error' in fault) return this.send(res, call, 200, { ok: false, error: fault.error });
       if (fault.status === 429) return this.send(res, call, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfterSeconds) });
       return this.send(res, call, 500, { ok: false, error: 'internal_error' });
+    }
+    if (method === 'chat.postMessage' && this.postRate && !this.takeToken(String(args.channel))) {
+      return this.send(res, call, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1' });
     }
     const away = method.startsWith('chat.') ? this.unreachable.get(args.channel) : undefined;
     if (away) return this.send(res, call, 200, { ok: false, error: away });

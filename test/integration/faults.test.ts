@@ -16,7 +16,10 @@ import type { Logger } from '../../src/ports.js';
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { simWorld } from '../helpers/sim-deps.js';
-import { slackWorld } from '../helpers/slack-world.js';
+import { incidentIdOf, slackWorld } from '../helpers/slack-world.js';
+import { SECRET_CORPUS } from '../fixtures/secrets-corpus.js';
+import { loadConfig } from '../../src/config.js';
+import { plain } from '../../src/diagnose/format-text.js';
 
 /** A TCP proxy that can stop forwarding without closing: a half-open connection. */
 async function blackholeProxy(targetPort: number): Promise<{ port: number; blackhole(): void; close(): void }> {
@@ -96,7 +99,7 @@ describe('Kubernetes API faults during a diagnosis', () => {
     ['answers 500', { failWith: 500 }, /answered 500/],
     ['is slow beyond its deadline', { latencyMs: 4000 }, /no answer in time/],
   ])('still names the SSH finding when the API %s', async (_what, faults, why) => {
-    const w = await simWorld([{ name: 'gpu-node-3', faults: ['socket-is-directory'] }]);
+    const w = await simWorld([{ name: 'gpu-node-3', faults: ['containerd-socket-is-directory'] }]);
     try {
       w.fleet.kube.faults = faults;
       const r = await diagnoseNode('gpu-node-3', w.deps);
@@ -124,7 +127,7 @@ describe('Kubernetes API faults during a diagnosis', () => {
 describe('the bot under faults', () => {
   it('finishes a fix while Slack is down and delivers every thread entry, in order, once Slack is back', async () => {
     jest.setTimeout(90_000);
-    const w = await slackWorld([{ name: 'gpu-node-5', faults: ['socket-is-directory'], toolkitPod: true }]);
+    const w = await slackWorld([{ name: 'gpu-node-5', faults: ['containerd-socket-is-directory'], toolkitPod: true }]);
     try {
       await w.slash('gpu-node-5', 'U0REQUESTER');
       const root = await w.until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 10_000, 'card');
@@ -141,8 +144,8 @@ describe('the bot under faults', () => {
       expect(w.slack.thread(root.ts).some((m) => m.text.startsWith('Incident summary'))).toBe(false);
       const summary = await w.until(() => w.slack.thread(root.ts).find((m) => m.text.startsWith('Incident summary')), 40_000, 'the summary after the outage');
       const thread = w.slack.thread(root.ts).map((m) => m.text);
-      const steps = thread.filter((t) => /^Step \d\/5/.test(t)).map((t) => Number(/^Step (\d)/.exec(t)![1]));
-      expect(steps).toEqual([1, 2, 3, 4, 5]);
+      const steps = thread.filter((t) => /^Step \d\/6/.test(t)).map((t) => Number(/^Step (\d)/.exec(t)![1]));
+      expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
       expect(thread.indexOf(summary.text)).toBe(thread.length - 1);
       expect(await w.server.outbox.drain(10_000)).toBe(true);
       expect(w.slack.messages.get(root.ts)!.text).toMatch(/Fixed/);
@@ -171,23 +174,49 @@ describe('the bot under faults', () => {
     }
   });
 
-  it('never shows a secret from node output in Slack, the audit log or the incident store', async () => {
-    const w = await slackWorld([{ name: 'gpu-node-7', faults: ['socket-is-directory'] }]);
+  it('never shows a credential from the node (the whole corpus) in Slack, the thread, the audit log, the incident store, the bot\'s logs, or the CLI\'s text and --json', async () => {
+    const logged: string[] = [];
+    const logger = { info: (m: string, f?: unknown) => logged.push(m, JSON.stringify(f ?? {})), warn: (m: string, f?: unknown) => logged.push(m, JSON.stringify(f ?? {})), error: (m: string, f?: unknown) => logged.push(m, JSON.stringify(f ?? {})) };
+    const w = await slackWorld([{ name: 'gpu-node-7', faults: ['containerd-socket-is-directory'] }], {}, { logger });
     try {
-      const secrets = ['xoxb-9999999999-8888888888888-SecretSecretSecretSecret', 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlc2lnbmF0dXJl', 'hunter2hunter2hunter2'];
-      w.fleet.nodes.get('gpu-node-7')!.state.journal.containerd.push([
-        Date.now(),
-        `containerd[903]: containerd: failed to get listener for main endpoint: is a directory (auth token=${secrets[0]} Authorization: Bearer ${secrets[1]} https://admin:${secrets[2]}@registry.local/v2/)`,
-      ]);
+      const node = w.fleet.nodes.get('gpu-node-7')!;
+      // Every line of the corpus, echoed by containerd and kubelet into their journals (as misconfigured units do).
+      const echoCorpus = () => {
+        for (const c of SECRET_CORPUS) {
+          for (const line of c.line.split('\n')) {
+            node.state.journal.containerd.push([Date.now(), `containerd[903]: containerd: failed to get listener for main endpoint: is a directory; ${line}`]);
+            node.state.journal.kubelet.push([Date.now(), `kubelet[467]: E1130 09:00:00.000000     467 kubelet.go:1] "Failed to pull image" err="${line}"`]);
+          }
+        }
+      };
+      echoCorpus();
       await w.slash('gpu-node-7', 'U0REQUESTER');
       const root = await w.until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 10_000, 'card');
       expect(JSON.stringify(root.blocks)).toMatch(/\[REDACTED\]/);
+      const id = incidentIdOf(root)!;
+      await w.click(ACTIONS.dryRun, id, 'U0APPROVER');
+      await w.click(ACTIONS.approve, id, 'U0APPROVER');
+      await w.until(() => w.slack.views[0], 5000, 'the modal');
+      await w.submit(APPROVE_VIEW, id, 'U0APPROVER');
+      await w.until(() => w.slack.thread(root.ts).find((m) => m.text.startsWith('Incident summary')), 30_000, 'the summary');
+      // The terminal: the real CLI commands, text and --json, against the same node (the fix restarted the units: they echo it again).
+      echoCorpus();
+      const out: string[] = [];
+      const io = { out: (t: string) => out.push(t), err: (t: string) => out.push(t), progress: () => {}, interactive: false, confirm: async () => false };
+      const config = loadConfig({ NODEDIAG_INVENTORY: w.fleet.inventoryPath, NODEDIAG_KUBECONFIG: w.fleet.kubeconfigPath, NODEDIAG_STATE_DIR: join(w.stateDir, 'cli') });
+      const { diagCommand } = await import('../../src/cli/diag-command.js');
+      await diagCommand(['gpu-node-7'], config, io, plain);
+      await diagCommand(['gpu-node-7', '--json'], config, io, plain);
       const everything = [
         rootWorldText(w),
         readFileSync(join(w.stateDir, 'audit.jsonl'), 'utf8'),
         ...readdirSync(join(w.stateDir, 'incidents')).map((f) => readFileSync(join(w.stateDir, 'incidents', f), 'utf8')),
+        logged.join('\n'),
+        out.join('\n'),
       ].join('\n');
-      for (const s of secrets) expect(everything).not.toContain(s);
+      expect(out.join('\n')).toMatch(/\[REDACTED\]/);
+      const leaked = SECRET_CORPUS.filter((c) => everything.includes(c.secret)).map((c) => c.what);
+      expect(leaked).toEqual([]);
     } finally {
       await w.stop();
     }

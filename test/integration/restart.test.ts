@@ -30,7 +30,7 @@ describe('restart in the middle of a fix', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'nodediag-restart-'));
 
   beforeAll(async () => {
-    fleet = await startSimFleet([{ name: 'gpu-node-9', faults: ['socket-is-directory'], toolkitPod: true }, { name: 'gpu-node-10', faults: ['containerd-down'] }], loadCatalogs(), { timeScale: 0.02 });
+    fleet = await startSimFleet([{ name: 'gpu-node-9', faults: ['containerd-socket-is-directory'], toolkitPod: true }, { name: 'gpu-node-10', faults: ['containerd-down'] }], loadCatalogs(), { timeScale: 0.02 });
     slack = new SlackEmulator(TOKEN);
     await slack.start();
   });
@@ -103,13 +103,13 @@ describe('restart in the middle of a fix', () => {
     const stepsBefore = fleet.servers.get('gpu-node-9')!.commands.filter((c) => !c.includes('probe() {')).length;
 
     await startBot(port);
-    await until(() => slack.thread(root.ts).some((m) => /restarted while the fix ran \(step 1\/5/.test(m.text)), 20_000, 'the interrupted note').catch((err: Error) => {
+    await until(() => slack.thread(root.ts).some((m) => /restarted while the fix ran \(step 2\/6/.test(m.text)), 20_000, 'the interrupted note').catch((err: Error) => {
       throw new Error(`${err.message}\nthread: ${JSON.stringify(slack.thread(root.ts).map((m) => m.text.slice(0, 80)))}\nbot stderr:\n${stderr.slice(-3000)}`);
     });
     await until(() => /Interrupted/.test(slack.messages.get(root.ts)!.text), 10_000, 'the card to say interrupted');
     expect(readdirSync(join(stateDir, 'locks'))).toEqual([]);
     const entries = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data?: { step?: number } });
-    expect(entries.at(-1)).toMatchObject({ type: 'interrupted', data: { step: 1 } });
+    expect(entries.at(-1)).toMatchObject({ type: 'interrupted', data: { step: 2 } });
     expect(verifyAuditLog(audit).ok).toBe(true);
     expect(fleet.servers.get('gpu-node-9')!.commands.filter((c) => !c.includes('probe() {')).length).toBe(stepsBefore);
 

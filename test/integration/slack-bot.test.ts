@@ -40,7 +40,7 @@ function lastEphemeral(w: SlackWorld, user: string): string {
 describe('the Slack bot, end to end (seed 000 on a simulated node)', () => {
   let w: SlackWorld;
   beforeAll(async () => {
-    w = await slackWorld([{ name: 'gpu-node-7', faults: ['socket-is-directory'], toolkitPod: true }]);
+    w = await slackWorld([{ name: 'gpu-node-7', faults: ['containerd-socket-is-directory'], toolkitPod: true }]);
   });
   afterAll(() => w.stop());
 
@@ -86,8 +86,12 @@ describe('the Slack bot, end to end (seed 000 on a simulated node)', () => {
     const thread = w.slack.thread(root.ts).map((m) => m.text);
     expect(thread.some((t) => /requested by <@U0REQUESTER>/.test(t))).toBe(true);
     expect(thread.some((t) => t.includes(`@${APPROVER} approved the fix`))).toBe(true);
-    const steps = thread.filter((t) => /^Step \d\/5/.test(t));
-    expect(steps).toEqual(['Step 1/5: Stop containerd — ok', expect.stringMatching(/^Step 2\/5: .* — ok$/), expect.stringMatching(/^Step 3\/5: .* — ok$/), expect.stringMatching(/^Step 4\/5: .* — ok$/), expect.stringMatching(/^Step 5\/5: .* — ok$/)]);
+    const steps = thread.filter((t) => /^Step \d\/6/.test(t));
+    expect(steps).toEqual([
+      'Step 1/6: Check the directory at the socket path is empty — ok',
+      expect.stringMatching(/^Step 2\/6: Stop containerd .* — ok$/),
+      ...[3, 4, 5, 6].map((n) => expect.stringMatching(new RegExp(`^Step ${n}/6: .* — ok$`))),
+    ]);
     expect(w.fleet.nodes.get('gpu-node-7')!.runtimeHealthy).toBe(true);
 
     // A second approval of the same incident (double click, Slack retry) never runs anything twice.

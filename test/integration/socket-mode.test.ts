@@ -19,7 +19,7 @@ describe('Socket Mode', () => {
   beforeAll(async () => {
     w = await slackWorld(
       [
-        { name: 'gpu-node-7', faults: ['socket-is-directory'], toolkitPod: true },
+        { name: 'gpu-node-7', faults: ['containerd-socket-is-directory'], toolkitPod: true },
         { name: 'gpu-node-8', faults: ['containerd-down'] },
       ],
       { SLACK_APP_TOKEN: APP_TOKEN },

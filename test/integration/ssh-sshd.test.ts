@@ -159,14 +159,18 @@ describe('ssh adapter against real sshd', () => {
     const probes = catalogs.probes.filter((p): p is SshProbe => p.transport === 'ssh');
     const shell = await connector.connect(target());
     try {
-      const obs = await runSshProbes(shell, probes, {
+      const { observations: obs, layout } = await runSshProbes(shell, probes, {
         sudo: false,
-        runtimeSocket: '/run/containerd/containerd.sock',
+        overrides: {},
         maxOutputBytes: 64 * 1024,
         clock: systemClock,
         redact: createRedactor(),
       });
-      expect(obs.map((o) => o.check)).toEqual(probes.map((p) => p.id));
+      // The layout probe runs first, alone; then the rest in one batch.
+      expect(obs.map((o) => o.check)).toEqual([...probes.filter((p) => p.stage === 'layout'), ...probes.filter((p) => p.stage !== 'layout')].map((p) => p.id));
+      // No systemd unit for containerd here: the layout says so and falls back to the defaults.
+      expect(layout.flavour).toBe('unknown');
+      expect(layout.params.socket).toBe('/run/containerd/containerd.sock');
       for (const o of obs) expect(['ok', 'failed', 'timeout']).toContain(o.status);
       const clock = obs.find((o) => o.check === 'time-sync')!;
       expect(clock.lines.some((l) => /^clock-skew-seconds=0 /.test(l))).toBe(true);
