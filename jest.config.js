@@ -9,4 +9,6 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: { ignoreCodes: [151001] } }],
   },
   testTimeout: 30000,
+  // The lab runs its faults concurrently, one queue per node: all must be able to wait in their queue.
+  maxConcurrency: 64,
 };

@@ -1,12 +1,14 @@
 /**
  * Real faults for lab nodes, each produced the way it happens in production
  * and checked to have really happened (the real message in the journal, the
- * real state in systemd) before a test relies on it.
+ * real state in systemd) before a test relies on it. A fault has the id of
+ * the finding it produces (`<finding>` or `<finding>--<variant>`): the
+ * finding, its fault, its fixture and its runbook share one name.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab, LabNode } from './lab.js';
+import type { ContainerdVersion, Lab, LabNode } from './lab.js';
 
 function host(script: string): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -18,6 +20,7 @@ function host(script: string): Promise<string> {
 
 /** A lab fault: how to produce it, what the product must name, how to undo it. */
 export interface LabFault {
+  /** The finding it produces, or `<finding>--<variant>`. */
   id: string;
   /** What happens in production and how the lab produces it. */
   title: string;
@@ -27,9 +30,18 @@ export interface LabFault {
   fixable: boolean;
   /** This fault touches state all lab nodes share (swap is kernel-wide): run it alone. */
   global?: boolean;
+  /** Containers (k8s.io ids) the fix is meant to end. */
+  ends?: string[];
+  /** The containerd versions it is produced on (default: every version in the lab). */
+  versions?: ContainerdVersion[];
   inject(node: LabNode, lab: Lab): Promise<void>;
   /** Undo by hand (for advisory-only faults, and cleanup after a failed test). */
   restore(node: LabNode, lab: Lab): Promise<void>;
+}
+
+/** The finding a fault produces. */
+export function findingOf(fault: Pick<LabFault, 'id'>): string {
+  return fault.id.replace(/--.*$/, '');
 }
 
 const SOCK = '/run/containerd/containerd.sock';
@@ -38,20 +50,26 @@ const SOCK = '/run/containerd/containerd.sock';
 export async function resetContainerd(node: LabNode): Promise<void> {
   const pid = await node.sh('systemctl show -p MainPID --value containerd');
   if (pid.stdout.trim() && pid.stdout.trim() !== '0') await node.sh(`kill -CONT ${pid.stdout.trim()}`);
-  await node.sh(`[ -d ${SOCK} ] && systemctl stop containerd && rmdir ${SOCK}; systemctl reset-failed containerd; systemctl start containerd`);
+  await node.sh(`[ -d ${SOCK} ] && systemctl stop containerd && rm -rf ${SOCK}; systemctl reset-failed containerd; systemctl start containerd`);
   await node.waitRuntime();
 }
 
-/** Starts a real container (and so a real containerd-shim) on the node. */
-export async function runContainer(node: LabNode, id: string): Promise<number> {
-  await node.must(`ctr -n k8s.io run -d --rootfs ${node.dir}/rootfs ${id} /bin/sleep 1000000`);
-  const out = await node.must(`ctr -n k8s.io tasks ls | awk '$1 == "${id}" { print $2 }'`);
-  return Number(out.trim());
+/** Starts a real container (and so a real containerd-shim) on the node; returns its task PID. */
+export async function runContainer(node: LabNode, id: string, gpu = false): Promise<number> {
+  const device = gpu ? '--mount type=bind,src=/dev/null,dst=/dev/nvidia0,options=rbind:rw ' : '';
+  const cmd = gpu ? `/bin/sh -c 'exec 3</dev/nvidia0; exec /bin/sleep 1000000'` : '/bin/sleep 1000000';
+  await node.must(`ctr -n k8s.io run -d ${device}--rootfs ${node.dir}/rootfs ${id} ${cmd}`);
+  return (await node.tasks()).get(id)!.pid;
+}
+
+/** Removes a container and its task, whatever state it is in. */
+export async function removeContainer(node: LabNode, id: string): Promise<void> {
+  await node.sh(`ctr -n k8s.io tasks kill -s KILL ${id} 2>/dev/null; sleep 0.3; ctr -n k8s.io tasks rm -f ${id} 2>/dev/null; ctr -n k8s.io containers rm ${id} 2>/dev/null; true`);
 }
 
 /** Builds an OCI image archive no container uses: a fat random layer plus many empty files. */
 async function buildUnusedImage(dir: string, megabytes: number, files: number): Promise<string> {
-  const d = join(dir, 'unused-image');
+  const d = join(dir, `unused-image-${megabytes}-${files}`);
   rmSync(d, { recursive: true, force: true });
   mkdirSync(join(d, 'layer', 'files'), { recursive: true });
   mkdirSync(join(d, 'oci', 'blobs', 'sha256'), { recursive: true });
@@ -94,15 +112,40 @@ async function buildUnusedImage(dir: string, megabytes: number, files: number): 
   return `${d}/image.tar`;
 }
 
+/** A broken section appended to config.toml (what a half-applied edit leaves). */
+const BROKEN_TOML = `printf '\\n[plugins."io.containerd.grpc.v1.cri".registry\\n  broken = = true\\n' >> /etc/containerd/config.toml`;
+
+async function breakConfig(node: LabNode): Promise<void> {
+  await node.must(`cp -p /etc/containerd/config.toml /root/config.toml.lab-good && ${BROKEN_TOML}`);
+  await node.sh('systemctl restart containerd');
+  await node.waitFor(`journalctl -u containerd -n 50 --no-pager | grep -Eq 'failed to load TOML|failed to unmarshal TOML'`, 20_000, 'the real TOML failure');
+}
+
+async function restoreConfig(node: LabNode): Promise<void> {
+  await node.sh('[ -f /root/config.toml.lab-good ] && cp -p /root/config.toml.lab-good /etc/containerd/config.toml; rm -f /etc/containerd/config.toml.bak-*');
+  await resetContainerd(node);
+}
+
+/** A restart storm (what the toolkit's SIGHUPs do) until systemd refuses to start containerd again. */
+async function restartStorm(node: LabNode): Promise<void> {
+  const since = (await node.must('date +%s')).trim();
+  await node.sh('for i in $(seq 1 30); do [ "$(systemctl is-active containerd)" = failed ] && break; systemctl restart containerd; done');
+  await node.waitFor(
+    `[ "$(systemctl is-active containerd)" = failed ] && journalctl -u containerd --since @${since} --no-pager | grep -q 'Found left-over process'`,
+    20_000,
+    'a start-limited containerd with its shims still running',
+  );
+}
+
 export const LAB_FAULTS: LabFault[] = [
   {
-    id: 'socket-is-directory',
+    id: 'containerd-socket-is-directory',
     title: 'seed 000: containerd stopped, the socket path recreated as an empty directory (what a hostPath mount without type: Socket does), start fails',
     expect: ['containerd-socket-is-directory'],
     fixable: true,
     async inject(node) {
       await node.sh(`systemctl stop containerd; rm -f ${SOCK}; mkdir ${SOCK}; systemctl start containerd`);
-      await node.waitFor(`journalctl -u containerd -n 50 --no-pager | grep -q 'failed to get listener for main endpoint: is a directory'`, 20_000, 'the real "is a directory" failure');
+      await node.waitFor(`journalctl -u containerd -n 80 --no-pager | grep -Eq 'failed to get listener for main endpoint: (.*: )?is a directory'`, 20_000, 'the real "is a directory" failure');
     },
     restore: resetContainerd,
   },
@@ -119,34 +162,41 @@ export const LAB_FAULTS: LabFault[] = [
     restore: resetContainerd,
   },
   {
-    id: 'config-invalid',
-    title: 'seed 000 case C: a broken /etc/containerd/config.toml, containerd fails to load it on restart',
+    id: 'containerd-config-invalid',
+    title: 'seed 000 case C on a GPU node (nvidia runtime as default, registry credentials): a broken config.toml, containerd fails to load it on restart; earlier diagnoses kept the last config that loaded',
+    expect: ['containerd-config-invalid'],
+    fixable: true,
+    inject: breakConfig,
+    restore: restoreConfig,
+  },
+  {
+    id: 'containerd-config-invalid--no-last-good',
+    title: 'the same, on a node nodediag never saw healthy (no last-known-good copy): the repair drops only the section containerd rejects',
     expect: ['containerd-config-invalid'],
     fixable: true,
     async inject(node) {
-      await node.must(`cp /etc/containerd/config.toml /root/config.toml.lab-good && printf '\\n[plugins."io.containerd.grpc.v1.cri".registry\\n  broken = = true\\n' >> /etc/containerd/config.toml`);
-      await node.sh('systemctl restart containerd');
-      await node.waitFor(`journalctl -u containerd -n 50 --no-pager | grep -q 'failed to load TOML'`, 20_000, 'the real TOML failure');
+      await node.must('rm -f /var/lib/nodediag/containerd-config.last-good.toml');
+      await breakConfig(node);
     },
-    async restore(node) {
-      await node.sh('[ -f /root/config.toml.lab-good ] && cp /root/config.toml.lab-good /etc/containerd/config.toml');
-      await resetContainerd(node);
-    },
+    restore: restoreConfig,
   },
   {
-    id: 'leftover-shims',
-    title: 'seed 000 §8: a real container running, then a containerd restart storm until systemd refuses to start it; the shim stays in the unit cgroup',
-    expect: ['containerd-leftover-shims'],
+    id: 'containerd-leftover-shims',
+    title: 'seed 000 §8, read right: a GPU training container whose bundle containerd lost (state dir cleaned while it was stopped): its shim runs on, unmanaged, holding /dev/nvidia0',
+    expect: ['containerd-leftover-shims', 'orphan-holds-gpu'],
     fixable: true,
+    ends: ['lab-orphan'],
     async inject(node) {
-      await runContainer(node, 'lab-sleeper');
-      // A restart storm (what the toolkit's SIGHUPs do) until systemd refuses to start containerd again.
-      await node.sh('for i in $(seq 1 30); do [ "$(systemctl is-active containerd)" = failed ] && break; systemctl restart containerd; done');
-      await node.waitFor(`[ "$(systemctl is-active containerd)" = failed ] && journalctl -u containerd -n 80 --no-pager | grep -q 'Found left-over process'`, 20_000, 'a failed containerd with left-over shims');
+      await runContainer(node, 'lab-orphan', true);
+      await node.must(`systemctl stop containerd && rm -rf /run/containerd/io.containerd.runtime.v2.task/k8s.io/lab-orphan && systemctl start containerd`);
+      await node.waitRuntime();
+      await node.waitFor(`! ctr -n k8s.io tasks ls -q | grep -qx lab-orphan && pgrep -f 'containerd-shim.* -id lab-orphan ' >/dev/null`, 10_000, 'an orphaned shim');
+      // A shim younger than 20 s may still be starting: nodediag waits before calling it an orphan.
+      await new Promise((r) => setTimeout(r, 21_000));
     },
     async restore(node) {
-      await node.sh(`for p in $(ps -eo pid=,comm= | awk '$2 ~ /^containerd-shim/ { print $1 }'); do kill -9 $p; done`);
-      await resetContainerd(node);
+      await node.sh(`pkill -KILL -f 'containerd-shim.* -id lab-orphan ' ; true`);
+      await removeContainer(node, 'lab-orphan');
     },
   },
   {
@@ -157,6 +207,14 @@ export const LAB_FAULTS: LabFault[] = [
     async inject(node) {
       await node.must('systemctl stop containerd');
     },
+    restore: resetContainerd,
+  },
+  {
+    id: 'containerd-down--restart-storm',
+    title: 'seed 000 §8 as it really is: a restart storm while containers run, until systemd refuses to start containerd (start-limit-hit); every live shim is named "left-over" on each start, and is fine',
+    expect: ['containerd-down'],
+    fixable: true,
+    inject: restartStorm,
     restore: resetContainerd,
   },
   {
@@ -178,23 +236,23 @@ export const LAB_FAULTS: LabFault[] = [
   },
   {
     id: 'disk-pressure',
-    title: 'seed 002 §4.10: /var/lib/containerd on a small tmpfs filled (space and inodes) by an image no container uses',
+    title: 'seed 002 §4.10: the node\'s runtime disk (/var/lib/containerd) filled, space and inodes, by an image no container uses',
     expect: ['disk-pressure'],
     fixable: true,
     async inject(node, lab) {
-      const image = await buildUnusedImage(lab.dir, 24, 1950);
-      await node.must('systemctl stop containerd && mount -t tmpfs -o size=48m,nr_inodes=2100 tmpfs /var/lib/containerd && systemctl start containerd');
-      await node.waitRuntime();
+      const free = (await node.must(`df -P /var/lib/containerd | awk 'NR == 2 { print int($4 / 1024) }'`)).trim();
+      const inodes = (await node.must(`df -Pi /var/lib/containerd | awk 'NR == 2 { print $4 }'`)).trim();
+      // Importing unpacks too: the content blob and its snapshot each take the layer's size.
+      const image = await buildUnusedImage(lab.dir, Math.max(1, Math.floor(Number(free) * 0.47)), Math.max(10, Number(inodes) - 300));
       await node.must(`ctr -n k8s.io images import --base-name lab.local/old-training-image ${image}`, 120_000);
       await node.must(`df -P /var/lib/containerd | awk 'NR == 2 { sub(/%/, "", $5); exit !($5 >= 90) }'`);
     },
     async restore(node) {
-      await node.sh('systemctl stop containerd; umount /var/lib/containerd; systemctl start containerd');
-      await node.waitRuntime();
+      await node.sh('ctr -n k8s.io images rm --sync lab.local/old-training-image:v1 2>/dev/null; for i in $(ctr -n k8s.io images ls -q | grep "^sha256:"); do ctr -n k8s.io images rm --sync "$i"; done; true');
     },
   },
   {
-    id: 'cni-missing',
+    id: 'cni-not-ready--no-config',
     title: 'seed 002 §4.9: no CNI config in /etc/cni/net.d (advice only: the network add-on owns it)',
     expect: ['cni-not-ready'],
     fixable: false,
@@ -206,7 +264,7 @@ export const LAB_FAULTS: LabFault[] = [
     },
   },
   {
-    id: 'bridge-netfilter-off',
+    id: 'cni-not-ready',
     title: 'seed 002 §4.9: bridge-nf-call-iptables=0 and ip_forward=0 (per network namespace here)',
     expect: ['cni-not-ready'],
     fixable: true,
@@ -219,16 +277,35 @@ export const LAB_FAULTS: LabFault[] = [
   },
   {
     id: 'cgroup-driver-mismatch',
-    title: 'seed 002 §4.3: kubelet cgroupDriver systemd, containerd runc SystemdCgroup = false',
+    title: 'seed 002 §4.3: kubelet cgroupDriver systemd, containerd\'s default runtime (nvidia) with SystemdCgroup = false',
     expect: ['cgroup-driver-mismatch'],
     fixable: true,
     async inject(node) {
-      await node.must("sed -i 's/SystemdCgroup = true/SystemdCgroup = false/' /etc/containerd/config.toml && systemctl restart containerd");
+      await node.must("cp -p /etc/containerd/config.toml /root/config.toml.lab-good && sed -i 's/SystemdCgroup = true/SystemdCgroup = false/' /etc/containerd/config.toml && systemctl restart containerd");
       await node.waitRuntime();
     },
     async restore(node) {
-      await node.sh("sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml; systemctl restart containerd");
+      await node.sh('cp -p /root/config.toml.lab-good /etc/containerd/config.toml; rm -f /etc/containerd/config.toml.bak-* /var/lib/kubelet/config.yaml.bak-*; systemctl restart containerd');
       await node.waitRuntime();
+    },
+  },
+  {
+    id: 'pleg-unhealthy',
+    title: 'seed 002 §4.4: kubelet reports PLEG is not healthy while the runtime answers (its relist is stuck; the stand-in stalls it until containerd restarts)',
+    expect: ['pleg-unhealthy'],
+    fixable: true,
+    async inject(node, lab) {
+      await node.must('mkdir -p /run/kubelet-standin && systemctl show -p MainPID --value containerd > /run/kubelet-standin/pleg-stall');
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const ready = lab.kube.nodes.get(node.name)?.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+        if (/PLEG is not healthy/.test(ready?.message ?? '')) return;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error(`lab ${node.name}: kubelet never reported PLEG unhealthy`);
+    },
+    async restore(node) {
+      await node.sh('rm -f /run/kubelet-standin/pleg-stall');
     },
   },
 ];

@@ -10,12 +10,28 @@
  * CrashLoopBackOff as the runtime comes and goes. It is NOT kubelet.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statfsSync, unlinkSync } from 'node:fs';
 
 const NODE = process.env.NODE_NAME;
 const API = process.env.API_URL;
 const TOKEN = process.env.API_TOKEN;
-const SOCK = process.env.RUNTIME_SOCKET ?? '/run/containerd/containerd.sock';
+/** Flags as kubelet takes them (kubeadm passes --config and --container-runtime-endpoint). */
+function flag(name) {
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${name}`) return args[i + 1];
+    if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
+  }
+  return undefined;
+}
+const SOCK = (flag('container-runtime-endpoint') ?? process.env.RUNTIME_SOCKET ?? 'unix:///run/containerd/containerd.sock').replace(/^unix:\/\//, '');
+const CONFIG = flag('config');
+/**
+ * The lab's PLEG fault: while this file holds containerd's current main PID, the stand-in's
+ * relist is "stuck" (a real kubelet's is when the runtime is overloaded): PLEG is not healthy
+ * although the runtime answers. A containerd restart (a new main PID) clears it.
+ */
+const PLEG_STALL = '/run/kubelet-standin/pleg-stall';
 
 function klog(level, file, msg) {
   const d = new Date();
@@ -43,7 +59,7 @@ async function api(method, path, body) {
   return res.json();
 }
 
-const config = read('/var/lib/kubelet/config.yaml') ?? '';
+const config = CONFIG ? (read(CONFIG) ?? '') : '';
 const failSwapOn = !/^failSwapOn:\s*false/m.test(config);
 klog('I', 'server.go:487', `"Kubelet version" kubeletVersion="v1.30.0-standin" node="${NODE}"`);
 
@@ -64,9 +80,34 @@ function cond(type, status, reason, message) {
   return { type, status, reason, message, lastHeartbeatTime: t, lastTransitionTime: t };
 }
 
+let plegSince = null;
+
+function plegStalled() {
+  const stalledPid = (read(PLEG_STALL) ?? '').trim();
+  if (!stalledPid) return false;
+  const pid = (spawnSync('systemctl', ['show', '-p', 'MainPID', '--value', 'containerd'], { encoding: 'utf8', timeout: 3000 }).stdout ?? '').trim();
+  if (pid !== stalledPid) {
+    try {
+      unlinkSync(PLEG_STALL);
+    } catch {
+      /* already gone */
+    }
+    return false;
+  }
+  return true;
+}
+
 async function tick() {
-  const ping = spawnSync('ctr', ['--address', SOCK, '--timeout', '2s', 'version'], { timeout: 3000, encoding: 'utf8' });
+  // ctr speaks containerd's API, not CRI: on the CRI-O stand-in the runtime is "up" when its socket is.
+  const ping = SOCK.includes('crio')
+    ? { status: existsSync(SOCK) ? 0 : 1, stderr: 'no CRI-O socket' }
+    : spawnSync('ctr', ['--address', SOCK, '--timeout', '2s', 'version'], { timeout: 3000, encoding: 'utf8' });
   const runtimeOk = ping.status === 0;
+  const pleg = runtimeOk && plegStalled();
+  if (pleg) {
+    plegSince ??= Date.now() - 185_300;
+    klog('E', 'kubelet.go:2359', `"Skipping pod synchronization" err="PLEG is not healthy: pleg was last seen active ${((Date.now() - plegSince) / 60000).toFixed(0)}m${(((Date.now() - plegSince) / 1000) % 60).toFixed(1)}s ago; threshold is 3m0s"`);
+  } else plegSince = null;
   let cniFiles = 0;
   try {
     cniFiles = readdirSync('/etc/cni/net.d').filter((f) => /\.(conf|conflist|json)$/.test(f)).length;
@@ -101,10 +142,12 @@ async function tick() {
     klog('E', 'kubelet.go:2885', '"Container runtime network not ready" networkReady="NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"');
   }
 
-  const ready = runtimeOk && networkOk;
+  const ready = runtimeOk && networkOk && !pleg;
   const message = !runtimeOk
     ? 'container runtime is down'
-    : !networkOk
+    : pleg
+      ? `PLEG is not healthy: pleg was last seen active ${((Date.now() - plegSince) / 60000).toFixed(0)}m${(((Date.now() - plegSince) / 1000) % 60).toFixed(1)}s ago; threshold is 3m0s`
+      : !networkOk
       ? 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'
       : 'kubelet is posting ready status';
   const state = `${ready}/${message}/${diskUse >= 90}`;

@@ -28,6 +28,39 @@ import { KubeApiStandin, makeDaemonSetPod, makeNode } from '../../src/sim/kube-s
 import { selfSignedCert } from '../../src/sim/self-signed.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** The containerd versions lab nodes run: bookworm's 1.6, and trixie's 1.7 and unstable's 2.1 fetched by fetch-containerd.sh. */
+export const CONTAINERD_VERSIONS = ['1.6', '1.7', '2.1'] as const;
+export type ContainerdVersion = (typeof CONTAINERD_VERSIONS)[number];
+
+/** Where fetch-containerd.sh unpacked the other containerd versions. */
+export const LAB_PKGS = process.env.NODEDIAG_LAB_PKGS ?? '/srv/nodediag-pkgs';
+
+/**
+ * How a node's runtime is laid out: Debian's containerd.service (the default); k3s's (containerd
+ * under a unit named k3s, with k3s's socket, root, state and config paths — a STAND-IN for the
+ * k3s supervisor, which is not packaged here); CRI-O's (a crio.service STAND-IN listening on
+ * CRI-O's socket: CRI-O is not packaged here); or the default with a volatile journal.
+ */
+export type LabLayout = 'containerd' | 'k3s' | 'cri-o' | 'volatile-journal';
+
+/** A node to boot: its name, the containerd it runs and its layout. */
+export interface LabNodeSpec {
+  name: string;
+  containerd?: ContainerdVersion;
+  layout?: LabLayout;
+}
+
+const K3S = {
+  socket: '/run/k3s/containerd/containerd.sock',
+  root: '/var/lib/rancher/k3s/agent/containerd',
+  state: '/run/k3s/containerd',
+  config: '/var/lib/rancher/k3s/agent/etc/containerd/config.toml',
+};
+
+/** The private registry every lab node is configured for, as production GPU nodes are (credentials per lab). */
+export const LAB_REGISTRY = 'registry.lab.example';
+export const LAB_MIRROR = 'https://mirror.lab.example';
 /** The repository root (works from src and from dist). */
 export const REPO_ROOT = HERE.includes('/dist/') ? join(HERE, '..', '..', '..') : join(HERE, '..', '..');
 const KUBELET_STANDIN = join(REPO_ROOT, 'test', 'lab', 'kubelet-standin.mjs');
@@ -76,8 +109,11 @@ async function must(cmd: string, args: string[], what: string): Promise<string> 
  * Throws, loudly, when this machine cannot host lab nodes. The lab tests call
  * it in `beforeAll`, so CI fails instead of passing silently.
  */
-export function requireLabEnvironment(): void {
+export function requireLabEnvironment(versions: readonly ContainerdVersion[] = []): void {
   const missing: string[] = [];
+  for (const v of versions) {
+    if (v !== '1.6' && !existsSync(join(LAB_PKGS, `containerd-${v}`, 'usr', 'bin', 'containerd'))) missing.push(`containerd ${v} in ${LAB_PKGS} (run test/lab/fetch-containerd.sh)`);
+  }
   if (process.getuid?.() !== 0) missing.push('root (the lab creates namespaces, mounts and cgroups)');
   for (const bin of ['/usr/bin/unshare', '/usr/bin/nsenter', '/usr/sbin/ip', '/usr/sbin/sshd', '/usr/bin/containerd', '/usr/bin/ctr', '/lib/systemd/systemd', '/usr/bin/ssh-keygen', '/usr/bin/runc']) {
     if (!existsSync(bin)) missing.push(bin);
@@ -85,7 +121,7 @@ export function requireLabEnvironment(): void {
   if (missing.length) {
     throw new Error(
       `LAB UNAVAILABLE — the real-node lab cannot run here; missing: ${missing.join(', ')}.\n` +
-        'Run as root with: apt-get install -y openssh-server containerd iproute2 util-linux (see .ci/run).',
+        'Run as root with: apt-get install -y openssh-server containerd iproute2 util-linux, then test/lab/fetch-containerd.sh (see .ci/run).',
     );
   }
 }
@@ -132,9 +168,20 @@ export class LabNode {
   systemdPid = 0;
   hostKeyFingerprint = '';
 
+  /** This node's /etc/machine-id (the API stand-in's Node says the same, as kubelet would report it). */
+  machineId = '';
+  /** The node's runtime layout. */
+  layout: LabLayout = 'containerd';
+
+  /** The CRI socket on this node. */
+  get socket(): string {
+    return this.layout === 'k3s' ? K3S.socket : this.layout === 'cri-o' ? '/var/run/crio/crio.sock' : '/run/containerd/containerd.sock';
+  }
+
   constructor(
     readonly lab: Lab,
     readonly name: string,
+    readonly containerd: ContainerdVersion,
     readonly index: number,
     readonly address: string,
     readonly hostAddress: string,
@@ -179,13 +226,30 @@ export class LabNode {
 
   /** Waits until containerd answers on its socket. */
   waitRuntime(timeoutMs = 30_000): Promise<void> {
-    return this.waitFor('ctr --timeout 2s version >/dev/null 2>&1', timeoutMs, 'containerd to answer');
+    if (this.layout === 'cri-o') return this.waitFor(`[ -S ${this.socket} ]`, timeoutMs, 'the CRI-O stand-in socket');
+    return this.waitFor(`ctr --address ${this.socket} --timeout 2s version >/dev/null 2>&1`, timeoutMs, 'containerd to answer');
+  }
+
+  /** The tasks containerd manages in k8s.io, by container id: their PIDs and status (by hand, not through nodediag). */
+  async tasks(): Promise<Map<string, { pid: number; status: string }>> {
+    const out = await this.must('ctr -n k8s.io --connect-timeout 3s --timeout 4s tasks ls');
+    const map = new Map<string, { pid: number; status: string }>();
+    for (const line of out.trim().split('\n').slice(1)) {
+      const [id, pid, status] = line.trim().split(/\s+/);
+      if (id && pid && status) map.set(id, { pid: Number(pid), status });
+    }
+    return map;
+  }
+
+  /** The node's containerd config file. */
+  config(): Promise<string> {
+    return this.must('cat /etc/containerd/config.toml');
   }
 }
 
 /** Options of {@link Lab.boot}. */
 export interface LabOptions {
-  nodes: string[];
+  nodes: Array<string | LabNodeSpec>;
   /** Where node state lives (never under /tmp, /var, /etc or /root: those are overlaid). */
   stateRoot?: string;
 }
@@ -195,6 +259,10 @@ export class Lab {
   readonly nodes: LabNode[] = [];
   kube!: KubeApiStandin;
   readonly token = randomBytes(16).toString('hex');
+  /** The registry password every node's config holds: it must never appear in any output. */
+  readonly registryPassword = `lab-${randomBytes(12).toString('hex')}`;
+  /** The registry token of containerd 2.x nodes' hosts.toml (Authorization: Basic …). */
+  readonly registryBasic = Buffer.from(`robot:${randomBytes(12).toString('hex')}`).toString('base64');
   readonly dir: string;
   readonly botKeyPath: string;
   readonly inventoryPath: string;
@@ -211,7 +279,8 @@ export class Lab {
 
   /** Boots the nodes (in parallel) and writes an inventory and kubeconfig for the product. */
   static async boot(opts: LabOptions): Promise<Lab> {
-    requireLabEnvironment();
+    const specs = opts.nodes.map((n) => (typeof n === 'string' ? { name: n } : n));
+    requireLabEnvironment(specs.map((n) => n.containerd ?? '1.6'));
     const lab = new Lab(randomBytes(3).toString('hex'), opts.stateRoot ?? '/srv/nodediag-lab');
     mkdirSync(lab.dir, { recursive: true });
     try {
@@ -222,7 +291,7 @@ export class Lab {
       chmodSync(join(lab.dir, 'bin', 'node'), 0o755);
       copyFileSync(KUBELET_STANDIN, join(lab.dir, 'bin', 'kubelet-standin.mjs'));
       await must('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'nodediag-lab-bot', '-f', lab.botKeyPath], 'bot key');
-      const hostAddresses = opts.nodes.map((_n, i) => `10.${lab.subnet}.${i + 1}.1`);
+      const hostAddresses = specs.map((_n, i) => `10.${lab.subnet}.${i + 1}.1`);
       const tls = selfSignedCert(['127.0.0.1', ...hostAddresses]);
       if (!tls) throw new Error('lab: openssl is needed to make the API stand-in certificate');
       writeFileSync(join(lab.dir, 'apiserver-ca.pem'), tls.cert);
@@ -230,7 +299,7 @@ export class Lab {
       await lab.kube.start();
       writeFileSync(lab.kubeconfigPath, lab.kube.kubeconfig());
       lab.buildRootfs();
-      opts.nodes.forEach((name, i) => lab.nodes.push(lab.prepareNode(name, i + 1)));
+      specs.forEach((spec, i) => lab.nodes.push(lab.prepareNode(spec.name, spec.containerd ?? '1.6', i + 1, spec.layout ?? 'containerd')));
       await Promise.all(lab.nodes.map((n) => lab.startNode(n)));
       lab.writeInventory();
       return lab;
@@ -252,16 +321,20 @@ export class Lab {
     for (const d of ['bin', 'lib/x86_64-linux-gnu', 'lib64', 'proc', 'sys', 'dev', 'etc', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
     copyFileSync('/bin/sleep', join(rootfs, 'bin/sleep'));
     chmodSync(join(rootfs, 'bin/sleep'), 0o755);
+    // A shell, so that a container can hold a device open (the GPU workload).
+    copyFileSync('/bin/dash', join(rootfs, 'bin/sh'));
+    chmodSync(join(rootfs, 'bin/sh'), 0o755);
     for (const lib of ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
       if (existsSync(lib)) copyFileSync(lib, join(rootfs, lib.slice(1)));
     }
   }
 
-  private prepareNode(name: string, index: number): LabNode {
+  private prepareNode(name: string, containerd: ContainerdVersion, index: number, layout: LabLayout): LabNode {
     const dir = join(this.dir, name);
     const node = new LabNode(
       this,
       name,
+      containerd,
       index,
       `10.${this.subnet}.${index}.2`,
       `10.${this.subnet}.${index}.1`,
@@ -273,12 +346,47 @@ export class Lab {
     for (const d of ['etc-upper', 'etc-work', 'var-upper', 'var-work', 'root-upper', 'root-work', 'containerd']) mkdirSync(join(dir, d), { recursive: true });
     const etc = join(dir, 'etc-upper');
     writeFileSync(join(etc, 'hostname'), `${name}\n`);
+    node.layout = layout;
+    node.machineId = randomBytes(16).toString('hex');
+    writeFileSync(join(etc, 'machine-id'), `${node.machineId}\n`);
     // A node resolves its own name (sudo looks it up; without it, sudo waits for DNS that is not there).
     writeFileSync(join(etc, 'hosts'), `${readFileSync('/etc/hosts', 'utf8').trimEnd()}\n127.0.1.1\t${name}\n`);
     const units = join(etc, 'systemd', 'system');
     mkdirSync(units, { recursive: true });
     for (const u of MASKED_UNITS) symlinkSync('/dev/null', join(units, u));
-    writeFileSync(join(units, 'lab.target'), '[Unit]\nDescription=nodediag lab node\nWants=ssh.service containerd.service kubelet.service\n');
+    const runtimeUnit = layout === 'k3s' ? 'k3s.service' : layout === 'cri-o' ? 'crio.service' : 'containerd.service';
+    writeFileSync(join(units, 'lab.target'), `[Unit]\nDescription=nodediag lab node\nWants=ssh.service ${runtimeUnit} kubelet.service\n`);
+    if (layout === 'k3s' || layout === 'cri-o') symlinkSync('/dev/null', join(units, 'containerd.service'));
+    if (layout === 'k3s') {
+      writeFileSync(
+        join(units, 'k3s.service'),
+        [
+          '[Unit]',
+          'Description=k3s STAND-IN (nodediag lab): real containerd in k3s\'s layout (socket, root, state, config under /run/k3s and /var/lib/rancher/k3s)',
+          '[Service]',
+          `ExecStart=/usr/bin/containerd --config ${K3S.config} --address ${K3S.socket} --root ${K3S.root} --state ${K3S.state}`,
+          'KillMode=process',
+          'Delegate=yes',
+          '',
+        ].join('\n'),
+      );
+    }
+    if (layout === 'cri-o') {
+      writeFileSync(
+        join(units, 'crio.service'),
+        [
+          '[Unit]',
+          'Description=CRI-O STAND-IN (nodediag lab): listens on CRI-O\'s socket; CRI-O is not packaged here',
+          '[Service]',
+          `ExecStart=${join(this.dir, 'bin', 'node')} -e "require('node:fs').mkdirSync('/var/run/crio', { recursive: true }); require('node:net').createServer((s) => s.end()).listen('/var/run/crio/crio.sock')"`,
+          '',
+        ].join('\n'),
+      );
+    }
+    if (layout === 'volatile-journal') {
+      mkdirSync(join(etc, 'systemd', 'journald.conf.d'), { recursive: true });
+      writeFileSync(join(etc, 'systemd', 'journald.conf.d', 'volatile.conf'), '[Journal]\nStorage=volatile\n');
+    }
     symlinkSync(join('/etc/systemd/system', 'lab.target'), join(units, 'default.target'));
     writeFileSync(
       join(units, 'kubelet.service'),
@@ -294,12 +402,26 @@ export class Lab {
         '',
       ].join('\n'),
     );
+    // As kubeadm installs kubelet: its config file by flag, the CRI endpoint from kubeadm-flags.env.
+    mkdirSync(join(units, 'kubelet.service.d'), { recursive: true });
+    writeFileSync(
+      join(units, 'kubelet.service.d', '10-kubeadm.conf'),
+      [
+        '[Service]',
+        'Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"',
+        'EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env',
+        'ExecStart=',
+        `ExecStart=${join(this.dir, 'bin', 'node')} ${join(this.dir, 'bin', 'kubelet-standin.mjs')} $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS`,
+        '',
+      ].join('\n'),
+    );
     // sshd: this node's own ed25519 host key only, on its own address.
     const ssh = join(etc, 'ssh');
     mkdirSync(join(ssh, 'sshd_config.d'), { recursive: true });
     writeFileSync(
       join(ssh, 'sshd_config.d', 'nodediag-lab.conf'),
-      `ListenAddress ${node.address}\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100:30:200\n`,
+      // No PAM session (pam_motd, pam_systemd): each SSH session costs a few processes instead of dozens on the lab's 2 CPUs.
+      `ListenAddress ${node.address}\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100:30:200\nUsePAM no\nPrintMotd no\nPrintLastLog no\n`,
     );
     // containerd: the Debian config with the CRI cgroup driver set to systemd, matching kubelet.
     mkdirSync(join(etc, 'containerd'), { recursive: true });
@@ -310,11 +432,13 @@ export class Lab {
     );
     const kubelet = join(dir, 'var-upper', 'lib', 'kubelet');
     mkdirSync(kubelet, { recursive: true });
-    writeFileSync(
-      join(kubelet, 'config.yaml'),
-      'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\nfailSwapOn: true\ncontainerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n',
-    );
+    writeFileSync(join(kubelet, 'config.yaml'), 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\nfailSwapOn: true\n');
+    writeFileSync(join(kubelet, 'kubeadm-flags.env'), `KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix://${node.socket} --pod-infra-container-image=registry.k8s.io/pause:3.9"\n`);
     mkdirSync(join(dir, 'root-upper', '.ssh'), { recursive: true, mode: 0o700 });
+    // root's shell startup files as on a fresh node: sshd runs every command through root's bash,
+    // which reads ~/.bashrc; the host's (a developer machine's pyenv and the like) would fork dozens of processes per command.
+    writeFileSync(join(dir, 'root-upper', '.bashrc'), '# nodediag lab node\n');
+    writeFileSync(join(dir, 'root-upper', '.profile'), '# nodediag lab node\n');
     return node;
   }
 
@@ -324,8 +448,26 @@ export class Lab {
     const pub = readFileSync(join(etc, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(/\s+/)[1]!;
     node.hostKeyFingerprint = fingerprintSha256(Buffer.from(pub, 'base64'));
     writeFileSync(join(node.dir, 'root-upper', '.ssh', 'authorized_keys'), readFileSync(`${this.botKeyPath}.pub`), { mode: 0o600 });
-    const config = (await must('/usr/bin/containerd', ['config', 'default'], 'containerd config default')).replace(/SystemdCgroup = false/g, 'SystemdCgroup = true');
-    writeFileSync(join(etc, 'containerd', 'config.toml'), config);
+    const bin = node.containerd === '1.6' ? '/usr/bin/containerd' : join(LAB_PKGS, `containerd-${node.containerd}`, 'usr', 'bin', 'containerd');
+    const defaults = await must(bin, ['config', 'default'], 'containerd config default');
+    writeFileSync(join(etc, 'containerd', 'config.toml'), productionConfig(defaults, this));
+    if (node.layout === 'k3s') {
+      const k3sEtc = join(node.dir, 'var-upper', 'lib', 'rancher', 'k3s', 'agent', 'etc', 'containerd');
+      mkdirSync(k3sEtc, { recursive: true });
+      writeFileSync(join(k3sEtc, 'config.toml'), productionConfig(defaults, this));
+    }
+    if (/^version = 3/m.test(defaults)) {
+      // containerd 2.x: registries by config_path; the private one's credentials in its hosts.toml.
+      const certs = join(etc, 'containerd', 'certs.d', LAB_REGISTRY);
+      mkdirSync(certs, { recursive: true });
+      writeFileSync(
+        join(certs, 'hosts.toml'),
+        `server = "https://${LAB_REGISTRY}"\n\n[host."https://${LAB_REGISTRY}"]\n  capabilities = ["pull", "resolve"]\n  [host."https://${LAB_REGISTRY}".header]\n    Authorization = ["Basic ${this.registryBasic}"]\n`,
+        { mode: 0o600 },
+      );
+      mkdirSync(join(etc, 'containerd', 'certs.d', 'docker.io'), { recursive: true });
+      writeFileSync(join(etc, 'containerd', 'certs.d', 'docker.io', 'hosts.toml'), `server = "https://registry-1.docker.io"\n\n[host."${LAB_MIRROR}"]\n  capabilities = ["pull", "resolve"]\n`);
+    }
     const rootfs = join(node.dir, 'rootfs');
     await must('/bin/cp', ['-a', join(this.dir, 'rootfs-template'), rootfs], 'rootfs');
 
@@ -353,7 +495,11 @@ export class Lab {
         `mount -t overlay overlay -o lowerdir=/var,upperdir=${node.dir}/var-upper,workdir=${node.dir}/var-work /var`,
         `mount -t overlay overlay -o lowerdir=/root,upperdir=${node.dir}/root-upper,workdir=${node.dir}/root-work /root`,
         'mkdir -p /var/lib/containerd',
-        `mount --bind ${node.dir}/containerd /var/lib/containerd`,
+        // A small runtime disk of its own, as a node's /var/lib/containerd partition is: the disk fault fills it.
+        'mount -t tmpfs -o size=96m,nr_inodes=8000,mode=711 lab-containerd /var/lib/containerd',
+        ...(node.containerd === '1.6'
+          ? []
+          : ['containerd', 'ctr', 'containerd-shim-runc-v2'].map((b) => `mount --bind ${LAB_PKGS}/containerd-${node.containerd}/usr/bin/${b} /usr/bin/${b}`)),
         'exec /lib/systemd/systemd --system',
         '',
       ].join('\n'),
@@ -381,11 +527,12 @@ export class Lab {
       if (!node.systemdPid) await new Promise((r) => setTimeout(r, 100));
     }
     if (!node.systemdPid) throw new Error(`lab ${node.name}: systemd did not start`);
-    this.kube.addNode(makeNode(node.name, node.address, { 'nodediag.dev/lab': 'true', pool: 'gpu' }, false));
+    this.kube.addNode(makeNode(node.name, node.address, { 'nodediag.dev/lab': 'true', pool: 'gpu', 'nodediag.dev/containerd': node.containerd }, false, node.machineId));
     this.kube.expectHeartbeats(node.name);
     await node.waitFor(`s=$(systemctl is-system-running 2>/dev/null); [ "$s" = running ] || [ "$s" = degraded ]`, 60_000, 'systemd to finish booting');
     await node.waitRuntime();
     await waitTcp(node.address, 22, 15_000);
+    if (node.layout !== 'cri-o') await startWorkloads(node);
   }
 
   /** Writes the inventory the product uses to reach the lab nodes. */
@@ -488,4 +635,57 @@ export function labLeftovers(id: string): string[] {
     for (const d of readdirSync(m)) if (d.startsWith(`nodediag-lab-${id}-`)) left.push(`${m}/${d}`);
   }
   return left;
+}
+
+/**
+ * The config of a production GPU node, made from the version's own
+ * `containerd config default`: SystemdCgroup = true; the NVIDIA runtime
+ * added and made the default the way `nvidia-ctk runtime configure
+ * --runtime=containerd --set-as-default` does it (a copy of the runc runtime
+ * with BinaryName set); and, on config version 2, a private registry with
+ * credentials and a mirror (version 3 keeps them in certs.d hosts.toml).
+ */
+export function productionConfig(defaults: string, lab: Pick<Lab, 'registryPassword'>): string {
+  const lines = defaults.replace(/SystemdCgroup = false/g, 'SystemdCgroup = true').split('\n');
+  const out: string[] = [];
+  const header = /^\s*\[/;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    out.push(l.replace(/(default_runtime_name = )(['"])runc\2/, '$1$2nvidia$2'));
+    if (!/\.runtimes\.runc\]$/.test(l.trim())) continue;
+    let j = i + 1;
+    while (j < lines.length && !(header.test(lines[j]!) && !lines[j]!.includes('runtimes.runc'))) j++;
+    const block = lines.slice(i, j);
+    out.push(...lines.slice(i + 1, j));
+    for (const b of block) {
+      out.push(b.replace('runtimes.runc', 'runtimes.nvidia').replace(/(BinaryName = )(['"]).*\2/, '$1$2/usr/bin/nvidia-container-runtime$2'));
+    }
+    i = j - 1;
+  }
+  let text = out.join('\n');
+  if (/^version = 2/m.test(defaults)) {
+    text = text.replace(
+      /^(\s*)\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\.configs\]\s*$/m,
+      (all, indent: string) =>
+        `${all}\n${indent}  [plugins."io.containerd.grpc.v1.cri".registry.configs."${LAB_REGISTRY}".auth]\n${indent}    username = "robot"\n${indent}    password = "${lab.registryPassword}"`,
+    );
+    text = text.replace(
+      /^(\s*)\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\.mirrors\]\s*$/m,
+      (all, indent: string) => `${all}\n${indent}  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n${indent}    endpoint = ["${LAB_MIRROR}"]`,
+    );
+  }
+  return text;
+}
+
+/** The workloads every lab node runs: a plain container, and a "GPU" one holding /dev/nvidia0 open (a bind of /dev/null). */
+export const LAB_WORKLOADS = ['lab-app', 'lab-gpu'] as const;
+
+/** Starts the node's workloads (real containers, each with its real shim). */
+export async function startWorkloads(node: LabNode): Promise<void> {
+  const rootfs = `${node.dir}/rootfs`;
+  const ctr = `ctr --address ${node.socket} -n k8s.io`;
+  await node.must(`${ctr} run -d --rootfs ${rootfs} lab-app /bin/sleep 1000000`);
+  await node.must(
+    `${ctr} run -d --mount type=bind,src=/dev/null,dst=/dev/nvidia0,options=rbind:rw --rootfs ${rootfs} lab-gpu /bin/sh -c 'exec 3</dev/nvidia0; exec /bin/sleep 1000000'`,
+  );
 }
