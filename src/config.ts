@@ -5,7 +5,9 @@
  * .env.example.
  */
 import { z } from 'zod';
+import type { AlertRouting } from './alerts/alertmanager.js';
 import { ConfigError } from './errors.js';
+import { DEFAULT_RAILS, type RailsConfig } from './rails/gates.js';
 
 const intFrom = (def: number, min: number, max: number) =>
   z
@@ -43,7 +45,7 @@ const optionalString = z
   .optional()
   .transform((v) => (v && v.trim() ? v.trim() : undefined));
 
-const envSchema = z.object({
+const envObject = z.object({
   NODEDIAG_INVENTORY: optionalString,
   NODEDIAG_KUBECONFIG: optionalString,
   NODEDIAG_MAX_OUTPUT_BYTES: intFrom(256 * 1024, 4096, 16 * 1024 * 1024),
@@ -68,10 +70,40 @@ const envSchema = z.object({
   NODEDIAG_APPROVAL_TTL_MINUTES: intFrom(15, 1, 24 * 60),
   NODEDIAG_LOCK_BACKEND: z.enum(['file', 'lease']).optional(),
   NODEDIAG_LEASE_NAMESPACE: optionalString,
+  // Fleet safety rails.
+  NODEDIAG_MAX_CONCURRENT_FIXES: intFrom(1, 1, 64),
+  NODEDIAG_STORM_UNHEALTHY_PERCENT: intFrom(30, 1, 100),
+  NODEDIAG_STORM_MIN_NODES: intFrom(2, 1, 10_000),
+  NODEDIAG_STORM_INCIDENTS: intFrom(10, 1, 10_000),
+  NODEDIAG_FIX_RETRY_BUDGET: intFrom(2, 1, 100),
+  // Alertmanager in.
+  NODEDIAG_ALERT_TOKEN: optionalString,
+  NODEDIAG_ALERT_BASIC_AUTH: optionalString,
+  NODEDIAG_ALERT_CHANNEL: optionalString,
+  NODEDIAG_ALERT_CHANNEL_LABEL: optionalString,
+  NODEDIAG_ALERT_RECEIVER_CHANNELS: listFrom,
+  NODEDIAG_ALERT_NODE_LABELS: listFrom,
+  NODEDIAG_ALERT_MAX_BYTES: intFrom(1024 * 1024, 1024, 64 * 1024 * 1024),
+  // Kubernetes as an alert source.
+  NODEDIAG_WATCH_NODES: boolFrom(false),
+  NODEDIAG_NOT_READY_SECONDS: intFrom(120, 10, 86_400),
+});
+
+const envSchema = envObject.transform((e, ctx) => {
+  if (e.NODEDIAG_ALERT_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.NODEDIAG_ALERT_BASIC_AUTH)) {
+    ctx.addIssue({ code: 'custom', path: ['NODEDIAG_ALERT_BASIC_AUTH'], message: 'must be user:password' });
+  }
+  if (e.NODEDIAG_ALERT_CHANNEL !== undefined && !/^[CG][A-Z0-9]{2,}$/.test(e.NODEDIAG_ALERT_CHANNEL)) {
+    ctx.addIssue({ code: 'custom', path: ['NODEDIAG_ALERT_CHANNEL'], message: 'must be a Slack channel id (C…)' });
+  }
+  return { ...e, receiverChannels: receiverChannels(e.NODEDIAG_ALERT_RECEIVER_CHANNELS, ctx) };
 });
 
 /** Every environment variable nodediag reads (all documented in .env.example). */
-export const ENV_KEYS = Object.keys(envSchema.shape);
+export const ENV_KEYS = Object.keys(envObject.shape);
+
+/** Labels that name the node in an alert, tried in order. */
+export const DEFAULT_NODE_LABELS = ['node', 'kubernetes_node', 'nodename', 'node_name', 'hostname', 'instance'];
 
 /** The validated configuration. */
 export interface Config {
@@ -101,6 +133,30 @@ export interface Config {
   };
   lockBackend: 'file' | 'lease';
   leaseNamespace: string;
+  rails: RailsConfig;
+  alerts: {
+    /** Bearer token Alertmanager sends (http_config.authorization.credentials). */
+    token?: string;
+    /** `user:password` Alertmanager sends (http_config.basic_auth). */
+    basicAuth?: string;
+    routing: AlertRouting;
+    maxBytes: number;
+  };
+  watch: { nodes: boolean; notReadyMs: number };
+}
+
+/** `receiver=C123` pairs. */
+function receiverChannels(pairs: string[], ctx: z.RefinementCtx): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const m = /^([^=]+)=([CG][A-Z0-9]{2,})$/.exec(p);
+    if (!m) {
+      ctx.addIssue({ code: 'custom', path: ['NODEDIAG_ALERT_RECEIVER_CHANNELS'], message: `"${p}" is not receiver=CHANNEL_ID` });
+      continue;
+    }
+    out[m[1]!] = m[2]!;
+  }
+  return out;
 }
 
 /** Reads and validates the configuration; errors name the variable. */
@@ -139,5 +195,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     lockBackend: e.NODEDIAG_LOCK_BACKEND ?? (env.KUBERNETES_SERVICE_HOST ? 'lease' : 'file'),
     leaseNamespace: e.NODEDIAG_LEASE_NAMESPACE ?? 'nodediag',
+    rails: {
+      ...DEFAULT_RAILS,
+      maxConcurrentFixes: e.NODEDIAG_MAX_CONCURRENT_FIXES,
+      stormUnhealthyShare: e.NODEDIAG_STORM_UNHEALTHY_PERCENT / 100,
+      stormMinNodes: e.NODEDIAG_STORM_MIN_NODES,
+      stormIncidents: e.NODEDIAG_STORM_INCIDENTS,
+      retryBudget: e.NODEDIAG_FIX_RETRY_BUDGET,
+    },
+    alerts: {
+      token: e.NODEDIAG_ALERT_TOKEN,
+      basicAuth: e.NODEDIAG_ALERT_BASIC_AUTH,
+      routing: {
+        nodeLabels: e.NODEDIAG_ALERT_NODE_LABELS.length ? e.NODEDIAG_ALERT_NODE_LABELS : DEFAULT_NODE_LABELS,
+        ...(e.NODEDIAG_ALERT_CHANNEL ? { defaultChannel: e.NODEDIAG_ALERT_CHANNEL } : {}),
+        ...(e.NODEDIAG_ALERT_CHANNEL_LABEL ? { channelLabel: e.NODEDIAG_ALERT_CHANNEL_LABEL } : {}),
+        channelByReceiver: e.receiverChannels,
+      },
+      maxBytes: e.NODEDIAG_ALERT_MAX_BYTES,
+    },
+    watch: { nodes: e.NODEDIAG_WATCH_NODES, notReadyMs: e.NODEDIAG_NOT_READY_SECONDS * 1000 },
   };
 }

@@ -24,12 +24,23 @@ import type { FixDeps } from './runbooks/fix-service.js';
 import { FileNodeLock, type NodeLock } from './runbooks/lock.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { AccessPolicy } from './slack/authz.js';
+import { AlertInbox } from './alerts/alert-inbox.js';
+import { AlertService } from './alerts/alert-service.js';
+import { alertIntake } from './alerts/intake.js';
+import { NodeWatch } from './alerts/node-watch.js';
+import { PrometheusMetrics } from './metrics.js';
+import { RailsLedger } from './rails/ledger.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** A running bot. */
 export interface Server {
   slack: SlackApp;
   service: IncidentService;
   outbox: Outbox;
+  alerts: AlertService;
+  inbox: AlertInbox;
+  metrics: PrometheusMetrics;
+  nodeWatch: NodeWatch | null;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -52,7 +63,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   if (!s.botToken) throw new ConfigError('SLACK_BOT_TOKEN is not set', 'see .env.example');
   if (!s.appToken && !s.signingSecret) throw new ConfigError('SLACK_SIGNING_SECRET is needed in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)');
   if (!config.inventoryPath) throw new ConfigError('NODEDIAG_INVENTORY is not set', 'point it at the inventory YAML');
-  const redact = createRedactor([s.botToken, s.signingSecret, s.appToken]);
+  const redact = createRedactor([s.botToken, s.signingSecret, s.appToken, config.alerts.token, config.alerts.basicAuth, config.alerts.basicAuth?.split(':').slice(1).join(':')]);
   const clock = over.clock ?? systemClock;
   const logger = over.logger ?? createLogger(config.logLevel, redact);
   const inventory = loadInventory(config.inventoryPath);
@@ -79,8 +90,25 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     lock,
   };
   const store = new FileIncidentStore(join(config.stateDir, 'incidents'));
+  const scope: ReadonlySet<string> = new Set(inventory.nodes.map((n) => n.name));
+  const ledger = new RailsLedger(join(config.stateDir, 'rails'), Math.max(config.rails.retryWindowMs, config.rails.stormWindowMs), () => clock.now());
+  let outboxRef: Outbox | null = null;
+  let serviceRef: IncidentService | null = null;
+  const metrics = new PrometheusMetrics({
+    incidentsByState: async () => {
+      const open = await store.list(['diagnosing', 'awaiting-approval', 'approved', 'running']);
+      const counts: Record<string, number> = { diagnosing: 0, 'awaiting-approval': 0, approved: 0, running: 0 };
+      for (const i of open) counts[i.state] = (counts[i.state] ?? 0) + 1;
+      return counts;
+    },
+    outboxDepth: () => outboxRef?.pending ?? 0,
+    stormEngaged: () => Boolean(serviceRef?.stormNow()),
+    paused: () => Boolean(serviceRef?.pauseNow()),
+    fixesQueued: () => serviceRef?.fixesQueued ?? 0,
+  });
   const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, clock, logger, {
     postIntervalMs: 1000,
+    onRetry: () => metrics.outboxRetry(),
     // The outbox starts only once the service below exists.
     onUndeliverable: (op, code) => void service.undeliverable(op, code).catch((err) => logger.error('undeliverable message not handled', { error: redact(String(err)) })),
     ...over.outbox,
@@ -98,17 +126,67 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     maxConcurrentDiagnoses: config.maxConcurrentDiagnoses,
     fleetConcurrency: config.fleetConcurrency,
     auditPath: config.auditLogPath,
+    rails: { config: config.rails, ledger, scope: () => scope },
+    metrics,
   });
+  outboxRef = outbox;
+  serviceRef = service;
+  const alertsDir = join(config.stateDir, 'alerts');
+  const inbox = new AlertInbox(join(alertsDir, 'inbox'), logger);
+  const alerts = new AlertService({ incidents: service, inventory, routing: config.alerts.routing, stateDir: alertsDir, audit: fix.audit, logger });
+  if (config.alerts.routing.defaultChannel && config.access.channels.length && !config.access.channels.includes(config.alerts.routing.defaultChannel)) {
+    logger.warn('NODEDIAG_ALERT_CHANNEL is not in NODEDIAG_CHANNELS: alert cards there cannot be approved');
+  }
   const recovered = await service.recover();
   if (recovered) logger.warn('recovered incidents left by a previous run', { count: recovered });
   outbox.start();
+  if (inbox.pending) logger.warn('alerts received before a restart are handled now', { webhooks: inbox.pending });
+  inbox.start((e) => alerts.handle(e));
+  const routes = [
+    {
+      path: '/metrics',
+      method: ['GET'],
+      handler: (_req: IncomingMessage, res: ServerResponse) =>
+        void metrics.scrape().then(
+          (m) => {
+            res.writeHead(200, { 'content-type': m.contentType });
+            res.end(m.body);
+          },
+          () => {
+            res.writeHead(500);
+            res.end();
+          },
+        ),
+    },
+    {
+      path: '/alerts/alertmanager',
+      method: ['POST'],
+      handler: alertIntake({ token: config.alerts.token, basicAuth: config.alerts.basicAuth, maxBytes: config.alerts.maxBytes, accept: (w, at) => inbox.accept(w, at), now: () => clock.now(), metrics, logger }),
+    },
+  ];
   let ready = false;
   const slack = createSlackApp(
-    { botToken: s.botToken, signingSecret: s.signingSecret, appToken: s.appToken, apiUrl: s.apiUrl, port: s.port, ready: () => ready },
+    { botToken: s.botToken, signingSecret: s.signingSecret, appToken: s.appToken, apiUrl: s.apiUrl, port: s.port, ready: () => ready, routes },
     { service, access, chat, inventory, discoverable: Boolean(inventory.defaults.knownHostsPath && kube.client), logger, redact },
   );
   await slack.start();
   ready = true;
+  let nodeWatch: NodeWatch | null = null;
+  if (config.watch.nodes) {
+    if (!kube.client) throw new ConfigError('NODEDIAG_WATCH_NODES needs Kubernetes access', kube.reason);
+    if (!config.alerts.routing.defaultChannel) throw new ConfigError('NODEDIAG_WATCH_NODES needs NODEDIAG_ALERT_CHANNEL (where its incidents go)');
+    nodeWatch = new NodeWatch(
+      kube.client,
+      {
+        notReady: (node, since, message) => alerts.fromNodeWatch(node, 'firing', since, message, clock.now()),
+        readyAgain: (node) => alerts.fromNodeWatch(node, 'resolved', clock.now(), 'Ready', clock.now()),
+      },
+      config.watch.notReadyMs,
+      clock,
+      logger,
+    );
+    await nodeWatch.start();
+  }
   const sweeper = setInterval(() => void service.expireDue().catch((err) => logger.error('expiry sweep failed', { error: redact(String(err)) })), over.sweepIntervalMs ?? 10_000);
   sweeper.unref();
   logger.info('nodediag is serving', { mode: slack.mode, port: s.port, nodes: inventory.nodes.length });
@@ -116,11 +194,17 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     slack,
     service,
     outbox,
+    alerts,
+    inbox,
+    metrics,
+    nodeWatch,
     logger,
     async stop() {
       ready = false;
       clearInterval(sweeper);
+      nodeWatch?.stop();
       await slack.stop();
+      await inbox.stop();
       await service.idle();
       await outbox.drain(10_000);
       await outbox.stop();

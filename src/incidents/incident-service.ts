@@ -14,6 +14,7 @@ import { AuditError, LockHeldError, NodediagError, errorMessage } from '../error
 import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
 import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
+import { expandPlan, shortHash, storePlan } from '../runbooks/plan.js';
 import { incidentMessage } from '../slack/blocks/incident-message.js';
 import { fleetMessage, undeliverableMessage } from '../slack/blocks/replies.js';
 import { approvalModal, decisionMessage, dryRunMessage, requestedMessage, stepFinishedMessage, stepStartedMessage, summaryMessage } from '../slack/blocks/thread-messages.js';
@@ -22,6 +23,10 @@ import { INCIDENT_ID, newIncidentId, TERMINAL_STATES, type Incident, type Incide
 import type { Outbox, OutboxOp } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
 import { lastStepsStarted } from './audit-log.js';
+import type { AlertSource } from '../alerts/alertmanager.js';
+import { NO_METRICS, type MetricsSink } from '../metrics.js';
+import { activePause, budgetRefusal, stormNow, type Pause, type RailsConfig, type Storm } from '../rails/gates.js';
+import type { RailsLedger } from '../rails/ledger.js';
 
 /** Collaborators of the incident service. */
 export interface IncidentServiceDeps {
@@ -37,6 +42,32 @@ export interface IncidentServiceDeps {
   maxConcurrentDiagnoses: number;
   fleetConcurrency: number;
   auditPath: string;
+  /** The fleet safety rails: their settings, memory, and how many nodes the bot looks after. */
+  rails: { config: RailsConfig; ledger: RailsLedger; scope: () => ReadonlySet<string> };
+  metrics?: MetricsSink;
+}
+
+/** What the storm gate counts as an unhealthy node: unreachable, or a critical or high root cause (advice-level findings are not). */
+function unhealthy(report: DiagnosisReport): boolean {
+  return !report.reachable || report.findings.some((f) => f.role === 'root-cause' && (f.severity === 'critical' || f.severity === 'high'));
+}
+
+/** Who opens an incident from an alert (not a Slack user). */
+export const ALERT_REQUESTER = 'alertmanager';
+
+/** A diagnosis request. */
+export interface DiagnoseRequest {
+  node: string;
+  channel: string;
+  user: string;
+  threadKey?: string;
+  responseUrl?: string;
+  /** Opened by an alert: what it said, the alerts that joined, and when it arrived (epoch ms). */
+  origin?: AlertSource;
+  alerts?: Incident['alerts'];
+  receivedAt?: number;
+  /** Wait for a diagnosis slot instead of refusing when busy (alerts: nobody is there to retry). */
+  waitForSlot?: boolean;
 }
 
 const STATE_REFUSAL: Partial<Record<IncidentState, string>> = {
@@ -55,11 +86,46 @@ const STATE_REFUSAL: Partial<Record<IncidentState, string>> = {
 
 export class IncidentService {
   private readonly diagnoses: Semaphore;
+  private readonly fixSlots: Semaphore;
+  /** Node → incident of each fix holding a cluster fix slot. */
+  private readonly fixing = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly background = new Set<Promise<unknown>>();
+  private readonly metrics: MetricsSink;
+  private stormShown: Storm | null = null;
 
   constructor(private readonly d: IncidentServiceDeps) {
     this.diagnoses = new Semaphore(d.maxConcurrentDiagnoses);
+    this.fixSlots = new Semaphore(d.rails.config.maxConcurrentFixes);
+    this.metrics = d.metrics ?? NO_METRICS;
+  }
+
+  /** The pause in force, if any. */
+  pauseNow(): Pause | null {
+    return activePause(this.d.rails.ledger.storedPause(), this.d.clock.now());
+  }
+
+  /** The storm, if the gate holds now. */
+  stormNow(): Storm | null {
+    return stormNow(this.d.rails.ledger.recent(), this.d.rails.scope(), this.d.clock.now(), this.d.rails.config);
+  }
+
+  /** Approved fixes waiting for a cluster fix slot. */
+  get fixesQueued(): number {
+    return this.fixSlots.waiting;
+  }
+
+  private budgetRefusal(node: string): string | null {
+    return budgetRefusal(this.d.rails.ledger.recent(), node, this.d.clock.now(), this.d.rails.config);
+  }
+
+  private record(node: string, kind: 'incident-opened' | 'unhealthy' | 'healthy' | 'fix-run'): void {
+    try {
+      this.d.rails.ledger.record(node, kind);
+    } catch (err) {
+      this.d.logger.error('rails ledger write failed', { error: errorMessage(err) });
+      if (kind === 'fix-run') throw err;
+    }
   }
 
   /** Resolves when background work started so far has finished (tests, shutdown). */
@@ -128,7 +194,7 @@ export class IncidentService {
   }
 
   private publish(inc: Incident): Promise<void> {
-    return this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: incidentMessage(inc) });
+    return this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: incidentMessage(inc, { pause: this.pauseNow() }) });
   }
 
   private async thread(inc: Incident, message: { text: string; blocks?: unknown[] }, key = `${inc.id}:${Math.random().toString(36).slice(2, 10)}`): Promise<string> {
@@ -138,8 +204,9 @@ export class IncidentService {
 
   // ── diagnosis ───────────────────────────────────────────────────────
   /** Starts a diagnosis; the incident message appears at once and fills in when the diagnosis ends. */
-  async diagnose(req: { node: string; channel: string; user: string; threadKey?: string; responseUrl?: string }): Promise<Incident | Refusal> {
-    if (!this.diagnoses.tryAcquire()) {
+  async diagnose(req: DiagnoseRequest): Promise<Incident | Refusal> {
+    const waiting = !this.diagnoses.tryAcquire();
+    if (waiting && !req.waitForSlot) {
       return { reason: `nodediag is busy (${this.d.maxConcurrentDiagnoses} diagnoses running); try again in a minute.` };
     }
     const id = newIncidentId();
@@ -154,20 +221,25 @@ export class IncidentService {
       requester: req.user,
       createdAt: this.now(),
       state: 'diagnosing',
-      timeline: [{ at: this.now(), who: req.user, what: `asked for a diagnosis of ${req.node}` }],
+      ...(req.origin ? { origin: req.origin } : {}),
+      ...(req.alerts ? { alerts: req.alerts } : {}),
+      timeline: [{ at: this.now(), who: req.user, what: req.origin ? `alert ${req.origin.alertname} fired for ${req.node}` : `asked for a diagnosis of ${req.node}` }],
     };
     try {
       await this.d.store.create(inc);
       await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}), message: incidentMessage(inc) });
-      if (!req.threadKey) await this.thread(inc, requestedMessage(inc), `${id}:requested`);
     } catch (err) {
-      this.diagnoses.release();
+      if (!waiting) this.diagnoses.release();
       return { reason: `nodediag cannot record the incident: ${errorMessage(err)}` };
     }
-    this.audit(inc, 'diagnosis-requested', req.user, { channel: req.channel });
+    this.record(inc.node, 'incident-opened');
+    // An alert says the node is unhealthy before the diagnosis does: a storm of alerts trips the gate at once.
+    if (req.origin) this.record(inc.node, 'unhealthy');
+    this.audit(inc, req.origin ? 'alert-opened-incident' : 'diagnosis-requested', req.user, { channel: req.channel, ...(req.origin ? { alert: req.origin.alertname } : {}) });
     this.spawn(async () => {
+      if (waiting) await this.diagnoses.acquire();
       try {
-        await this.finishDiagnosis(inc);
+        await this.finishDiagnosis(inc, req.receivedAt);
       } finally {
         this.diagnoses.release();
       }
@@ -175,10 +247,11 @@ export class IncidentService {
     return inc;
   }
 
-  private async finishDiagnosis(inc: Incident): Promise<void> {
+  private async finishDiagnosis(inc: Incident, receivedAt?: number): Promise<void> {
     let report: DiagnosisReport | null = null;
     let prepared: PreparedFix | null = null;
     let error: string | undefined;
+    const started = this.d.clock.now();
     try {
       const { access } = await resolveNode(inc.node, this.d.fix);
       report = await diagnoseNode(inc.node, this.d.fix);
@@ -187,9 +260,15 @@ export class IncidentService {
     } catch (err) {
       error = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
     }
+    const seconds = (this.d.clock.now() - started) / 1000;
+    this.metrics.diagnosis(error ? 'error' : !report!.reachable ? 'unreachable' : report!.findings.length ? 'findings' : 'healthy', seconds, report?.findings.map((f) => f.id) ?? []);
+    // An unknown node is not a fleet signal; one that answered is.
+    if (report) this.record(inc.node, unhealthy(report) ? 'unhealthy' : 'healthy');
+    const escalation = prepared ? this.budgetRefusal(inc.node) : null;
+    const storm = prepared && !escalation ? this.stormNow() : null;
     const done = await this.mutate(inc.id, (cur) => {
-      // Nothing is offered where nobody can see it.
-      cur.state = prepared && !cur.undeliverable ? 'awaiting-approval' : 'closed';
+      // Nothing is offered where nobody can see it, nor past the retry budget.
+      cur.state = prepared && !cur.undeliverable && !escalation ? 'awaiting-approval' : 'closed';
       if (report) {
         cur.report = reportJson(report);
         cur.findings = report.findings;
@@ -197,18 +276,122 @@ export class IncidentService {
       }
       if (error) cur.error = error;
       if (prepared) {
-        cur.plan = prepared.plan;
+        cur.plan = storePlan(prepared.plan);
         if (prepared.preview !== undefined) cur.preview = prepared.preview;
         cur.expiresAt = new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString();
+        cur.approvalsNeeded = storm ? 2 : 1;
+        cur.approvals = [];
+        if (storm) cur.storm = storm;
+        if (escalation) cur.escalation = escalation;
       }
       cur.timeline.push({
         at: this.now(),
-        what: error ? `diagnosis failed: ${error}` : `diagnosed: ${report!.findings.map((f) => f.id).join(', ') || 'healthy'}${prepared ? ` — fix offered (${prepared.plan.runbook})` : ''}`,
+        what: error
+          ? `diagnosis failed: ${error}`
+          : `diagnosed: ${report!.findings.map((f) => f.id).join(', ') || 'healthy'}${prepared ? (escalation ? ` — no fix offered: ${escalation}` : ` — fix offered (${prepared.plan.runbook}, plan ${shortHash(prepared.plan.hash)})${storm ? `; storm: two approvers needed (${storm.why})` : ''}`) : ''}`,
       });
       return cur;
     });
     if ('reason' in done) return;
     await this.publish(done);
+    if (receivedAt !== undefined) this.metrics.alertToCard((this.d.clock.now() - receivedAt) / 1000);
+    // After the card's first update, so the root cause is not held behind a paced thread post.
+    if (done.threadKey === done.messageKey && !done.origin) await this.thread(done, requestedMessage(done), `${done.id}:requested`);
+    if (escalation) this.audit(done, 'escalated', 'nodediag', { reason: escalation });
+    if (storm) {
+      this.audit(done, 'storm-gate', 'nodediag', { why: storm.why, nodes: storm.nodes });
+      await this.spreadStorm(storm);
+    }
+  }
+
+  /**
+   * When the storm gate engages, fixes already offered to one approver are
+   * held too: their cards say so and need two approvers from now on.
+   */
+  private async spreadStorm(storm: Storm): Promise<void> {
+    if (this.stormShown && this.stormShown.nodes.join() === storm.nodes.join()) return;
+    this.stormShown = storm;
+    for (const open of await this.d.store.list(['awaiting-approval'])) {
+      if (open.storm) continue;
+      const held = await this.mutate(open.id, (cur) => {
+        if (cur.state !== 'awaiting-approval' || cur.storm) return { reason: 'not open' };
+        cur.storm = storm;
+        cur.approvalsNeeded = Math.max(2, cur.approvalsNeeded ?? 1);
+        cur.timeline.push({ at: this.now(), what: `storm gate engaged: ${storm.why}` });
+        return cur;
+      });
+      if ('reason' in held) continue;
+      // The card says it; a thread note per held card would only add to the storm in the channel.
+      await this.publish(held);
+      this.audit(held, 'storm-gate', 'nodediag', { why: storm.why, nodes: storm.nodes });
+    }
+  }
+
+  /**
+   * A note in an incident's thread from outside (alerts joining or
+   * resolving), with an optional change to the incident. With `slot`, the
+   * note is one message kept up to date (posted once, then edited), so a
+   * burst of alerts is one note, not one per alert.
+   */
+  async note(id: string, text: string, change?: (cur: Incident) => void, slot?: string): Promise<Incident | null> {
+    let first = true;
+    const done = await this.mutate(id, (cur) => {
+      change?.(cur);
+      if (slot) {
+        first = !(cur.notes ?? []).includes(slot);
+        if (first) cur.notes = [...(cur.notes ?? []), slot];
+      }
+      return cur;
+    });
+    if ('reason' in done) return null;
+    if (change) await this.publish(done);
+    if (!slot) await this.thread(done, { text });
+    else if (first) await this.thread(done, { text }, `${id}:note:${slot}`);
+    else await this.d.outbox.enqueue({ op: 'update', key: `${id}:note:${slot}`, channel: done.channel, message: { text } });
+    return done;
+  }
+
+  /** The stored incident (read-only). */
+  get(id: string): Promise<Incident | null> {
+    return this.d.store.get(id);
+  }
+
+  // ── pause ───────────────────────────────────────────────────────────
+  /** `/diag pause <duration> <reason>`: no fix starts until it ends or someone resumes. */
+  async pause(user: string, channel: string, durationMs: number, reason: string): Promise<Refusal | null> {
+    const refusal = this.d.access.requestRefusal(user, channel);
+    if (refusal) return refusal;
+    const at = this.now();
+    const until = new Date(this.d.clock.now() + durationMs).toISOString();
+    const p: Pause = { by: user, reason, at, until, channel };
+    this.d.rails.ledger.setPause(p);
+    this.d.fix.audit.append({ type: 'fixes-paused', node: '*', actor: user, data: { until, reason, channel } });
+    await this.d.outbox.enqueue({
+      op: 'post',
+      key: `pause-${newIncidentId()}`,
+      channel,
+      message: { text: `:double_vertical_bar: <@${user}> paused every nodediag fix until ${until.slice(0, 16).replace('T', ' ')} UTC: ${reason}. Diagnoses go on; approvals wait. \`/diag resume\` ends it.` },
+    });
+    for (const open of await this.d.store.list(['awaiting-approval'])) await this.publish(open);
+    return null;
+  }
+
+  /** `/diag resume`: fixes may run again (an approver's call). */
+  async resume(user: string, channel: string): Promise<Refusal | null> {
+    const refusal = await this.d.access.approveRefusal(user, channel, '');
+    if (refusal) return { reason: 'Only an approver can resume fixes.', hint: refusal.hint };
+    const was = this.pauseNow();
+    if (!was) return { reason: 'Fixes are not paused.' };
+    this.d.rails.ledger.setPause(null);
+    this.d.fix.audit.append({ type: 'fixes-resumed', node: '*', actor: user, data: { pausedBy: was.by, reason: was.reason } });
+    await this.d.outbox.enqueue({ op: 'post', key: `resume-${newIncidentId()}`, channel, message: { text: `:arrow_forward: <@${user}> resumed nodediag fixes (paused by <@${was.by}>: ${was.reason}).` } });
+    for (const open of await this.d.store.list(['awaiting-approval'])) await this.publish(open);
+    return null;
+  }
+
+  private pauseRefusal(): Refusal | null {
+    const p = this.pauseNow();
+    return p ? { reason: `Fixes are paused by <@${p.by}> until ${p.until.slice(11, 16)} UTC: ${p.reason}`, hint: 'An approver can end the pause with /diag resume.' } : null;
   }
 
   /** `/diag -l selector`: one summary message. */
@@ -264,7 +447,13 @@ export class IncidentService {
     const refusal = this.d.access.requestRefusal(user, channel);
     if (refusal && (await this.d.access.approveRefusal(user, channel, ''))) return refusal;
     if (!inc.plan) return { reason: 'This incident has no fix to preview.' };
-    await this.thread(inc, dryRunMessage(inc, user));
+    let plan;
+    try {
+      plan = expandPlan(this.d.fix.catalogs, inc.plan);
+    } catch (err) {
+      return { reason: errorMessage(err) };
+    }
+    await this.thread(inc, dryRunMessage(inc, plan, user));
     this.audit(inc, 'dry-run-shown', user);
     return null;
   }
@@ -278,17 +467,23 @@ export class IncidentService {
       return { reason: 'This approval request expired; nodediag is diagnosing the node again in the thread.' };
     }
     if (inc.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[inc.state] ?? 'Nothing to approve.' };
-    const refusal = await this.d.access.approveRefusal(user, channel, inc.requester);
+    const refusal = (await this.d.access.approveRefusal(user, channel, inc.requester)) ?? this.pauseRefusal() ?? this.railsRefusal(inc);
     if (refusal) return refusal;
+    if (inc.approvals?.includes(user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
     try {
-      await this.d.chat.openView(triggerId, approvalModal(inc));
+      await this.d.chat.openView(triggerId, approvalModal(inc, expandPlan(this.d.fix.catalogs, inc.plan!)));
     } catch (err) {
       return { reason: `Slack did not open the confirmation (${errorMessage(err)}); click Approve again.` };
     }
     return null;
   }
 
-  /** The confirmation was submitted: approve (once) and run. */
+  private railsRefusal(inc: Incident): Refusal | null {
+    const budget = this.budgetRefusal(inc.node);
+    return budget ? { reason: `No more fixes on ${inc.node} for now: ${budget}.`, hint: 'Escalate to the node owners; the thread has every earlier run.' } : null;
+  }
+
+  /** The confirmation was submitted: record the approval; once enough approvers agreed (two in a storm), run. */
   async confirmApproval(id: string, user: string): Promise<Refusal | null> {
     const loaded = await this.load(id, null);
     if ('reason' in loaded) return loaded;
@@ -296,19 +491,36 @@ export class IncidentService {
       await this.expire(loaded, user);
       return { reason: 'This approval request expired while the confirmation was open; nodediag is diagnosing again.' };
     }
-    const refusal = await this.d.access.approveRefusal(user, loaded.channel, loaded.requester);
+    const refusal = (await this.d.access.approveRefusal(user, loaded.channel, loaded.requester)) ?? this.pauseRefusal() ?? this.railsRefusal(loaded);
     if (refusal) return refusal;
+    // The gate is read again now: a storm that began after the card was posted holds this fix too.
+    const storm = this.stormNow();
     const approved = await this.mutate(id, (cur) => {
       if (cur.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[cur.state] ?? 'Nothing to approve.' };
       if (this.expired(cur)) return { reason: 'This approval request has expired.' };
+      const approvals = cur.approvals ?? [];
+      if (approvals.includes(user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
+      if (storm && !cur.storm) cur.storm = storm;
+      cur.approvalsNeeded = Math.max(cur.approvalsNeeded ?? 1, cur.storm ? 2 : 1);
+      cur.approvals = [...approvals, user];
+      if (cur.approvals.length < cur.approvalsNeeded) {
+        cur.timeline.push({ at: this.now(), who: user, what: `approved (${cur.approvals.length} of ${cur.approvalsNeeded}: storm override)` });
+        return cur;
+      }
       cur.state = 'approved';
       cur.approvedBy = user;
       cur.approvedAt = this.now();
-      cur.timeline.push({ at: cur.approvedAt, who: user, what: `approved ${cur.plan!.runbook}` });
+      cur.timeline.push({ at: cur.approvedAt, who: user, what: `approved ${cur.plan!.runbook} (plan ${shortHash(cur.plan!.hash)})${cur.approvals.length > 1 ? ` with ${cur.approvals.slice(0, -1).map((a) => `<@${a}>`).join(', ')} (storm override)` : ''}` });
       return cur;
     });
     if ('reason' in approved) return approved;
-    this.audit(approved, 'approved', user, { runbook: approved.plan!.runbook });
+    if (approved.state === 'awaiting-approval') {
+      this.audit(approved, 'storm-override-approval', user, { of: approved.approvalsNeeded, so_far: approved.approvals });
+      await this.publish(approved);
+      await this.thread(approved, { text: `:raised_hand: <@${user}> approved as 1 of ${approved.approvalsNeeded} (storm gate: ${approved.storm?.why ?? 'two approvers'}). A second approver must approve before anything runs.` });
+      return null;
+    }
+    this.audit(approved, 'approved', user, { runbook: approved.plan!.runbook, plan: shortHash(approved.plan!.hash), approvers: approved.approvals });
     await this.publish(approved);
     await this.thread(approved, decisionMessage(approved, 'approved', user));
     this.spawn(() => this.run(approved, user));
@@ -347,8 +559,51 @@ export class IncidentService {
   }
 
   // ── running ─────────────────────────────────────────────────────────
+  /** Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile). */
   private async run(approved: Incident, approver: string): Promise<void> {
-    const id = approved.id;
+    if (!this.fixSlots.tryAcquire()) {
+      const waitingFor = [...this.fixing.keys()];
+      const queued = await this.mutate(approved.id, (cur) => {
+        cur.waitingFor = waitingFor;
+        cur.timeline.push({ at: this.now(), what: `queued: waiting for the fix on ${waitingFor.join(', ')} to finish` });
+        return cur;
+      });
+      if (!('reason' in queued)) await this.publish(queued);
+      this.audit(approved, 'fix-queued', 'nodediag', { waitingFor });
+      await this.fixSlots.acquire();
+    }
+    this.fixing.set(approved.node, approved.id);
+    const started = this.d.clock.now();
+    let result = 'failed';
+    try {
+      result = await this.runHoldingSlot(approved, approver);
+    } finally {
+      this.fixing.delete(approved.node);
+      this.fixSlots.release();
+      this.metrics.fixRun(approved.plan!.runbook, result, (this.d.clock.now() - started) / 1000);
+    }
+  }
+
+  private async runHoldingSlot(queued: Incident, approver: string): Promise<IncidentState> {
+    const id = queued.id;
+    const approved = (await this.d.store.get(id)) ?? queued;
+    // Paused while it waited: nothing starts.
+    const pause = this.pauseNow();
+    if (pause) {
+      const stopped = await this.mutate(id, (cur) => {
+        cur.state = 'aborted';
+        cur.waitingFor = undefined;
+        cur.outcome = { result: 'aborted', summary: `not started: fixes were paused by <@${pause.by}> (${pause.reason})`, steps: [], followUps: [], auditRange: null };
+        cur.timeline.push({ at: this.now(), what: `not started: fixes paused by ${pause.by}` });
+        return cur;
+      });
+      if (!('reason' in stopped)) {
+        await this.publish(stopped);
+        await this.thread(stopped, summaryMessage(stopped, this.d.auditPath), `${id}:summary`);
+      }
+      this.audit(approved, 'fix-not-started-paused', 'nodediag', { pausedBy: pause.by });
+      return 'aborted';
+    }
     const stepKeys = new Map<number, string>();
     let outcomeState: IncidentState = 'failed';
     const finish = async (change: (cur: Incident) => void) => {
@@ -363,18 +618,18 @@ export class IncidentService {
       return done;
     };
     try {
+      // The retry budget counts this run before it starts: a run the ledger cannot record does not start.
+      try {
+        this.record(approved.node, 'fix-run');
+      } catch (err) {
+        throw new AuditError('AUDIT_UNWRITABLE', `cannot record the fix run for the retry budget: ${errorMessage(err)}`, 'free disk space or fix permissions of NODEDIAG_STATE_DIR');
+      }
       const { access } = await resolveNode(approved.node, this.d.fix);
-      const fix: PreparedFix = {
-        node: approved.node,
-        access,
-        report: undefined as never,
-        finding: approved.findings!.find((f) => f.id === approved.finding)!,
-        plan: approved.plan!,
-        ...(approved.preview !== undefined ? { preview: approved.preview } : {}),
-      };
+      const fix = { node: approved.node, access, plan: expandPlan(this.d.fix.catalogs, approved.plan!) };
       const started = await this.mutate(id, (cur) => {
         cur.state = 'running';
-        cur.progress = { step: 0, total: cur.plan!.steps.length, title: 're-checking the finding' };
+        cur.waitingFor = undefined;
+        cur.progress = { step: 0, total: cur.plan!.stepTitles.length, title: 're-checking the finding' };
         return cur;
       });
       if (!('reason' in started)) await this.publish(started);
@@ -387,10 +642,10 @@ export class IncidentService {
         if (e.type === 'step-started') {
           const key = `${id}:step:${e.step.index}`;
           stepKeys.set(e.step.index, key);
-          later(() => this.thread(approved, stepStartedMessage(e.step, approved.plan!.steps.length), key));
+          later(() => this.thread(approved, stepStartedMessage(e.step, fix.plan), key));
           later(async () => {
             const cur = await this.mutate(id, (c) => {
-              c.progress = { step: e.step.index, total: c.plan!.steps.length, title: e.step.title };
+              c.progress = { step: e.step.index, total: c.plan!.stepTitles.length, title: e.step.title };
               return c;
             });
             if (!('reason' in cur)) await this.publish(cur);
@@ -405,6 +660,8 @@ export class IncidentService {
       };
       const outcome = await runFix(fix, this.d.fix, { actor: approver, incident: id, onEvent });
       await progress;
+      // The fix's own fresh diagnosis is the node's latest word for the storm gate.
+      if (outcome.after) this.record(approved.node, unhealthy(outcome.after) ? 'unhealthy' : 'healthy');
       outcomeState = outcome.result;
       const done = await finish((cur) => {
         cur.state = outcome.result;
@@ -419,6 +676,7 @@ export class IncidentService {
         cur.timeline.push({ at: this.now(), what: `the fix ended: ${outcome.result}${outcome.after ? `; the node now: ${outcome.after.findings.map((f) => f.id).join(', ') || 'healthy'}` : ''}` });
       });
       if (done && outcome.after) await this.offerFollowUp(done, outcome.after, access);
+      return outcome.result;
     } catch (err) {
       const why = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
       const state: IncidentState = err instanceof LockHeldError || err instanceof AuditError ? 'aborted' : outcomeState;
@@ -427,6 +685,7 @@ export class IncidentService {
         cur.outcome = { result: state, summary: `the fix could not run: ${why}`, steps: [], followUps: [], auditRange: null };
         cur.timeline.push({ at: this.now(), what: `the fix could not run: ${why}` });
       });
+      return state;
     }
   }
 
@@ -454,7 +713,7 @@ export class IncidentService {
       report: reportJson(after),
       findings: after.findings,
       finding: next.id,
-      plan: prepared.plan,
+      plan: storePlan(prepared.plan),
       ...(prepared.preview !== undefined ? { preview: prepared.preview } : {}),
       expiresAt: new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString(),
       timeline: [{ at: this.now(), what: `follow-up of ${done.id}: ${next.id}` }],
@@ -535,9 +794,10 @@ export class IncidentService {
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
         await this.d.fix.lock.forceRelease(inc.node);
         await this.thread(done, {
-          text:
-            `:warning: nodediag restarted while the fix ran (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
-            `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
+          text: inc.waitingFor?.length
+            ? `:warning: nodediag restarted while this approved fix waited for the fix on ${inc.waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
+            : `:warning: nodediag restarted while the fix ran (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
+              `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
         await this.thread(done, summaryMessage(done, this.d.auditPath), `${done.id}:summary`);
       }

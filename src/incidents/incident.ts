@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { Finding } from '../diagnose/classify.js';
 import type { ReportJson } from '../diagnose/report-json.js';
 import type { StepRecord } from '../runbooks/execute.js';
-import type { Plan } from '../runbooks/plan.js';
+import type { AlertSource } from '../alerts/alertmanager.js';
+import type { Storm } from '../rails/gates.js';
+import type { StoredPlan } from '../runbooks/plan.js';
 
 /** Where an incident is in its life. */
 export type IncidentState =
@@ -55,9 +57,9 @@ export interface Incident {
   /** The diagnosis (without raw observations). */
   report?: ReportJson;
   findings?: Finding[];
-  /** The finding offered for a fix, its plan and preview. */
+  /** The finding offered for a fix, its plan (inputs and hash; the scripts are made from the catalog) and preview. */
   finding?: string;
-  plan?: Plan;
+  plan?: StoredPlan;
   preview?: string;
   expiresAt?: string;
   approvedBy?: string;
@@ -76,6 +78,21 @@ export interface Incident {
   followUp?: string;
   /** Why the diagnosis itself could not be made (unknown node, no access…). */
   error?: string;
+  /** The alert that opened this incident (absent: someone typed /diag). */
+  origin?: AlertSource;
+  /** Every alert that joined this incident, by alert key: its name and whether it still fires. */
+  alerts?: Record<string, { name: string; status: 'firing' | 'resolved'; at: string }>;
+  /** The storm gate held when the fix was offered: two approvers needed. */
+  storm?: Storm;
+  /** Approvers needed (1, or 2 in a storm) and those who approved so far. */
+  approvalsNeeded?: number;
+  approvals?: string[];
+  /** Why no fix is offered although a runbook exists (the retry budget is spent): a human must look. */
+  escalation?: string;
+  /** Thread notes kept as one message each, edited as they change (e.g. `alerts`). */
+  notes?: string[];
+  /** Approved, waiting for the cluster's fix slot held by these nodes' fixes. */
+  waitingFor?: string[];
   timeline: TimelineEntry[];
 }
 

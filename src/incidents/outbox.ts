@@ -39,6 +39,8 @@ export interface OutboxOptions {
   tickMs?: number;
   /** Told when Slack refuses a message for good because of where it goes (bot not in the channel, channel gone). */
   onUndeliverable?: (op: OutboxOp, code: string) => void;
+  /** Told each time a delivery is to be tried again (metrics). */
+  onRetry?: () => void;
 }
 
 /** Message keys remembered (enough for every open incident's messages; older ones are never updated). */
@@ -267,6 +269,7 @@ export class Outbox {
   private failed(item: Item, err: unknown): void {
     const e = err instanceof ChatError ? err : new ChatError('transient', (err as Error)?.message ?? 'error');
     item.attempts += 1;
+    this.opts.onRetry?.();
     if (e.kind === 'rate-limited') {
       item.notBefore = this.clock.now() + (e.retryAfterMs ?? 1000);
     } else if (e.kind === 'permanent' && (e.code === 'invalid_blocks' || e.code === 'msg_too_long' || e.code === 'invalid_blocks_format') && 'message' in item.op && item.op.message.blocks) {

@@ -1,7 +1,8 @@
 /**
  * The Bolt app: Socket Mode when an app-level token is set (no public URL
  * needed), HTTP mode otherwise (Slack's requests at /slack/events, signature
- * checked by Bolt), with /healthz and /readyz in both.
+ * checked by Bolt), with /healthz, /readyz and the bot's own routes
+ * (/metrics, /alerts/alertmanager) in both.
  */
 import bolt from '@slack/bolt';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,6 +21,15 @@ export interface SlackAppOptions {
   port: number;
   /** Whether the bot can take work (for /readyz). */
   ready: () => boolean;
+  /** More routes on the same HTTP server (/metrics, /alerts/alertmanager). */
+  routes?: HttpRoute[];
+}
+
+/** An HTTP route served next to Slack's (in Socket Mode too). */
+export interface HttpRoute {
+  path: string;
+  method: string[];
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** A running Slack app. */
@@ -39,6 +49,7 @@ export function createSlackApp(opts: SlackAppOptions, deps: ListenerDeps): Slack
   const customRoutes = [
     { path: '/healthz', method: ['GET'], handler: (_req: IncomingMessage, res: ServerResponse) => json(res, 200, { ok: true }) },
     { path: '/readyz', method: ['GET'], handler: (_req: IncomingMessage, res: ServerResponse) => (opts.ready() ? json(res, 200, { ready: true }) : json(res, 503, { ready: false })) },
+    ...(opts.routes ?? []),
   ];
   const clientOptions = slackClientOptions({ apiUrl: opts.apiUrl });
   const logger = {

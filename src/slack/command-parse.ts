@@ -4,9 +4,18 @@
  */
 import { errorMessage } from '../errors.js';
 import { showUntrusted, validateNodeName } from '../inventory/node-name.js';
+import { parseDuration } from '../rails/gates.js';
 
 /** What `/diag` asked for. */
-export type DiagRequest = { kind: 'help' } | { kind: 'node'; node: string } | { kind: 'fleet'; selector: string } | { kind: 'invalid'; reason: string; hint: string };
+export type DiagRequest =
+  | { kind: 'help' }
+  | { kind: 'node'; node: string }
+  | { kind: 'fleet'; selector: string }
+  | { kind: 'pause'; durationMs: number; reason: string }
+  | { kind: 'resume' }
+  | { kind: 'invalid'; reason: string; hint: string };
+
+const PAUSE_USAGE = 'Usage: /diag pause <duration> <reason>, e.g. /diag pause 2h zone-b maintenance (1m to 7d)';
 
 const SELECTOR = /^[A-Za-z0-9._/=!,() -]{1,512}$/;
 
@@ -39,6 +48,16 @@ export function parseDiagText(raw: string): DiagRequest {
     if (!SELECTOR.test(selector)) return { kind: 'invalid', reason: `"${showUntrusted(selector, 60)}" is not a valid label selector.`, hint: 'Example: /diag -l pool=gpu' };
     return { kind: 'fleet', selector };
   }
+  const pause = /^pause(?:\s+(\S+))?(?:\s+([\s\S]*))?$/i.exec(text);
+  if (pause) {
+    const durationMs = pause[1] ? parseDuration(pause[1]) : null;
+    if (durationMs === null) return { kind: 'invalid', reason: pause[1] ? `"${showUntrusted(pause[1], 20)}" is not a duration from 1m to 7d.` : 'How long should fixes pause?', hint: PAUSE_USAGE };
+    // The reason is shown to everyone in the channel: plain text, no mentions or markup that could ping or mislead.
+    const reason = (pause[2] ?? '').replace(/[<>&*_~`]/g, '').replace(/\s+/g, ' ').trim().slice(0, 300);
+    if (!reason) return { kind: 'invalid', reason: 'Say why fixes pause: everyone in the channel sees it.', hint: PAUSE_USAGE };
+    return { kind: 'pause', durationMs, reason };
+  }
+  if (/^resume$/i.test(text)) return { kind: 'resume' };
   const words = text.split(/\s+/);
   if (words.length > 1) return { kind: 'invalid', reason: 'One node at a time, please.', hint: 'Usage: /diag <node>, or /diag -l <label-selector> for many' };
   try {

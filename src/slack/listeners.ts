@@ -80,7 +80,14 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       // Let the other requests of a burst be acknowledged before this one's work starts.
       await new Promise((r) => setImmediate(r));
       const from = { channel, user, ...(responseUrl ? { responseUrl } : {}) };
-      const result = req.kind === 'node' ? await d.service.diagnose({ node: req.node, ...from }) : await d.service.fleet({ selector: req.selector, ...from });
+      const result =
+        req.kind === 'node'
+          ? await d.service.diagnose({ node: req.node, ...from })
+          : req.kind === 'fleet'
+            ? await d.service.fleet({ selector: req.selector, ...from })
+            : req.kind === 'pause'
+              ? await d.service.pause(user, channel, req.durationMs, req.reason)
+              : await d.service.resume(user, channel);
       if (result && 'reason' in result) await tell(channel, user, result);
     });
   });

@@ -35,6 +35,10 @@ export interface SlackWorld {
   submit(callbackId: string, metadata: string, user: string): ReturnType<typeof sendSigned>;
   /** Polls until `predicate` holds (the bot works in the background). */
   until<T>(predicate: () => T | undefined | false | null, timeoutMs?: number, what?: string): Promise<T>;
+  /** The bot's own HTTP base (http://127.0.0.1:PORT). */
+  base: string;
+  /** Stops the bot and starts a new one on the same state, port and configuration (`server` is the new one). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -78,22 +82,29 @@ export async function slackWorld(
     NODEDIAG_REQUESTERS: '',
     ...env,
   });
-  const server = await startServer(config, { logger: silentLogger, outbox: { postIntervalMs: 5, baseBackoffMs: 20, maxBackoffMs: 400 }, sweepIntervalMs: 200, ...over });
+  const start = () => startServer(config, { logger: silentLogger, outbox: { postIntervalMs: 5, baseBackoffMs: 20, maxBackoffMs: 400 }, sweepIntervalMs: 200, ...over });
+  const server = await start();
   const url = `http://127.0.0.1:${port}/slack/events`;
-  return {
+  const world: SlackWorld = {
     slack,
     fleet,
     server,
     url,
+    base: `http://127.0.0.1:${port}`,
     stateDir,
     slash: (text, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, slashCommandBody(text, user, channel, slack.responseUrl())),
     click: (action, value, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
     submit: (callbackId, metadata, user) => sendSigned(url, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),
     until,
+    async restart() {
+      await world.server.stop();
+      world.server = await start();
+    },
     async stop() {
-      await server.stop();
+      await world.server.stop();
       await slack.stop();
       if (!fleetIn) await fleet.stop();
     },
   };
+  return world;
 }

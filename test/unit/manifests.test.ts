@@ -17,7 +17,7 @@ describe('deployment files', () => {
   it('grant exactly the Kubernetes verbs the adapter uses', () => {
     const role = docs.find((d) => d.kind === 'ClusterRole');
     const rules = Object.fromEntries(role.rules.map((r: { resources: string[]; verbs: string[] }) => [r.resources[0], [...r.verbs].sort()]));
-    expect(rules).toEqual({ nodes: ['get', 'list', 'patch'], pods: ['delete', 'list'], events: ['list'] });
+    expect(rules).toEqual({ nodes: ['get', 'list', 'patch', 'watch'], pods: ['delete', 'list'], 'pods/eviction': ['create'], events: ['list'] });
     const leases = docs.find((d) => d.kind === 'Role');
     expect(leases.rules[0]).toMatchObject({ apiGroups: ['coordination.k8s.io'], resources: ['leases'] });
   });
@@ -29,6 +29,17 @@ describe('deployment files', () => {
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
     expect(c.resources.limits).toBeDefined();
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+  });
+
+  it('expose /metrics to Prometheus: a ServiceMonitor that selects the Service and scrapes its named port', () => {
+    const svc = docs.find((d) => d.kind === 'Service');
+    const sm = docs.find((d) => d.kind === 'ServiceMonitor');
+    const dep = docs.find((d) => d.kind === 'Deployment');
+    expect(sm.spec.selector.matchLabels).toEqual(svc.metadata.labels);
+    const port = sm.spec.endpoints[0].port;
+    expect(svc.spec.ports.map((p: { name: string }) => p.name)).toContain(port);
+    expect(sm.spec.endpoints[0].path).toBe('/metrics');
+    expect(dep.spec.template.spec.containers[0].ports.map((p: { name: string }) => p.name)).toContain(svc.spec.ports[0].targetPort);
   });
 
   it('only set variables the code reads, and .env.example documents every one', () => {

@@ -6,6 +6,7 @@
  */
 import type { Finding } from '../../diagnose/classify.js';
 import type { Incident } from '../../incidents/incident.js';
+import type { Pause } from '../../rails/gates.js';
 import { clip, code, context, esc, fitBlocks, header, LIMITS, section, type Block } from './limits.js';
 
 /** Action ids of the incident buttons (values carry only the incident id). */
@@ -45,9 +46,13 @@ export function stateLine(inc: Incident): string {
     case 'diagnosing':
       return `Diagnosing ${inc.node}…`;
     case 'awaiting-approval':
-      return `Waiting for approval by a second person · expires ${hhmm(inc.expiresAt)}`;
+      return (inc.approvalsNeeded ?? 1) > 1
+        ? `Storm override: ${inc.approvals?.length ?? 0} of ${inc.approvalsNeeded} approvers${inc.approvals?.length ? ` (<@${inc.approvals.join('>, <@')}>)` : ''} · expires ${hhmm(inc.expiresAt)}`
+        : `Waiting for approval by a second person · expires ${hhmm(inc.expiresAt)}`;
     case 'approved':
-      return `Approved by <@${inc.approvedBy}> at ${hhmm(inc.approvedAt)} · starting`;
+      return inc.waitingFor?.length
+        ? `Approved by <@${inc.approvedBy}> at ${hhmm(inc.approvedAt)} · queued: waiting for the fix on ${inc.waitingFor.map(esc).join(', ')} to finish (one fix at a time in the cluster)`
+        : `Approved by <@${inc.approvedBy}> at ${hhmm(inc.approvedAt)} · starting`;
     case 'running':
       return `Running step ${inc.progress?.step ?? 1}/${inc.progress?.total ?? '?'}: ${esc(inc.progress?.title ?? '')} · approved by <@${inc.approvedBy}>`;
     case 'fixed':
@@ -65,6 +70,7 @@ export function stateLine(inc: Incident): string {
     case 'interrupted':
       return 'Interrupted: nodediag restarted during the fix. Nothing re-runs without a new approval.';
     default:
+      if (inc.escalation) return 'Escalate: no fix offered (retry budget spent)';
       return inc.error ? 'Not diagnosed' : inc.report && !inc.report.reachable ? 'Node unreachable over SSH' : inc.findings?.length ? 'Advice only: nothing to run automatically' : 'Healthy';
   }
 }
@@ -74,8 +80,29 @@ function findingLines(f: Finding, node: string): string {
   return `*${ROLE[f.role]}* · \`${f.id}\` · ${f.severity}${linked} · ${esc(node)}`;
 }
 
+/** Who opened the incident, for the message's context line. */
+function openedBy(inc: Incident): string {
+  return inc.origin ? `opened by alert *${esc(inc.origin.alertname)}*` : `requested by <@${inc.requester}>`;
+}
+
+/** What the alert said, and whether it still fires. */
+function alertBlock(inc: Incident): Block | null {
+  const o = inc.origin;
+  if (!o) return null;
+  const alerts = Object.values(inc.alerts ?? {});
+  const firing = alerts.filter((a) => a.status === 'firing').length;
+  const status = alerts.length && firing === 0 ? ` · :white_check_mark: *resolved* at ${hhmm(alerts.map((a) => a.at).sort().at(-1))}` : alerts.length > 1 ? ` · ${firing} of ${alerts.length} alerts firing` : '';
+  const link = o.link ? ` · <${o.link}|source>` : '';
+  return context(clip(`:bell: Opened by alert *${esc(o.alertname)}*${o.severity ? ` (${esc(o.severity)})` : ''}${o.summary ? `: ${esc(o.summary)}` : ''}${link} · fired ${hhmm(o.firedAt)}${status}`, LIMITS.contextText));
+}
+
+/** Extra state shown on every card: the pause. */
+export interface CardContext {
+  pause?: Pause | null;
+}
+
 /** The incident message. */
-export function incidentMessage(inc: Incident): { text: string; blocks: Block[] } {
+export function incidentMessage(inc: Incident, ctx: CardContext = {}): { text: string; blocks: Block[] } {
   const icon = ICON[inc.state] ?? (inc.findings?.length ? ':warning:' : ':large_green_circle:');
   const blocks: Block[] = [];
   const findings = inc.findings ?? [];
@@ -93,10 +120,13 @@ export function incidentMessage(inc: Incident): { text: string; blocks: Block[] 
               ? `${inc.node}: unreachable`
               : `${inc.node}: healthy`;
   blocks.push(header(`${icon === ':mag:' ? '🔎' : ''}${title}`.trim()));
+  const alert = alertBlock(inc);
   if (inc.state === 'diagnosing') {
-    blocks.push(context(`Requested by <@${inc.requester}> · checking over SSH and the Kubernetes API`));
+    if (alert) blocks.push(alert);
+    blocks.push(context(`${inc.origin ? 'Opened by an alert' : `Requested by <@${inc.requester}>`} · checking over SSH and the Kubernetes API`));
     return { text: `Diagnosing ${inc.node}…`, blocks };
   }
+  if (alert) blocks.push(alert);
   const r = inc.report;
   if (inc.error) blocks.push(section(`:warning: *Could not diagnose ${esc(inc.node)}:* ${esc(inc.error)}`));
   if (r && !r.reachable) blocks.push(section(`:warning: *Cannot reach ${esc(inc.node)} over SSH:* ${esc(r.connectionError?.message ?? 'unreachable')}`));
@@ -112,22 +142,54 @@ export function incidentMessage(inc: Incident): { text: string; blocks: Block[] 
     const lines = others.map((f) => `• *${ROLE[f.role]}* \`${f.id}\` — ${esc(f.title)}${f.evidence[0] ? `\n    ${esc(clip(f.evidence[0], 300))}` : ''}`);
     blocks.push(section(clip(`*Also on this node*\n${lines.join('\n')}`, LIMITS.sectionText)));
   }
+  if (inc.storm && inc.state === 'awaiting-approval') {
+    blocks.push(
+      section(
+        clip(
+          `:rotating_light: *Storm: human triage first.* ${esc(inc.storm.why)}.\nUnhealthy: ${inc.storm.nodes.map((n) => `\`${esc(n)}\``).join(', ') || '—'}\nFixes are not offered to one approver now: overriding the gate takes *two approvers*.`,
+          LIMITS.sectionText,
+        ),
+      ),
+    );
+  }
+  if (inc.escalation) {
+    blocks.push(section(`:sos: *Escalate: a human must look.* ${esc(inc.escalation)}. nodediag offers no further fix on this node for now.`));
+  }
+  const pause = ctx.pause;
+  if (pause && (inc.state === 'awaiting-approval' || inc.state === 'approved')) {
+    blocks.push(context(`:double_vertical_bar: Fixes are paused by <@${pause.by}> until ${hhmm(pause.until)}: ${esc(clip(pause.reason, 300))} · approvals wait; \`/diag resume\` ends it`));
+  }
   if (inc.plan && inc.state === 'awaiting-approval') {
-    blocks.push(section(`*Fix:* ${esc(inc.plan.title)} (${inc.plan.steps.length} steps)\n_${esc(clip(inc.plan.impact, 600))}_`));
+    blocks.push(section(`*Fix:* ${esc(inc.plan.title)} (${inc.plan.stepTitles.length} steps · plan \`${inc.plan.hash.slice(0, 12)}\`)\n_${esc(clip(inc.plan.impact, 600))}_`));
   } else if (focus && !focus.runbook && focus.advice.length) {
     blocks.push(section(`*What to do*\n${focus.advice.map((a) => `• ${esc(a)}`).join('\n')}`));
   }
-  const notChecked = r ? r.checks.filter((c) => c.status !== 'ok') : [];
+  for (const note of r?.layout?.notes ?? []) blocks.push(context(clip(`:warning: ${esc(note)}`, LIMITS.contextText)));
+  const unchecked = r?.unchecked ?? [];
+  if (unchecked.length) {
+    blocks.push(
+      context(
+        clip(
+          `*Could not check* (never taken as evidence): ${unchecked
+            .map((g) => `\`${g.check}\` ${g.status}${g.reason ? ` (${esc(g.reason)})` : ''}${g.findings.length ? ` — cannot tell ${g.findings.map((f) => `\`${f}\``).join(', ')}` : ''} — ${esc(g.hint)}`)
+            .join(' · ')}`,
+          LIMITS.contextText,
+        ),
+      ),
+    );
+  }
+  const notChecked = r && !unchecked.length ? r.checks.filter((c) => c.status !== 'ok') : [];
   if (notChecked.length) {
     blocks.push(context(clip(`Not checked: ${notChecked.map((c) => `\`${c.id}\` ${c.status}${c.reason ? ` (${esc(c.reason)})` : ''}`).join(' · ')}`, LIMITS.contextText)));
   }
-  blocks.push(context(`${stateLine(inc)} · requested by <@${inc.requester}> · ${inc.id}${r ? ` · ${(r.durationMs / 1000).toFixed(1)} s` : ''}`));
+  blocks.push(context(`${stateLine(inc)} · ${openedBy(inc)} · ${inc.id}${r ? ` · ${(r.durationMs / 1000).toFixed(1)} s` : ''}`));
   if (inc.state === 'awaiting-approval') {
+    const needed = inc.approvalsNeeded ?? 1;
     blocks.push({
       type: 'actions',
       block_id: 'incident_actions',
       elements: [
-        button('Approve fix', ACTIONS.approve, inc.id, 'primary'),
+        button(needed > 1 ? `Override storm: approve (${(inc.approvals?.length ?? 0) + 1} of ${needed})` : 'Approve fix', ACTIONS.approve, inc.id, needed > 1 ? 'danger' : 'primary'),
         button('Dry run', ACTIONS.dryRun, inc.id),
         button('Reject', ACTIONS.reject, inc.id, 'danger', {
           title: { type: 'plain_text', text: 'Reject this fix?' },

@@ -10,10 +10,12 @@ export function helpMessage(): Msg {
   const text = [
     '*/diag <node>* — diagnose a node: root cause first, with evidence; offers the documented fix as *Approve fix* / *Dry run* / *Reject*.',
     '*/diag -l <label-selector>* — diagnose every node matching a Kubernetes label selector (e.g. `/diag -l pool=gpu`) and summarise.',
+    '*/diag pause <duration> <reason>* — no fix starts until the pause ends (e.g. `/diag pause 2h zone-b maintenance`); everyone in the channel sees who and why.',
+    '*/diag resume* — end the pause (approvers).',
     '*/diag help* — this message.',
     'A fix runs only after a second person approves it; every step is verified and recorded in the incident\'s thread.',
   ].join('\n');
-  return { text: 'nodediag: /diag <node> | /diag -l <selector> | /diag help', blocks: [section(text)] };
+  return { text: 'nodediag: /diag <node> | /diag -l <selector> | /diag pause <duration> <reason> | /diag resume | /diag help', blocks: [section(text)] };
 }
 
 /** An ephemeral refusal or error, with what to do about it. */

@@ -5,7 +5,7 @@
  */
 import type { Incident } from '../../incidents/incident.js';
 import type { StepRecord } from '../../runbooks/execute.js';
-import { describeVerify, type Plan, type PlannedStep } from '../../runbooks/plan.js';
+import { describeKubeOp, describeVerify, shortHash, type Plan, type PlannedStep } from '../../runbooks/plan.js';
 import { clip, code, context, divider, esc, fitBlocks, header, LIMITS, section, type Block } from './limits.js';
 
 /** Callback id of the approval modal. */
@@ -13,9 +13,9 @@ export const APPROVE_VIEW = 'nodediag_approve_confirm';
 
 type Msg = { text: string; blocks: Block[] };
 
-function stepCommand(s: PlannedStep): string {
+function stepCommand(s: PlannedStep, plan: Plan): string {
   if (!s.action) return `(check only) ${describeVerify(s.verify)}`;
-  return s.action.kind === 'ssh' ? s.action.script : `kubernetes: ${s.action.op}`;
+  return s.action.kind === 'ssh' ? s.action.script : `kubernetes: ${describeKubeOp(s.action.op, plan)}`;
 }
 
 /** The plan's steps as blocks: exact commands and what each verifies. */
@@ -23,9 +23,10 @@ function planBlocks(plan: Plan, perStep = 900): Block[] {
   return plan.steps.map((s) =>
     section(
       clip(
-        `*${s.index}. ${esc(s.title)}*${s.retrySafe ? '' : ' _(not safe to repeat)_'}\n${code(stepCommand(s), perStep)}` +
+        `*${s.index}. ${esc(s.title)}*${s.retrySafe ? '' : ' _(not safe to repeat)_'}${s.shows ? `\n_acts on:_ \`${esc(clip(s.shows, 300))}\`` : ''}\n${code(stepCommand(s, plan), perStep)}` +
           `${s.skipIf ? `\n_skipped when_ \`${esc(clip(s.skipIf.script, 200))}\` passes` : ''}` +
-          `${s.requires ? `\n_refuses unless_ \`${esc(clip(s.requires.script, 200))}\` passes` : ''}` +
+          `${s.requires ? `\n_refuses${s.requires.preflight ? ' (checked before anything changes)' : ''} unless_ \`${esc(clip(s.requires.script, 200))}\` passes: ${esc(clip(s.requires.refusal, 200))}` : ''}` +
+          `${s.undo ? `\n_on failure:_ ${esc(clip(s.undo.note, 200))}` : ''}` +
           `\n_verify:_ ${esc(clip(describeVerify(s.verify), 500))}`,
         LIMITS.sectionText,
       ),
@@ -38,10 +39,9 @@ export function requestedMessage(inc: Incident): Msg {
 }
 
 /** What a dry run shows: the exact commands, in order, with what each verifies. */
-export function dryRunMessage(inc: Incident, by: string): Msg {
-  const plan = inc.plan!;
+export function dryRunMessage(inc: Incident, plan: Plan, by: string): Msg {
   const blocks: Block[] = [
-    section(`:test_tube: *Dry run* for <@${by}> — nothing is changed on ${esc(inc.node)}.\n*${esc(plan.title)}*\n_${esc(clip(plan.impact, 800))}_`),
+    section(`:test_tube: *Dry run* for <@${by}> — nothing is changed on ${esc(inc.node)}.\n*${esc(plan.title)}* · plan \`${shortHash(plan.hash)}\`\n_${esc(clip(plan.impact, 800))}_`),
     ...(inc.preview ? [section(`*${esc(plan.preview?.title ?? 'Preview')}*\n${code(inc.preview, 1500)}`)] : []),
     ...(plan.suggestCordon ? [context('Suggestion: cordon the node first (`nodediag fix --cordon` on the terminal).')] : []),
     ...planBlocks(plan),
@@ -52,17 +52,18 @@ export function dryRunMessage(inc: Incident, by: string): Msg {
 export function decisionMessage(inc: Incident, kind: 'approved' | 'rejected' | 'expired', by?: string): Msg {
   const text =
     kind === 'approved'
-      ? `:white_check_mark: <@${by}> approved the fix (${inc.plan?.steps.length} steps) at ${inc.approvedAt?.slice(11, 19)} UTC; running it now.`
+      ? `:white_check_mark: <@${by}> approved the fix (${inc.plan?.stepTitles.length} steps, plan \`${shortHash(inc.plan?.hash ?? '')}\`) at ${inc.approvedAt?.slice(11, 19)} UTC; running it now.`
       : kind === 'rejected'
         ? `:no_entry_sign: <@${by}> rejected the fix; nothing was run.`
         : ':hourglass: The approval window closed; nothing was run.';
   return { text: text.replace(/<@(\w+)>/g, '@$1'), blocks: [section(text)] };
 }
 
-export function stepStartedMessage(s: PlannedStep, total: number): Msg {
+export function stepStartedMessage(s: PlannedStep, plan: Plan): Msg {
+  const total = plan.steps.length;
   return {
     text: `Step ${s.index}/${total}: ${s.title} — running`,
-    blocks: [section(`:arrow_forward: *Step ${s.index}/${total} — ${esc(s.title)}* · running\n${code(stepCommand(s), 1500)}`)],
+    blocks: [section(`:arrow_forward: *Step ${s.index}/${total} — ${esc(s.title)}* · running\n${code(stepCommand(s, plan), 1500)}`)],
   };
 }
 
@@ -112,12 +113,13 @@ export function summaryMessage(inc: Incident, auditPath: string): Msg {
 }
 
 /** The approval confirmation: the exact steps, the impact, the preview. */
-export function approvalModal(inc: Incident): Record<string, unknown> {
-  const plan = inc.plan!;
+export function approvalModal(inc: Incident, plan: Plan): Record<string, unknown> {
   const blocks: Block[] = [
-    section(`You are approving *${esc(plan.title)}* on *${esc(inc.node)}*, requested by <@${inc.requester}>.\n_${esc(clip(plan.impact, 1200))}_`),
+    section(`You are approving *${esc(plan.title)}* (plan \`${shortHash(plan.hash)}\`) on *${esc(inc.node)}*, requested by <@${inc.requester}>.\n_${esc(clip(plan.impact, 1200))}_`),
     ...(inc.preview ? [section(`*${esc(plan.preview?.title ?? 'Preview')}*\n${code(inc.preview, 1500)}`)] : []),
-    context('nodediag re-checks the finding just before the first step, stops at the first failed step or check, and records every step in the thread and the audit log.'),
+    context(
+      'Just before the first step nodediag diagnoses again and makes the plan again from the node as it is: if it is not this plan (same hash), nothing runs. It checks every refusal condition before changing anything, keeps the running containers running, stops at the first failed step or check, and records every step in the thread and the audit log.',
+    ),
     ...planBlocks(plan, 1200),
   ];
   return {
