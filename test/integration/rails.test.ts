@@ -91,11 +91,14 @@ describe('one fix at a time in the cluster', () => {
     await w.slash('gpu-node-2', 'U0REQUESTER');
     const a = await until(() => cardFor(w, 'gpu-node-1', offered), 20_000, 'card 1');
     const b = await until(() => cardFor(w, 'gpu-node-2', offered), 20_000, 'card 2');
-    // Both approved at once: whichever takes the slot first, the other waits.
-    await Promise.all([approve(w, incidentIdOf(a)!, 'U0APPROVER'), approve(w, incidentIdOf(b)!, 'U0APPROVER2')]);
-    const queued = await until(() => [a, b].find((m) => /queued: waiting for the fix on gpu-node-[12] to finish/.test(text(w.slack.messages.get(m.ts)))), 10_000, 'a queued card');
-    const [first, second] = queued === b ? ['gpu-node-1', 'gpu-node-2'] : ['gpu-node-2', 'gpu-node-1'];
-    expect(text(w.slack.messages.get(queued.ts))).toContain(`waiting for the fix on ${first} to finish`);
+    // The first fix is held long enough on the API (cordon, drain) that the second approval lands while it runs.
+    w.fleet.kube.faults = { latencyMs: 300 };
+    await approve(w, incidentIdOf(a)!, 'U0APPROVER');
+    await until(() => audit(w).find((e) => e.node === 'gpu-node-1' && e.type === 'step-started'), 20_000, 'the first fix running');
+    await approve(w, incidentIdOf(b)!, 'U0APPROVER2');
+    const [first, second] = ['gpu-node-1', 'gpu-node-2'];
+    await until(() => /queued: waiting for the fix on gpu-node-1 to finish/.test(text(w.slack.messages.get(b.ts))), 10_000, 'the queued card');
+    w.fleet.kube.faults = {};
     for (const m of [a, b]) await until(() => w.slack.thread(m.ts).find((t) => t.text.startsWith('Incident summary')), 60_000, 'both summaries');
     // In the audit log, every step of the second fix comes after the last of the first: never both at once.
     const log = audit(w);
