@@ -24,6 +24,7 @@ import type { FixDeps } from './runbooks/fix-service.js';
 import { FileNodeLock, type NodeLock } from './runbooks/lock.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { AccessPolicy } from './slack/authz.js';
+import { slackViews } from './slack/views.js';
 import { AlertInbox } from './alerts/alert-inbox.js';
 import { AlertService } from './alerts/alert-service.js';
 import { alertIntake } from './alerts/intake.js';
@@ -126,6 +127,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     maxConcurrentDiagnoses: config.maxConcurrentDiagnoses,
     fleetConcurrency: config.fleetConcurrency,
     auditPath: config.auditLogPath,
+    views: slackViews,
     rails: { config: config.rails, ledger, scope: () => scope },
     metrics,
   });

@@ -176,10 +176,7 @@ export class AlertService {
     }
     if (!joined.length && !resolved.length) return;
     const allResolved = Object.values(next).every((a) => a.status === 'resolved');
-    const change = (cur: Incident) => {
-      cur.alerts = next;
-      cur.timeline.push({ at: now, what: [...joined.map((n) => `alert ${n} joined`), ...resolved.map((n) => `alert ${n} resolved`)].join('; ') });
-    };
+    const change = { alerts: next, what: [...joined.map((n) => `alert ${n} joined`), ...resolved.map((n) => `alert ${n} resolved`)].join('; ') };
     try {
       if (joined.length) {
         // One note for every alert that joined, kept up to date: a burst of alerts is one message.

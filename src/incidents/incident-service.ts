@@ -15,11 +15,9 @@ import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
 import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
 import { expandPlan, shortHash, storePlan } from '../runbooks/plan.js';
-import { incidentMessage } from '../slack/blocks/incident-message.js';
-import { fleetMessage, undeliverableMessage } from '../slack/blocks/replies.js';
-import { approvalModal, decisionMessage, dryRunMessage, requestedMessage, stepFinishedMessage, stepStartedMessage, summaryMessage } from '../slack/blocks/thread-messages.js';
-import type { AccessPolicy, Refusal } from '../slack/authz.js';
 import { INCIDENT_ID, newIncidentId, TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
+import { isExpired, isRefusal, STATE_REFUSAL, transition, type IncidentEvent, type Refusal } from './transitions.js';
+import type { AccessRules, IncidentViews } from './views.js';
 import type { Outbox, OutboxOp } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
 import { lastStepsStarted } from './audit-log.js';
@@ -35,7 +33,9 @@ export interface IncidentServiceDeps {
   outbox: Outbox;
   /** For replies that cannot wait in the outbox: modals (trigger ids expire in 3 s). */
   chat: ChatPort;
-  access: AccessPolicy;
+  access: AccessRules;
+  /** How incidents are shown (Slack's Block Kit in the bot). */
+  views: IncidentViews;
   clock: Clock;
   logger: Logger;
   approvalTtlMs: number;
@@ -70,19 +70,6 @@ export interface DiagnoseRequest {
   waitForSlot?: boolean;
 }
 
-const STATE_REFUSAL: Partial<Record<IncidentState, string>> = {
-  diagnosing: 'This incident is still being diagnosed.',
-  approved: 'This fix has already been approved and is starting.',
-  running: 'This fix is already running.',
-  fixed: 'This fix has already run: the node was fixed.',
-  failed: 'This fix has already run (it failed; see the thread).',
-  aborted: 'This fix has already been tried (it refused to act; see the thread).',
-  'not-needed': 'This fix was not needed any more; nothing ran.',
-  rejected: 'This fix was rejected.',
-  expired: 'This approval request has expired.',
-  interrupted: 'This fix was interrupted by a restart; re-diagnose before approving again.',
-  closed: 'There is nothing to approve on this incident.',
-};
 
 export class IncidentService {
   private readonly diagnoses: Semaphore;
@@ -193,8 +180,13 @@ export class IncidentService {
     return run;
   }
 
+  /** Applies one event of the state machine with compare-and-set. */
+  private apply(id: string, event: IncidentEvent | ((cur: Incident) => IncidentEvent)): Promise<Incident | Refusal> {
+    return this.mutate(id, (cur) => transition(cur, typeof event === 'function' ? event(cur) : event, this.d.clock.now()));
+  }
+
   private publish(inc: Incident): Promise<void> {
-    return this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: incidentMessage(inc, { pause: this.pauseNow() }) });
+    return this.d.outbox.enqueue({ op: 'update', key: inc.messageKey, channel: inc.channel, message: this.d.views.card(inc, this.pauseNow()) });
   }
 
   private async thread(inc: Incident, message: { text: string; blocks?: unknown[] }, key = `${inc.id}:${Math.random().toString(36).slice(2, 10)}`): Promise<string> {
@@ -227,7 +219,7 @@ export class IncidentService {
     };
     try {
       await this.d.store.create(inc);
-      await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}), message: incidentMessage(inc) });
+      await this.d.outbox.enqueue({ op: 'post', key, channel: inc.channel, ...(req.threadKey ? { threadKey: req.threadKey } : {}), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}), message: this.d.views.card(inc, null) });
     } catch (err) {
       if (!waiting) this.diagnoses.release();
       return { reason: `nodediag cannot record the incident: ${errorMessage(err)}` };
@@ -266,37 +258,27 @@ export class IncidentService {
     if (report) this.record(inc.node, unhealthy(report) ? 'unhealthy' : 'healthy');
     const escalation = prepared ? this.budgetRefusal(inc.node) : null;
     const storm = prepared && !escalation ? this.stormNow() : null;
-    const done = await this.mutate(inc.id, (cur) => {
-      // Nothing is offered where nobody can see it, nor past the retry budget.
-      cur.state = prepared && !cur.undeliverable && !escalation ? 'awaiting-approval' : 'closed';
-      if (report) {
-        cur.report = reportJson(report);
-        cur.findings = report.findings;
-        cur.finding = prepared?.finding.id ?? report.findings[0]?.id;
-      }
-      if (error) cur.error = error;
-      if (prepared) {
-        cur.plan = storePlan(prepared.plan);
-        if (prepared.preview !== undefined) cur.preview = prepared.preview;
-        cur.expiresAt = new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString();
-        cur.approvalsNeeded = storm ? 2 : 1;
-        cur.approvals = [];
-        if (storm) cur.storm = storm;
-        if (escalation) cur.escalation = escalation;
-      }
-      cur.timeline.push({
-        at: this.now(),
-        what: error
+    const done = await this.apply(inc.id, {
+      type: 'diagnosed',
+      result: {
+        ...(report ? { report: reportJson(report), findings: report.findings } : {}),
+        ...(report && (prepared?.finding.id ?? report.findings[0]?.id) ? { finding: prepared?.finding.id ?? report.findings[0]!.id } : {}),
+        ...(error ? { error } : {}),
+        ...(prepared
+          ? { plan: storePlan(prepared.plan), ...(prepared.preview !== undefined ? { preview: prepared.preview } : {}), expiresAt: new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString() }
+          : {}),
+        storm,
+        escalation,
+        summary: error
           ? `diagnosis failed: ${error}`
           : `diagnosed: ${report!.findings.map((f) => f.id).join(', ') || 'healthy'}${prepared ? (escalation ? ` — no fix offered: ${escalation}` : ` — fix offered (${prepared.plan.runbook}, plan ${shortHash(prepared.plan.hash)})${storm ? `; storm: two approvers needed (${storm.why})` : ''}`) : ''}`,
-      });
-      return cur;
+      },
     });
     if ('reason' in done) return;
     await this.publish(done);
     if (receivedAt !== undefined) this.metrics.alertToCard((this.d.clock.now() - receivedAt) / 1000);
     // After the card's first update, so the root cause is not held behind a paced thread post.
-    if (done.threadKey === done.messageKey && !done.origin) await this.thread(done, requestedMessage(done), `${done.id}:requested`);
+    if (done.threadKey === done.messageKey && !done.origin) await this.thread(done, this.d.views.requested(done), `${done.id}:requested`);
     if (escalation) this.audit(done, 'escalated', 'nodediag', { reason: escalation });
     if (storm) {
       this.audit(done, 'storm-gate', 'nodediag', { why: storm.why, nodes: storm.nodes });
@@ -313,13 +295,7 @@ export class IncidentService {
     this.stormShown = storm;
     for (const open of await this.d.store.list(['awaiting-approval'])) {
       if (open.storm) continue;
-      const held = await this.mutate(open.id, (cur) => {
-        if (cur.state !== 'awaiting-approval' || cur.storm) return { reason: 'not open' };
-        cur.storm = storm;
-        cur.approvalsNeeded = Math.max(2, cur.approvalsNeeded ?? 1);
-        cur.timeline.push({ at: this.now(), what: `storm gate engaged: ${storm.why}` });
-        return cur;
-      });
+      const held = await this.apply(open.id, { type: 'storm-engaged', storm });
       if ('reason' in held) continue;
       // The card says it; a thread note per held card would only add to the storm in the channel.
       await this.publish(held);
@@ -333,18 +309,15 @@ export class IncidentService {
    * note is one message kept up to date (posted once, then edited), so a
    * burst of alerts is one note, not one per alert.
    */
-  async note(id: string, text: string, change?: (cur: Incident) => void, slot?: string): Promise<Incident | null> {
+  async note(id: string, text: string, alerts?: { alerts: NonNullable<Incident['alerts']>; what: string }, slot?: string): Promise<Incident | null> {
     let first = true;
     const done = await this.mutate(id, (cur) => {
-      change?.(cur);
-      if (slot) {
-        first = !(cur.notes ?? []).includes(slot);
-        if (first) cur.notes = [...(cur.notes ?? []), slot];
-      }
-      return cur;
+      first = !slot || !(cur.notes ?? []).includes(slot);
+      if (!alerts && !slot) return cur;
+      return transition(cur, { type: 'alerts', alerts: alerts?.alerts ?? cur.alerts ?? {}, what: alerts?.what ?? 'note', ...(slot ? { note: slot } : {}) }, this.d.clock.now());
     });
-    if ('reason' in done) return null;
-    if (change) await this.publish(done);
+    if (isRefusal(done)) return null;
+    if (alerts) await this.publish(done);
     if (!slot) await this.thread(done, { text });
     else if (first) await this.thread(done, { text }, `${id}:note:${slot}`);
     else await this.d.outbox.enqueue({ op: 'update', key: `${id}:note:${slot}`, channel: done.channel, message: { text } });
@@ -366,12 +339,7 @@ export class IncidentService {
     const p: Pause = { by: user, reason, at, until, channel };
     this.d.rails.ledger.setPause(p);
     this.d.fix.audit.append({ type: 'fixes-paused', node: '*', actor: user, data: { until, reason, channel } });
-    await this.d.outbox.enqueue({
-      op: 'post',
-      key: `pause-${newIncidentId()}`,
-      channel,
-      message: { text: `:double_vertical_bar: <@${user}> paused every nodediag fix until ${until.slice(0, 16).replace('T', ' ')} UTC: ${reason}. Diagnoses go on; approvals wait. \`/diag resume\` ends it.` },
-    });
+    await this.d.outbox.enqueue({ op: 'post', key: `pause-${newIncidentId()}`, channel, message: this.d.views.paused(user, until, reason) });
     for (const open of await this.d.store.list(['awaiting-approval'])) await this.publish(open);
     return null;
   }
@@ -384,7 +352,7 @@ export class IncidentService {
     if (!was) return { reason: 'Fixes are not paused.' };
     this.d.rails.ledger.setPause(null);
     this.d.fix.audit.append({ type: 'fixes-resumed', node: '*', actor: user, data: { pausedBy: was.by, reason: was.reason } });
-    await this.d.outbox.enqueue({ op: 'post', key: `resume-${newIncidentId()}`, channel, message: { text: `:arrow_forward: <@${user}> resumed nodediag fixes (paused by <@${was.by}>: ${was.reason}).` } });
+    await this.d.outbox.enqueue({ op: 'post', key: `resume-${newIncidentId()}`, channel, message: this.d.views.resumed(user, was.by, was.reason) });
     for (const open of await this.d.store.list(['awaiting-approval'])) await this.publish(open);
     return null;
   }
@@ -398,12 +366,12 @@ export class IncidentService {
   async fleet(req: { selector: string; channel: string; user: string; responseUrl?: string }): Promise<Refusal | null> {
     if (!this.diagnoses.tryAcquire()) return { reason: 'nodediag is busy; try again in a minute.' };
     const key = `fleet-${newIncidentId()}`;
-    await this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: fleetMessage(req.selector, req.user, null), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}) });
+    await this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: this.d.views.fleet(req.selector, req.user, null), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}) });
     this.spawn(async () => {
       try {
         const names = await nodesForSelector(req.selector, this.d.fix);
         const entries = await diagnoseFleet(names, this.d.fix, this.d.fleetConcurrency);
-        await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: fleetMessage(req.selector, req.user, entries) });
+        await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: this.d.views.fleet(req.selector, req.user, entries) });
       } catch (err) {
         await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: { text: `Fleet ${req.selector}: ${this.d.fix.redact(errorMessage(err))}` } });
       } finally {
@@ -424,21 +392,16 @@ export class IncidentService {
 
   /** Marks an awaiting incident expired (and re-diagnoses when asked by a click). */
   private async expire(inc: Incident, by?: string): Promise<void> {
-    const exp = await this.mutate(inc.id, (cur) => {
-      if (cur.state !== 'awaiting-approval') return { reason: 'not waiting' };
-      cur.state = 'expired';
-      cur.timeline.push({ at: this.now(), what: 'the approval window closed' });
-      return cur;
-    });
-    if ('reason' in exp) return;
+    const exp = await this.apply(inc.id, { type: 'expire' });
+    if (isRefusal(exp)) return;
     await this.publish(exp);
-    await this.thread(exp, decisionMessage(exp, 'expired'));
+    await this.thread(exp, this.d.views.decision(exp, 'expired'));
     this.audit(exp, 'approval-expired', 'nodediag');
     if (by) await this.rediagnose(exp.id, by, exp.channel);
   }
 
   private expired(inc: Incident): boolean {
-    return inc.state === 'awaiting-approval' && !!inc.expiresAt && Date.parse(inc.expiresAt) <= this.d.clock.now();
+    return isExpired(inc, this.d.clock.now());
   }
 
   async dryRun(id: string, user: string, channel: string): Promise<Refusal | null> {
@@ -453,7 +416,7 @@ export class IncidentService {
     } catch (err) {
       return { reason: errorMessage(err) };
     }
-    await this.thread(inc, dryRunMessage(inc, plan, user));
+    await this.thread(inc, this.d.views.dryRun(inc, plan, user));
     this.audit(inc, 'dry-run-shown', user);
     return null;
   }
@@ -471,7 +434,7 @@ export class IncidentService {
     if (refusal) return refusal;
     if (inc.approvals?.includes(user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
     try {
-      await this.d.chat.openView(triggerId, approvalModal(inc, expandPlan(this.d.fix.catalogs, inc.plan!)));
+      await this.d.chat.openView(triggerId, this.d.views.approvalDialog(inc, expandPlan(this.d.fix.catalogs, inc.plan!)));
     } catch (err) {
       return { reason: `Slack did not open the confirmation (${errorMessage(err)}); click Approve again.` };
     }
@@ -495,24 +458,7 @@ export class IncidentService {
     if (refusal) return refusal;
     // The gate is read again now: a storm that began after the card was posted holds this fix too.
     const storm = this.stormNow();
-    const approved = await this.mutate(id, (cur) => {
-      if (cur.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[cur.state] ?? 'Nothing to approve.' };
-      if (this.expired(cur)) return { reason: 'This approval request has expired.' };
-      const approvals = cur.approvals ?? [];
-      if (approvals.includes(user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
-      if (storm && !cur.storm) cur.storm = storm;
-      cur.approvalsNeeded = Math.max(cur.approvalsNeeded ?? 1, cur.storm ? 2 : 1);
-      cur.approvals = [...approvals, user];
-      if (cur.approvals.length < cur.approvalsNeeded) {
-        cur.timeline.push({ at: this.now(), who: user, what: `approved (${cur.approvals.length} of ${cur.approvalsNeeded}: storm override)` });
-        return cur;
-      }
-      cur.state = 'approved';
-      cur.approvedBy = user;
-      cur.approvedAt = this.now();
-      cur.timeline.push({ at: cur.approvedAt, who: user, what: `approved ${cur.plan!.runbook} (plan ${shortHash(cur.plan!.hash)})${cur.approvals.length > 1 ? ` with ${cur.approvals.slice(0, -1).map((a) => `<@${a}>`).join(', ')} (storm override)` : ''}` });
-      return cur;
-    });
+    const approved = await this.apply(id, (cur) => ({ type: 'approve', user, runbook: cur.plan?.runbook ?? '', planHash: cur.plan ? shortHash(cur.plan.hash) : '', storm }));
     if ('reason' in approved) return approved;
     if (approved.state === 'awaiting-approval') {
       this.audit(approved, 'storm-override-approval', user, { of: approved.approvalsNeeded, so_far: approved.approvals });
@@ -522,7 +468,7 @@ export class IncidentService {
     }
     this.audit(approved, 'approved', user, { runbook: approved.plan!.runbook, plan: shortHash(approved.plan!.hash), approvers: approved.approvals });
     await this.publish(approved);
-    await this.thread(approved, decisionMessage(approved, 'approved', user));
+    await this.thread(approved, this.d.views.decision(approved, 'approved', user));
     this.spawn(() => this.run(approved, user));
     return null;
   }
@@ -532,18 +478,12 @@ export class IncidentService {
     if ('reason' in inc) return inc;
     const refusal = await this.d.access.rejectRefusal(user, channel, inc.requester);
     if (refusal) return refusal;
-    const rejected = await this.mutate(id, (cur) => {
-      if (cur.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[cur.state] ?? 'Nothing to reject.' };
-      cur.state = 'rejected';
-      cur.rejectedBy = user;
-      cur.timeline.push({ at: this.now(), who: user, what: 'rejected the fix' });
-      return cur;
-    });
+    const rejected = await this.apply(id, { type: 'reject', user });
     if ('reason' in rejected) return rejected;
     this.audit(rejected, 'rejected', user);
     await this.publish(rejected);
-    await this.thread(rejected, decisionMessage(rejected, 'rejected', user));
-    await this.thread(rejected, summaryMessage(rejected, this.d.auditPath), `${id}:summary`);
+    await this.thread(rejected, this.d.views.decision(rejected, 'rejected', user));
+    await this.thread(rejected, this.d.views.summary(rejected, this.d.auditPath), `${id}:summary`);
     return null;
   }
 
@@ -563,12 +503,8 @@ export class IncidentService {
   private async run(approved: Incident, approver: string): Promise<void> {
     if (!this.fixSlots.tryAcquire()) {
       const waitingFor = [...this.fixing.keys()];
-      const queued = await this.mutate(approved.id, (cur) => {
-        cur.waitingFor = waitingFor;
-        cur.timeline.push({ at: this.now(), what: `queued: waiting for the fix on ${waitingFor.join(', ')} to finish` });
-        return cur;
-      });
-      if (!('reason' in queued)) await this.publish(queued);
+      const queued = await this.apply(approved.id, { type: 'queue', waitingFor });
+      if (!isRefusal(queued)) await this.publish(queued);
       this.audit(approved, 'fix-queued', 'nodediag', { waitingFor });
       await this.fixSlots.acquire();
     }
@@ -590,31 +526,21 @@ export class IncidentService {
     // Paused while it waited: nothing starts.
     const pause = this.pauseNow();
     if (pause) {
-      const stopped = await this.mutate(id, (cur) => {
-        cur.state = 'aborted';
-        cur.waitingFor = undefined;
-        cur.outcome = { result: 'aborted', summary: `not started: fixes were paused by <@${pause.by}> (${pause.reason})`, steps: [], followUps: [], auditRange: null };
-        cur.timeline.push({ at: this.now(), what: `not started: fixes paused by ${pause.by}` });
-        return cur;
-      });
-      if (!('reason' in stopped)) {
+      const stopped = await this.apply(id, { type: 'not-started', why: `fixes were paused by <@${pause.by}> (${pause.reason})` });
+      if (!isRefusal(stopped)) {
         await this.publish(stopped);
-        await this.thread(stopped, summaryMessage(stopped, this.d.auditPath), `${id}:summary`);
+        await this.thread(stopped, this.d.views.summary(stopped, this.d.auditPath), `${id}:summary`);
       }
       this.audit(approved, 'fix-not-started-paused', 'nodediag', { pausedBy: pause.by });
       return 'aborted';
     }
     const stepKeys = new Map<number, string>();
     let outcomeState: IncidentState = 'failed';
-    const finish = async (change: (cur: Incident) => void) => {
-      const done = await this.mutate(id, (cur) => {
-        change(cur);
-        cur.progress = undefined;
-        return cur;
-      });
-      if ('reason' in done) return null;
+    const finish = async (outcome: NonNullable<Incident['outcome']>, what: string) => {
+      const done = await this.apply(id, { type: 'finish', outcome, what });
+      if (isRefusal(done)) return null;
       await this.publish(done);
-      await this.thread(done, summaryMessage(done, this.d.auditPath), `${id}:summary`);
+      await this.thread(done, this.d.views.summary(done, this.d.auditPath), `${id}:summary`);
       return done;
     };
     try {
@@ -626,13 +552,8 @@ export class IncidentService {
       }
       const { access } = await resolveNode(approved.node, this.d.fix);
       const fix = { node: approved.node, access, plan: expandPlan(this.d.fix.catalogs, approved.plan!) };
-      const started = await this.mutate(id, (cur) => {
-        cur.state = 'running';
-        cur.waitingFor = undefined;
-        cur.progress = { step: 0, total: cur.plan!.stepTitles.length, title: 're-checking the finding' };
-        return cur;
-      });
-      if (!('reason' in started)) await this.publish(started);
+      const started = await this.apply(id, { type: 'start', total: fix.plan.steps.length });
+      if (!isRefusal(started)) await this.publish(started);
       // The executor reports progress synchronously; its Slack writes go out in order through this queue.
       let progress: Promise<unknown> = Promise.resolve();
       const later = (work: () => Promise<unknown>) => {
@@ -642,17 +563,14 @@ export class IncidentService {
         if (e.type === 'step-started') {
           const key = `${id}:step:${e.step.index}`;
           stepKeys.set(e.step.index, key);
-          later(() => this.thread(approved, stepStartedMessage(e.step, fix.plan), key));
+          later(() => this.thread(approved, this.d.views.stepStarted(e.step, fix.plan), key));
           later(async () => {
-            const cur = await this.mutate(id, (c) => {
-              c.progress = { step: e.step.index, total: c.plan!.stepTitles.length, title: e.step.title };
-              return c;
-            });
-            if (!('reason' in cur)) await this.publish(cur);
+            const cur = await this.apply(id, { type: 'progress', step: e.step.index, total: fix.plan.steps.length, title: e.step.title });
+            if (!isRefusal(cur)) await this.publish(cur);
           });
         } else if (e.type === 'step-finished') {
           const key = stepKeys.get(e.record.index);
-          const message = stepFinishedMessage(e.record, e.total);
+          const message = this.d.views.stepFinished(e.record, e.total);
           later(() => (key ? this.d.outbox.enqueue({ op: 'update', key, channel: approved.channel, message }) : this.thread(approved, message)));
         } else if (e.type === 'rechecked' && !e.holds) {
           later(() => this.thread(approved, { text: `${approved.finding} no longer holds on ${approved.node}; nothing was run.` }));
@@ -663,28 +581,23 @@ export class IncidentService {
       // The fix's own fresh diagnosis is the node's latest word for the storm gate.
       if (outcome.after) this.record(approved.node, unhealthy(outcome.after) ? 'unhealthy' : 'healthy');
       outcomeState = outcome.result;
-      const done = await finish((cur) => {
-        cur.state = outcome.result;
-        cur.outcome = {
+      const done = await finish(
+        {
           result: outcome.result,
           summary: outcome.summary,
           steps: outcome.steps,
           followUps: outcome.followUps.map((f) => f.id),
           auditRange: outcome.auditRange,
           after: outcome.after ? reportJson(outcome.after) : null,
-        };
-        cur.timeline.push({ at: this.now(), what: `the fix ended: ${outcome.result}${outcome.after ? `; the node now: ${outcome.after.findings.map((f) => f.id).join(', ') || 'healthy'}` : ''}` });
-      });
+        },
+        `the fix ended: ${outcome.result}${outcome.after ? `; the node now: ${outcome.after.findings.map((f) => f.id).join(', ') || 'healthy'}` : ''}`,
+      );
       if (done && outcome.after) await this.offerFollowUp(done, outcome.after, access);
       return outcome.result;
     } catch (err) {
       const why = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
       const state: IncidentState = err instanceof LockHeldError || err instanceof AuditError ? 'aborted' : outcomeState;
-      await finish((cur) => {
-        cur.state = state;
-        cur.outcome = { result: state, summary: `the fix could not run: ${why}`, steps: [], followUps: [], auditRange: null };
-        cur.timeline.push({ at: this.now(), what: `the fix could not run: ${why}` });
-      });
+      await finish({ result: state, summary: `the fix could not run: ${why}`, steps: [], followUps: [], auditRange: null }, `the fix could not run: ${why}`);
       return state;
     }
   }
@@ -719,11 +632,8 @@ export class IncidentService {
       timeline: [{ at: this.now(), what: `follow-up of ${done.id}: ${next.id}` }],
     };
     await this.d.store.create(follow);
-    await this.d.outbox.enqueue({ op: 'post', key: follow.messageKey, channel: follow.channel, threadKey: follow.threadKey, message: incidentMessage(follow) });
-    await this.mutate(done.id, (cur) => {
-      cur.followUp = id;
-      return cur;
-    });
+    await this.d.outbox.enqueue({ op: 'post', key: follow.messageKey, channel: follow.channel, threadKey: follow.threadKey, message: this.d.views.card(follow, this.pauseNow()) });
+    await this.apply(done.id, { type: 'follow-up', id });
   }
 
   // ── housekeeping ────────────────────────────────────────────────────
@@ -742,20 +652,14 @@ export class IncidentService {
   async undeliverable(op: OutboxOp, code: string): Promise<void> {
     if (op.op !== 'post') return;
     if (op.key.startsWith('fleet-')) {
-      if (op.responseUrl) await this.tellRequester(op.responseUrl, undeliverableMessage('the fleet summary', '/diag -l', code));
+      if (op.responseUrl) await this.tellRequester(op.responseUrl, this.d.views.undeliverable('the fleet summary', '/diag -l', code));
       return;
     }
     if (!op.key.endsWith(':msg')) return;
-    const done = await this.mutate(op.key.slice(0, -':msg'.length), (cur) => {
-      if (cur.undeliverable) return { reason: 'already told' };
-      cur.undeliverable = code;
-      if (cur.state === 'awaiting-approval') cur.state = 'closed';
-      cur.timeline.push({ at: this.now(), what: `Slack refused the incident message (${code})` });
-      return cur;
-    });
-    if ('reason' in done) return;
+    const done = await this.apply(op.key.slice(0, -':msg'.length), { type: 'undeliverable', code });
+    if (isRefusal(done)) return;
     this.audit(done, 'message-undeliverable', 'nodediag', { code });
-    if (op.responseUrl) await this.tellRequester(op.responseUrl, undeliverableMessage(`the incident for ${done.node}`, `/diag ${done.node}`, code));
+    if (op.responseUrl) await this.tellRequester(op.responseUrl, this.d.views.undeliverable(`the incident for ${done.node}`, `/diag ${done.node}`, code));
   }
 
   private async tellRequester(responseUrl: string, message: ChatMessage): Promise<void> {
@@ -777,18 +681,8 @@ export class IncidentService {
     for (const inc of stuck) {
       const wasFixing = inc.state !== 'diagnosing';
       const logged = inFlight.get(inc.id);
-      const done = await this.mutate(inc.id, (cur) => {
-        if (cur.state === 'diagnosing') {
-          cur.state = 'closed';
-          cur.error = 'nodediag restarted before the diagnosis finished; re-diagnose';
-        } else {
-          cur.state = 'interrupted';
-        }
-        if (logged && cur.progress && logged.index > cur.progress.step) cur.progress = { ...cur.progress, step: logged.index, title: logged.title };
-        cur.timeline.push({ at: this.now(), what: wasFixing ? `interrupted by a restart at step ${cur.progress?.step ?? 0}/${cur.progress?.total ?? '?'}` : 'diagnosis interrupted by a restart' });
-        return cur;
-      });
-      if ('reason' in done) continue;
+      const done = await this.apply(inc.id, { type: 'interrupt', ...(logged ? { lastStep: logged } : {}) });
+      if (isRefusal(done)) continue;
       if (wasFixing) {
         const at = done.progress;
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
@@ -799,7 +693,7 @@ export class IncidentService {
             : `:warning: nodediag restarted while the fix ran (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
               `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
-        await this.thread(done, summaryMessage(done, this.d.auditPath), `${done.id}:summary`);
+        await this.thread(done, this.d.views.summary(done, this.d.auditPath), `${done.id}:summary`);
       }
       await this.publish(done);
     }

@@ -5,6 +5,8 @@
  * `usergroups.users.list` (a Tier 2 method: cached); user groups exist only
  * on paid plans, and that is said plainly when it bites.
  */
+import type { Refusal } from '../incidents/transitions.js';
+import type { AccessRules } from '../incidents/views.js';
 import type { Clock, Logger } from '../ports.js';
 
 /** The access configuration. */
@@ -20,13 +22,9 @@ export interface AccessConfig {
   allowSelfApproval: boolean;
 }
 
-/** A refusal, said to the clicker. */
-export interface Refusal {
-  reason: string;
-  hint?: string;
-}
+export type { Refusal };
 
-export class AccessPolicy {
+export class AccessPolicy implements AccessRules {
   private group: { members: Set<string>; at: number; error?: string } | null = null;
 
   constructor(
