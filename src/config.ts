@@ -70,6 +70,7 @@ const envObject = z.object({
   NODEDIAG_APPROVAL_TTL_MINUTES: intFrom(15, 1, 24 * 60),
   NODEDIAG_LOCK_BACKEND: z.enum(['file', 'lease']).optional(),
   NODEDIAG_LEASE_NAMESPACE: optionalString,
+  NODEDIAG_STORE: z.enum(['file', 'kube']).default('file'),
   // Fleet safety rails.
   NODEDIAG_MAX_CONCURRENT_FIXES: intFrom(1, 1, 64),
   NODEDIAG_STORM_UNHEALTHY_PERCENT: intFrom(30, 1, 100),
@@ -132,7 +133,10 @@ export interface Config {
     approvalTtlMs: number;
   };
   lockBackend: 'file' | 'lease';
+  /** The bot's own namespace: its Leases and, with the kube store, its NodeIncidents. */
   leaseNamespace: string;
+  /** Where incidents live: files in the state directory, or NodeIncident resources (manifests/kubernetes/crd.yaml). */
+  store: 'file' | 'kube';
   rails: RailsConfig;
   alerts: {
     /** Bearer token Alertmanager sends (http_config.authorization.credentials). */
@@ -195,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     lockBackend: e.NODEDIAG_LOCK_BACKEND ?? (env.KUBERNETES_SERVICE_HOST ? 'lease' : 'file'),
     leaseNamespace: e.NODEDIAG_LEASE_NAMESPACE ?? 'nodediag',
+    store: e.NODEDIAG_STORE,
     rails: {
       ...DEFAULT_RAILS,
       maxConcurrentFixes: e.NODEDIAG_MAX_CONCURRENT_FIXES,

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createKubeClient, createLeaseLock } from './adapters/kube.js';
+import { createKubeIncidentStore } from './adapters/kube-incident-store.js';
 import { createSlackChat } from './adapters/slack-web.js';
 import { createSshConnector } from './adapters/ssh.js';
 import { loadCatalogs } from './catalog/load.js';
@@ -15,6 +16,7 @@ import { ConfigError } from './errors.js';
 import { FileAuditLog } from './incidents/audit-log.js';
 import { IncidentService } from './incidents/incident-service.js';
 import { Outbox, type OutboxOptions } from './incidents/outbox.js';
+import { incidentMessageDirectory } from './incidents/message-directory.js';
 import { FileIncidentStore } from './incidents/store.js';
 import { loadInventory } from './inventory/inventory.js';
 import { createLogger } from './logger.js';
@@ -90,7 +92,10 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     audit: new FileAuditLog(config.auditLogPath, redact),
     lock,
   };
-  const store = new FileIncidentStore(join(config.stateDir, 'incidents'));
+  const store =
+    config.store === 'kube'
+      ? await createKubeIncidentStore({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace })
+      : new FileIncidentStore(join(config.stateDir, 'incidents'));
   const scope: ReadonlySet<string> = new Set(inventory.nodes.map((n) => n.name));
   const ledger = new RailsLedger(join(config.stateDir, 'rails'), Math.max(config.rails.retryWindowMs, config.rails.stormWindowMs), () => clock.now());
   let outboxRef: Outbox | null = null;
@@ -110,6 +115,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, clock, logger, {
     postIntervalMs: 1000,
     onRetry: () => metrics.outboxRetry(),
+    ...(config.store === 'kube' ? { directory: incidentMessageDirectory(store) } : {}),
     // The outbox starts only once the service below exists.
     onUndeliverable: (op, code) => void service.undeliverable(op, code).catch((err) => logger.error('undeliverable message not handled', { error: redact(String(err)) })),
     ...over.outbox,
@@ -128,6 +134,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     fleetConcurrency: config.fleetConcurrency,
     auditPath: config.auditLogPath,
     views: slackViews,
+    sharedStore: config.store === 'kube',
     rails: { config: config.rails, ledger, scope: () => scope },
     metrics,
   });

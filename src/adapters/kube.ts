@@ -26,7 +26,8 @@ export interface KubeAccessOptions {
 
 type Lib = typeof K8s;
 
-function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] = []): K8s.ConfigurationOptions {
+/** Client-node call options that abort the call after `ms`. */
+export function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] = []): K8s.ConfigurationOptions {
   const signal: K8s.ObservableMiddleware = {
     pre: (ctx) => {
       ctx.setSignal(AbortSignal.timeout(ms));
@@ -39,13 +40,14 @@ function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] 
 }
 
 /** What an API call was for, to name the permission in a 403. */
-interface Operation {
+export interface Operation {
   verb: string;
   resource: string;
   scope: string;
 }
 
-function mapError(err: unknown, op: Operation, server: string): KubeAccessError {
+/** A client-node failure as a coded error naming the permission or the reason, never a raw body. */
+export function mapError(err: unknown, op: Operation, server: string): KubeAccessError {
   const e = err as { code?: number | string; body?: unknown; headers?: unknown; name?: string; cause?: { code?: string; name?: string }; message?: string };
   const aborted = [e.name, e.cause?.name].some((n) => n === 'TimeoutError' || n === 'AbortError');
   // Only ApiException carries an HTTP status in `code` (a DOMException's numeric code is not one).
@@ -154,15 +156,24 @@ export function leaseName(node: string): string {
  * replicas never fix one node at the same time. Optimistic concurrency: a
  * 409 means another replica won. An expired lease (holder died) is taken over.
  */
-export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string }): Promise<NodeLock> {
+/** The client library with a loaded kubeconfig, for adapters that need more than {@link KubeClient}. */
+export async function openKube(opts: KubeAccessOptions, purpose: string): Promise<{ lib: Lib; kc: K8s.KubeConfig; server: string }> {
   const source = kubeSource(opts);
-  if (!source) throw new KubeAccessError('KUBE_ERROR', 'the lease lock needs Kubernetes access', 'set NODEDIAG_LOCK_BACKEND=file, or give nodediag a kubeconfig');
+  if (!source) throw new KubeAccessError('KUBE_ERROR', `${purpose} needs Kubernetes access`, 'give nodediag a kubeconfig (NODEDIAG_KUBECONFIG), or run it in the cluster');
   const lib = await import('@kubernetes/client-node');
   const kc = new lib.KubeConfig();
-  if (source.kind === 'file') kc.loadFromFile(source.path);
-  else if (source.kind === 'env') kc.loadFromDefault();
-  else kc.loadFromCluster();
-  const server = kc.getCurrentCluster()?.server ?? 'unknown';
+  try {
+    if (source.kind === 'file') kc.loadFromFile(source.path);
+    else if (source.kind === 'env') kc.loadFromDefault();
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
+  }
+  return { lib, kc, server: kc.getCurrentCluster()?.server ?? 'unknown' };
+}
+
+export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string }): Promise<NodeLock> {
+  const { lib, kc, server } = await openKube(opts, 'the lease lock (NODEDIAG_LOCK_BACKEND=lease)');
   const api = kc.makeApiClient(lib.CoordinationV1Api);
   const ms = opts.requestTimeoutMs ?? 5000;
   const ns = opts.namespace;

@@ -45,7 +45,12 @@ export interface IncidentServiceDeps {
   /** The fleet safety rails: their settings, memory, and how many nodes the bot looks after. */
   rails: { config: RailsConfig; ledger: RailsLedger; scope: () => ReadonlySet<string> };
   metrics?: MetricsSink;
+  /** Other replicas share the store: what they are doing right now is not this process's leftover. */
+  sharedStore?: boolean;
 }
+
+/** A diagnosis still open after this long was left by a process that stopped (a diagnosis is bounded well below it). */
+const STALE_DIAGNOSIS_MS = 5 * 60_000;
 
 /** What the storm gate counts as an unhealthy node: unreachable, or a critical or high root cause (advice-level findings are not). */
 function unhealthy(report: DiagnosisReport): boolean {
@@ -676,7 +681,7 @@ export class IncidentService {
    * and nothing is re-run without a new approval.
    */
   async recover(): Promise<number> {
-    const stuck = await this.d.store.list(['approved', 'running', 'diagnosing']);
+    const stuck = await this.orphaned(await this.d.store.list(['approved', 'running', 'diagnosing']));
     const inFlight = lastStepsStarted(this.d.auditPath, new Set(stuck.filter((i) => i.state === 'running').map((i) => i.id)));
     for (const inc of stuck) {
       const wasFixing = inc.state !== 'diagnosing';
@@ -698,5 +703,17 @@ export class IncidentService {
       await this.publish(done);
     }
     return stuck.length;
+  }
+
+  /** In a shared store, only what no live replica is doing: the node's lock has lapsed, or the diagnosis is long overdue. */
+  private async orphaned(open: Incident[]): Promise<Incident[]> {
+    if (!this.d.sharedStore) return open;
+    const out: Incident[] = [];
+    for (const inc of open) {
+      if (inc.state === 'diagnosing') {
+        if (this.d.clock.now() - Date.parse(inc.createdAt) > STALE_DIAGNOSIS_MS) out.push(inc);
+      } else if (!(await this.d.fix.lock.holder(inc.node))) out.push(inc);
+    }
+    return out;
   }
 }

@@ -91,6 +91,8 @@ export interface Incident {
   escalation?: string;
   /** Thread notes kept as one message each, edited as they change (e.g. `alerts`). */
   notes?: string[];
+  /** Slack's ts of the messages another replica may update or thread under, by outbox key (shared store only). */
+  messages?: Record<string, string>;
   /** Approved, waiting for the cluster's fix slot held by these nodes' fixes. */
   waitingFor?: string[];
   timeline: TimelineEntry[];

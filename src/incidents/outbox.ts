@@ -41,6 +41,16 @@ export interface OutboxOptions {
   onUndeliverable?: (op: OutboxOp, code: string) => void;
   /** Told each time a delivery is to be tried again (metrics). */
   onRetry?: () => void;
+  /** Shares message keys with other replicas (a message one posted, another updates or threads under). */
+  directory?: MessageDirectory;
+}
+
+/** Where replicas find the Slack `ts` of a message another replica posted. */
+export interface MessageDirectory {
+  /** The `ts` recorded for a key, if any replica recorded it. */
+  lookup(key: string): Promise<string | undefined>;
+  /** Records a key's `ts` once posted (only keys others may need; the directory decides). */
+  record(key: string, ts: string): Promise<void>;
 }
 
 /** Message keys remembered (enough for every open incident's messages; older ones are never updated). */
@@ -226,12 +236,22 @@ export class Outbox {
     }
   }
 
-  private threadTs(threadKey: string | undefined): string | undefined | null {
-    if (!threadKey) return undefined;
-    const ts = this.keys[threadKey];
+  /** A key's ts: learnt here, or recorded by another replica; null while this outbox still has to post it. */
+  private async resolve(key: string): Promise<string | undefined | null> {
+    const ts = this.keys[key];
     if (ts) return ts;
-    // The thread's root is still queued (it is earlier in this channel's order): wait for it.
-    return [...this.items.values()].some((i) => i.op.op === 'post' && i.op.key === threadKey) ? null : undefined;
+    // The message is still queued here (earlier in this channel's order): wait for it.
+    if ([...this.items.values()].some((i) => i.op.op === 'post' && i.op.key === key)) return null;
+    const shared = await this.opts.directory?.lookup(key).catch((err) => {
+      this.log.warn('outbox: cannot look up a message key', { key, error: (err as Error).message });
+      return undefined;
+    });
+    if (shared) this.keys[key] = shared;
+    return shared;
+  }
+
+  private async threadTs(threadKey: string | undefined): Promise<string | undefined | null> {
+    return threadKey ? this.resolve(threadKey) : undefined;
   }
 
   private async deliver(item: Item): Promise<void> {
@@ -239,23 +259,30 @@ export class Outbox {
     const gap = op.op === 'update' ? (this.opts.updateIntervalMs ?? 300) : (this.opts.postIntervalMs ?? 1000);
     try {
       if (op.op === 'post') {
-        const thread = this.threadTs(op.threadKey);
+        const thread = await this.threadTs(op.threadKey);
         if (thread === null) return;
         const { ts } = await this.chat.post(op.channel, op.message, thread);
         this.keys[op.key] = ts;
         // The item is removed only once its ts is on disk, so a later update always finds it.
         await this.saveKeys(op.key);
+        await this.opts.directory?.record(op.key, ts).catch((err) => this.log.error('outbox: cannot share a message key; other replicas cannot update it', { key: op.key, error: (err as Error).message }));
       } else if (op.op === 'update') {
-        const ts = this.keys[op.key];
+        const ts = await this.resolve(op.key);
+        if (ts === null) return;
+        if (!ts && this.opts.directory && item.attempts < 8) {
+          // Another replica may still be posting it: ask again a little later.
+          item.attempts += 1;
+          item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, (this.opts.baseBackoffMs ?? 500) * 2 ** item.attempts);
+          return;
+        }
         if (!ts) {
-          if ([...this.items.values()].some((i) => i.op.op === 'post' && i.op.key === op.key)) return;
           this.log.warn('outbox: update of a message that was never posted; dropped', { key: op.key });
           this.remove(item, true);
           return;
         }
         await this.chat.update(op.channel, ts, op.message);
       } else {
-        const thread = this.threadTs(op.threadKey);
+        const thread = await this.threadTs(op.threadKey);
         if (thread === null) return;
         await this.chat.postEphemeral(op.channel, op.user, op.message, thread);
       }

@@ -2,7 +2,9 @@
  * Durable incident state: one JSON file per incident, written atomically
  * (temp file, fsync, rename), with a version for compare-and-set so that a
  * state change happens once even when Slack delivers a click twice. A small
- * in-memory cache holds recent incidents; the files are the truth.
+ * in-memory cache holds recent incidents; the files are the truth. One
+ * process only: several replicas share incidents through the Kubernetes
+ * store (adapters/kube-incident-store.ts).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
@@ -58,6 +60,8 @@ export class FileIncidentStore implements IncidentStore {
   private readonly cache = new Map<string, Incident>();
   /** Ids of incidents not yet in a terminal state (expiry and recovery look only at these). */
   private readonly open = new Set<string>();
+  /** The write in progress per incident. */
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly dir: string,
@@ -124,9 +128,19 @@ export class FileIncidentStore implements IncidentStore {
   }
 
   async put(next: Incident): Promise<void> {
-    const current = await this.get(next.id);
-    if (!current || current.version !== next.version - 1) throw new ConflictError(next.id);
-    await this.write(next);
+    // Check and write as one step per incident, so that two racing writers of one version cannot both win.
+    const prev = this.writing.get(next.id) ?? Promise.resolve();
+    const run = prev.then(async () => {
+      const current = await this.get(next.id);
+      if (!current || current.version !== next.version - 1) throw new ConflictError(next.id);
+      await this.write(next);
+    });
+    const tail = run.catch(() => undefined);
+    this.writing.set(next.id, tail);
+    void tail.then(() => {
+      if (this.writing.get(next.id) === tail) this.writing.delete(next.id);
+    });
+    return run;
   }
 
   async list(states: IncidentState[]): Promise<Incident[]> {

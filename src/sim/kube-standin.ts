@@ -13,6 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { CustomResources } from './custom-resources.js';
 import type { TlsPair } from './self-signed.js';
 
 /** A JSON object as the API serves it. */
@@ -217,6 +218,8 @@ export class KubeApiStandin {
   readonly pods = new Map<string, KObject>();
   readonly events: KObject[] = [];
   readonly leases = new Map<string, KObject>();
+  /** Custom resources of the CRDs registered with {@link registerCrd}. */
+  readonly customResources = new CustomResources(() => String(this.rv++));
   /** PodDisruptionBudgets evictions must respect. */
   readonly budgets: StandinBudget[] = [];
   /** Every request, for assertions ("no pod was deleted"). */
@@ -325,6 +328,11 @@ export class KubeApiStandin {
   /** Marks a node as driven by a kubelet: it goes Ready=Unknown when the posts stop. */
   expectHeartbeats(node: string): void {
     this.heartbeats.set(node, Date.now());
+  }
+
+  /** Serves the custom resources a CustomResourceDefinition declares (e.g. manifests/kubernetes/crd.yaml). */
+  registerCrd(crd: KObject): void {
+    this.customResources.register(crd);
   }
 
   /** Sets a node's Ready condition (the stand-in for kubelet's status post in the demo). */
@@ -515,6 +523,11 @@ export class KubeApiStandin {
     }
     if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(p))) {
       return this.leaseRoute(method, decodeURIComponent(m[1]!), m[2] ? decodeURIComponent(m[2]) : undefined, req, res);
+    }
+    if (p.startsWith('/apis/')) {
+      const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await this.body(req) : null;
+      const answer = this.customResources.handle(method, p, url.searchParams, String(req.headers['content-type'] ?? ''), body);
+      if (answer) return this.send(res, answer.code, answer.body);
     }
     this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
   }

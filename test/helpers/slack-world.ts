@@ -12,6 +12,11 @@ import { silentLogger } from '../../src/ports.js';
 import { startSimFleet, type SimFleet, type SimNodeSpec } from '../../src/sim/sim-fleet.js';
 import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { freePort } from './sshd.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+/** The NodeIncident CRD as deployed. */
+export const NODE_INCIDENT_CRD = parse(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8'));
 
 export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator';
 export const APP_TOKEN = 'xapp-1-A0001-3333333333333-TestAppLevelTokenForSocketMode';
@@ -22,6 +27,14 @@ export const CHANNEL = 'C0INCIDENT';
 export interface FleetFiles {
   inventoryPath: string;
   kubeconfigPath: string;
+}
+
+/** Another bot on the same Slack workspace and fleet. */
+export interface Replica {
+  server: Server;
+  slash(text: string, user: string, channel?: string): ReturnType<typeof sendSigned>;
+  click(action: string, value: string, user: string, channel?: string): ReturnType<typeof sendSigned>;
+  submit(callbackId: string, metadata: string, user: string): ReturnType<typeof sendSigned>;
 }
 
 export interface SlackWorld {
@@ -37,6 +50,8 @@ export interface SlackWorld {
   until<T>(predicate: () => T | undefined | false | null, timeoutMs?: number, what?: string): Promise<T>;
   /** The bot's own HTTP base (http://127.0.0.1:PORT). */
   base: string;
+  /** A second bot process's twin (own port and state directory) on the same Slack, fleet and configuration. */
+  replica(env?: Record<string, string>): Promise<Replica>;
   /** Stops the bot and starts a new one on the same state, port and configuration (`server` is the new one). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -70,7 +85,7 @@ export async function slackWorld(
   const slack = new SlackEmulator(BOT_TOKEN, APP_TOKEN);
   await slack.start();
   const port = await freePort();
-  const config = loadConfig({
+  const configEnv = {
     SLACK_BOT_TOKEN: BOT_TOKEN,
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: slack.url,
@@ -81,7 +96,9 @@ export async function slackWorld(
     NODEDIAG_APPROVERS: 'U0APPROVER,U0APPROVER2',
     NODEDIAG_REQUESTERS: '',
     ...env,
-  });
+  };
+  const config = loadConfig(configEnv);
+  if (config.store === 'kube' && !fleetIn) fleet.kube.registerCrd(NODE_INCIDENT_CRD);
   const start = () => startServer(config, { logger: silentLogger, outbox: { postIntervalMs: 5, baseBackoffMs: 20, maxBackoffMs: 400 }, sweepIntervalMs: 200, ...over });
   const server = await start();
   const url = `http://127.0.0.1:${port}/slack/events`;
@@ -96,6 +113,18 @@ export async function slackWorld(
     click: (action, value, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
     submit: (callbackId, metadata, user) => sendSigned(url, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),
     until,
+    async replica(extraEnv = {}) {
+      const rport = await freePort();
+      const rconfig = loadConfig({ ...configEnv, PORT: String(rport), NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-replica-')), ...extraEnv });
+      const rserver = await startServer(rconfig, { logger: silentLogger, outbox: { postIntervalMs: 5, baseBackoffMs: 20, maxBackoffMs: 400 }, sweepIntervalMs: 200, ...over });
+      const rurl = `http://127.0.0.1:${rport}/slack/events`;
+      return {
+        server: rserver,
+        slash: (text, user, channel = CHANNEL) => sendSigned(rurl, SIGNING_SECRET, slashCommandBody(text, user, channel, slack.responseUrl())),
+        click: (action, value, user, channel = CHANNEL) => sendSigned(rurl, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
+        submit: (callbackId, metadata, user) => sendSigned(rurl, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),
+      };
+    },
     async restart() {
       await world.server.stop();
       world.server = await start();

@@ -20,6 +20,17 @@ describe('deployment files', () => {
     expect(rules).toEqual({ nodes: ['get', 'list', 'patch', 'watch'], pods: ['delete', 'list'], 'pods/eviction': ['create'], events: ['list'] });
     const leases = docs.find((d) => d.kind === 'Role');
     expect(leases.rules[0]).toMatchObject({ apiGroups: ['coordination.k8s.io'], resources: ['leases'] });
+    const own = Object.fromEntries(leases.rules.map((r: { resources: string[]; verbs: string[] }) => [r.resources[0], [...r.verbs].sort()]));
+    expect(own).toMatchObject({ nodeincidents: ['create', 'get', 'list', 'patch'], 'nodeincidents/status': ['update'] });
+  });
+
+  it('declare the NodeIncident resource the kube store writes, with its status subresource and columns', () => {
+    const crd = docs.find((d) => d.kind === 'CustomResourceDefinition');
+    expect(crd.metadata.name).toBe('nodeincidents.nodediag.io');
+    expect(crd.spec.scope).toBe('Namespaced');
+    const v = crd.spec.versions.find((x: { storage: boolean }) => x.storage);
+    expect(v.subresources).toEqual({ status: {} });
+    expect(v.additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual(['Node', 'Finding', 'State', 'Requester', 'Approver', 'Cluster', 'Age']);
   });
 
   it('probe the bot\'s /healthz and /readyz and run it unprivileged', () => {
