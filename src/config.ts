@@ -71,6 +71,7 @@ const envObject = z.object({
   NODEDIAG_LOCK_BACKEND: z.enum(['file', 'lease']).optional(),
   NODEDIAG_LEASE_NAMESPACE: optionalString,
   NODEDIAG_STORE: z.enum(['file', 'kube']).default('file'),
+  NODEDIAG_LEASE_SECONDS: intFrom(15, 3, 3600),
   // Fleet safety rails.
   NODEDIAG_MAX_CONCURRENT_FIXES: intFrom(1, 1, 64),
   NODEDIAG_STORM_UNHEALTHY_PERCENT: intFrom(30, 1, 100),
@@ -137,6 +138,8 @@ export interface Config {
   leaseNamespace: string;
   /** Where incidents live: files in the state directory, or NodeIncident resources (manifests/kubernetes/crd.yaml). */
   store: 'file' | 'kube';
+  /** How long a fix's Lease lasts without renewal: how soon another process sees that the one running a fix died. */
+  leaseSeconds: number;
   rails: RailsConfig;
   alerts: {
     /** Bearer token Alertmanager sends (http_config.authorization.credentials). */
@@ -200,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockBackend: e.NODEDIAG_LOCK_BACKEND ?? (env.KUBERNETES_SERVICE_HOST ? 'lease' : 'file'),
     leaseNamespace: e.NODEDIAG_LEASE_NAMESPACE ?? 'nodediag',
     store: e.NODEDIAG_STORE,
+    leaseSeconds: e.NODEDIAG_LEASE_SECONDS,
     rails: {
       ...DEFAULT_RAILS,
       maxConcurrentFixes: e.NODEDIAG_MAX_CONCURRENT_FIXES,

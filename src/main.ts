@@ -75,7 +75,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   const lock =
     over.lock ??
     (config.lockBackend === 'lease'
-      ? await createLeaseLock({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}` })
+      ? await createLeaseLock({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}`, renewSeconds: config.leaseSeconds })
       : new FileNodeLock(join(config.stateDir, 'locks')));
   const fix: FixDeps = {
     catalogs: loadCatalogs(),
@@ -135,6 +135,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     auditPath: config.auditLogPath,
     views: slackViews,
     sharedStore: config.store === 'kube',
+    takeoverGraceMs: Math.max(10_000, 2 * config.leaseSeconds * 1000),
     rails: { config: config.rails, ledger, scope: () => scope },
     metrics,
   });
@@ -196,7 +197,18 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     );
     await nodeWatch.start();
   }
-  const sweeper = setInterval(() => void service.expireDue().catch((err) => logger.error('expiry sweep failed', { error: redact(String(err)) })), over.sweepIntervalMs ?? 10_000);
+  let recovering = false;
+  const sweeper = setInterval(() => {
+    void service.expireDue().catch((err) => logger.error('expiry sweep failed', { error: redact(String(err)) }));
+    // With a shared store, a fix whose process died (its Lease lapsed) is found by whichever process looks next.
+    if (config.store === 'kube' && !recovering) {
+      recovering = true;
+      void service
+        .recover()
+        .catch((err) => logger.error('recovery sweep failed', { error: redact(String(err)) }))
+        .finally(() => (recovering = false));
+    }
+  }, over.sweepIntervalMs ?? 10_000);
   sweeper.unref();
   logger.info('nodediag is serving', { mode: slack.mode, port: s.port, nodes: inventory.nodes.length });
   return {

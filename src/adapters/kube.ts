@@ -172,7 +172,13 @@ export async function openKube(opts: KubeAccessOptions, purpose: string): Promis
   return { lib, kc, server: kc.getCurrentCluster()?.server ?? 'unknown' };
 }
 
-export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string }): Promise<NodeLock> {
+/**
+ * Per-node fix locks as coordination.k8s.io Leases. With `renewSeconds`, a
+ * held Lease lasts that long and is renewed while the fix runs, so when the
+ * process running it dies the lock lapses within seconds (and another
+ * process can say the fix was interrupted) instead of at the fix's deadline.
+ */
+export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string; renewSeconds?: number }): Promise<NodeLock> {
   const { lib, kc, server } = await openKube(opts, 'the lease lock (NODEDIAG_LOCK_BACKEND=lease)');
   const api = kc.makeApiClient(lib.CoordinationV1Api);
   const ms = opts.requestTimeoutMs ?? 5000;
@@ -196,20 +202,23 @@ export async function createLeaseLock(opts: KubeAccessOptions & { namespace: str
   return {
     async acquire(node, holder, ttlMs): Promise<LockHandle> {
       const now = new Date();
-      const body = (resourceVersion?: string): K8s.V1Lease => ({
+      const duration = opts.renewSeconds ? Math.min(opts.renewSeconds, Math.max(1, Math.ceil(ttlMs / 1000))) : Math.max(1, Math.ceil(ttlMs / 1000));
+      const deadline = now.getTime() + ttlMs;
+      const body = (resourceVersion?: string, renewTime = now): K8s.V1Lease => ({
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: { name: leaseName(node), namespace: ns, annotations: { 'nodediag.dev/holder': holder, 'nodediag.dev/node': node }, ...(resourceVersion ? { resourceVersion } : {}) },
-        spec: { holderIdentity: opts.identity, leaseDurationSeconds: Math.max(1, Math.ceil(ttlMs / 1000)), acquireTime: now, renewTime: now },
+        spec: { holderIdentity: opts.identity, leaseDurationSeconds: duration, acquireTime: now, renewTime },
       });
       const current = await read(node);
       if (current && live(current, now.getTime())) {
         const i = info(current);
         throw new LockHeldError(node, i.holder, i.since);
       }
+      let held: K8s.V1Lease;
       try {
-        if (current) await api.replaceNamespacedLease({ name: leaseName(node), namespace: ns, body: body(current.metadata?.resourceVersion) }, timeoutOptions(lib, ms));
-        else await api.createNamespacedLease({ namespace: ns, body: body() }, timeoutOptions(lib, ms));
+        if (current) held = await api.replaceNamespacedLease({ name: leaseName(node), namespace: ns, body: body(current.metadata?.resourceVersion) }, timeoutOptions(lib, ms));
+        else held = await api.createNamespacedLease({ namespace: ns, body: body() }, timeoutOptions(lib, ms));
       } catch (err) {
         if ((err as { code?: number }).code === 409) {
           const winner = await read(node);
@@ -218,8 +227,20 @@ export async function createLeaseLock(opts: KubeAccessOptions & { namespace: str
         }
         throw mapError(err, op(current ? 'update' : 'create'), server);
       }
+      // Renewed at a third of its duration until released or the fix's own deadline; a failed renewal is tried again at the next tick.
+      const renewal = opts.renewSeconds
+        ? setInterval(() => {
+            if (Date.now() > deadline) return clearInterval(renewal!);
+            api
+              .replaceNamespacedLease({ name: leaseName(node), namespace: ns, body: body(held.metadata?.resourceVersion, new Date()) }, timeoutOptions(lib, ms))
+              .then((l) => (held = l))
+              .catch(() => undefined);
+          }, (duration * 1000) / 3)
+        : undefined;
+      renewal?.unref();
       return {
         release: async () => {
+          if (renewal) clearInterval(renewal);
           try {
             await api.deleteNamespacedLease({ name: leaseName(node), namespace: ns }, timeoutOptions(lib, ms));
           } catch (err) {

@@ -47,6 +47,8 @@ export interface IncidentServiceDeps {
   metrics?: MetricsSink;
   /** Other replicas share the store: what they are doing right now is not this process's leftover. */
   sharedStore?: boolean;
+  /** Between an approval and the node's lock being taken (re-plan, preflight) no lock is held yet: not a sign of a dead process before this long. */
+  takeoverGraceMs?: number;
 }
 
 /** A diagnosis still open after this long was left by a process that stopped (a diagnosis is bounded well below it). */
@@ -695,7 +697,7 @@ export class IncidentService {
         await this.thread(done, {
           text: inc.waitingFor?.length
             ? `:warning: nodediag restarted while this approved fix waited for the fix on ${inc.waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
-            : `:warning: nodediag restarted while the fix ran (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
+            : `:warning: ${this.d.sharedStore ? 'the nodediag process running this fix stopped (its lease on the node lapsed)' : 'nodediag restarted while the fix ran'} (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
               `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
         await this.thread(done, this.d.views.summary(done, this.d.auditPath), `${done.id}:summary`);
@@ -712,7 +714,10 @@ export class IncidentService {
     for (const inc of open) {
       if (inc.state === 'diagnosing') {
         if (this.d.clock.now() - Date.parse(inc.createdAt) > STALE_DIAGNOSIS_MS) out.push(inc);
-      } else if (!(await this.d.fix.lock.holder(inc.node))) out.push(inc);
+      } else if (inc.waitingFor?.length) {
+        // Queued in another process's memory: it holds no lock to tell whether that process lives; nothing runs from here either way.
+        continue;
+      } else if (this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000) && !(await this.d.fix.lock.holder(inc.node))) out.push(inc);
     }
     return out;
   }

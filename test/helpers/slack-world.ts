@@ -50,6 +50,8 @@ export interface SlackWorld {
   until<T>(predicate: () => T | undefined | false | null, timeoutMs?: number, what?: string): Promise<T>;
   /** The bot's own HTTP base (http://127.0.0.1:PORT). */
   base: string;
+  /** The bot's configuration, as environment variables (to start a real `nodediag serve` beside it). */
+  env: Record<string, string>;
   /** A second bot process's twin (own port and state directory) on the same Slack, fleet and configuration. */
   replica(env?: Record<string, string>): Promise<Replica>;
   /** Stops the bot and starts a new one on the same state, port and configuration (`server` is the new one). */
@@ -109,6 +111,7 @@ export async function slackWorld(
     url,
     base: `http://127.0.0.1:${port}`,
     stateDir,
+    env: configEnv,
     slash: (text, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, slashCommandBody(text, user, channel, slack.responseUrl())),
     click: (action, value, user, channel = CHANNEL) => sendSigned(url, SIGNING_SECRET, blockActionBody(action, value, user, channel)),
     submit: (callbackId, metadata, user) => sendSigned(url, SIGNING_SECRET, viewSubmissionBody(callbackId, metadata, user)),

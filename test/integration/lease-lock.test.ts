@@ -53,6 +53,18 @@ describe('lease lock', () => {
     await locks[0]!.forceRelease('gpu-node-4');
   });
 
+  it('renews a short lease while it is held, and lets it lapse once its holder is gone', async () => {
+    const a = await createLeaseLock({ kubeconfigPath, namespace: 'nodediag', identity: 'bot-a', renewSeconds: 1 });
+    const b = await replica('bot-b');
+    const held = await a.acquire('gpu-node-5', 'a long fix', 60_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    // Well past its one-second duration, still held: renewed.
+    expect(await b.holder('gpu-node-5')).toMatchObject({ holder: 'a long fix' });
+    await expect(b.acquire('gpu-node-5', 'U222', 60_000)).rejects.toThrow(LockHeldError);
+    await held.release();
+    expect(await b.holder('gpu-node-5')).toBeNull();
+  });
+
   it('keeps long node names within the Lease name limit', () => {
     expect(leaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
   });

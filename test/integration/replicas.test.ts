@@ -10,9 +10,15 @@ import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
 import type { EmulatedMessage } from '../../src/sim/slack-emulator.js';
-import { incidentIdOf, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { blockActionBody, sendSigned, viewSubmissionBody } from '../../src/sim/slack-emulator.js';
+import { CHANNEL, incidentIdOf, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
+import { freePort } from '../helpers/sshd.js';
 
-jest.setTimeout(90_000);
+jest.setTimeout(120_000);
 
 const shared = { NODEDIAG_STORE: 'kube', NODEDIAG_LOCK_BACKEND: 'lease' };
 const text = (m: EmulatedMessage | undefined) => JSON.stringify(m?.blocks ?? []);
@@ -92,5 +98,54 @@ describe('two replicas, one truth', () => {
       w.fleet.kube.faults = {};
       await late.server.stop();
     }
+  });
+});
+
+describe('a replica killed mid-fix', () => {
+  let w: SlackWorld;
+  let child: ChildProcess | null = null;
+  beforeAll(async () => {
+    w = await slackWorld([{ name: 'gpu-node-1', faults: ['cgroup-driver-mismatch'] }, ...[2, 3, 4, 5, 6].map((i) => ({ name: `gpu-node-${i}` }))], { ...shared, NODEDIAG_LEASE_SECONDS: '3' });
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await w?.stop();
+  });
+
+  it('costs an "interrupted" note from the other replica within the lease time, the node lock released, nothing re-run', async () => {
+    // The real `nodediag serve` in a process of its own, so that it can be SIGKILLed.
+    const port = await freePort();
+    child = spawn(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli.js'), 'serve'], {
+      env: { PATH: process.env.PATH ?? '', ...w.env, PORT: String(port), NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-killed-')), NODEDIAG_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let t = Date.now(); !(await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok; await new Promise((r) => setTimeout(r, 100))) {
+      if (Date.now() - t > 20_000) throw new Error('the second process did not get ready');
+    }
+    const url = `http://127.0.0.1:${port}/slack/events`;
+
+    await w.slash('gpu-node-1', 'U0REQUESTER');
+    const c = await until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith('gpu-node-1:') && text(m).includes(ACTIONS.approve)), 20_000, 'the card');
+    const id = incidentIdOf(c)!;
+    const resource = () => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
+    // The API answers slowly, so the fix (cordon, drain) is still running when its process dies.
+    w.fleet.kube.faults = { latencyMs: 400 };
+    const views = w.slack.views.length;
+    await sendSigned(url, SIGNING_SECRET, blockActionBody(ACTIONS.approve, id, 'U0APPROVER', CHANNEL));
+    await until(() => w.slack.views.length > views, 5000, 'the confirmation');
+    await sendSigned(url, SIGNING_SECRET, viewSubmissionBody(APPROVE_VIEW, id, 'U0APPROVER'));
+    await until(() => resource()?.status?.state === 'running' && [...w.fleet.kube.leases.values()].some((l) => l.metadata.annotations?.['nodediag.dev/node'] === 'gpu-node-1'), 20_000, 'the fix running under its Lease');
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    w.fleet.kube.faults = {};
+    const note = await until(() => w.slack.thread(c.ts).find((t) => /process running this fix stopped/.test(t.text)), 40_000, 'the interrupted note');
+    // Lease (3 s) + the take-over grace (10 s) + a sweep, measured from the kill.
+    expect(Date.now() - killedAt).toBeLessThan(25_000);
+    expect(note.text).toMatch(/nothing will re-run without a new approval/);
+    expect(resource()!.status.state).toBe('interrupted');
+    expect([...w.fleet.kube.leases.values()].some((l) => l.metadata.annotations?.['nodediag.dev/node'] === 'gpu-node-1')).toBe(false);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(w.slack.thread(c.ts).filter((t) => /process running this fix stopped/.test(t.text))).toHaveLength(1);
+    expect(w.slack.thread(c.ts).filter((t) => t.text.startsWith('Incident summary'))).toHaveLength(1);
   });
 });
