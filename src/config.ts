@@ -48,6 +48,8 @@ const optionalString = z
 const envObject = z.object({
   NODEDIAG_INVENTORY: optionalString,
   NODEDIAG_KUBECONFIG: optionalString,
+  NODEDIAG_CLUSTERS: optionalString,
+  NODEDIAG_CLUSTER_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS label').optional(),
   NODEDIAG_MAX_OUTPUT_BYTES: intFrom(256 * 1024, 4096, 16 * 1024 * 1024),
   NODEDIAG_FLEET_CONCURRENCY: intFrom(16, 1, 256),
   NODEDIAG_MAX_CONCURRENT_DIAGNOSES: intFrom(32, 1, 1024),
@@ -111,6 +113,10 @@ export const DEFAULT_NODE_LABELS = ['node', 'kubernetes_node', 'nodename', 'node
 export interface Config {
   inventoryPath?: string;
   kubeconfigPath?: string;
+  /** A YAML file listing several clusters (the bot); else the one cluster of inventoryPath/kubeconfigPath. */
+  clustersPath?: string;
+  /** The name of that one cluster, shown on cards (default "default", not shown). */
+  clusterName?: string;
   maxOutputBytes: number;
   fleetConcurrency: number;
   maxConcurrentDiagnoses: number;
@@ -178,6 +184,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     inventoryPath: e.NODEDIAG_INVENTORY,
     kubeconfigPath: e.NODEDIAG_KUBECONFIG,
+    clustersPath: e.NODEDIAG_CLUSTERS,
+    clusterName: e.NODEDIAG_CLUSTER_NAME,
     maxOutputBytes: e.NODEDIAG_MAX_OUTPUT_BYTES,
     fleetConcurrency: e.NODEDIAG_FLEET_CONCURRENCY,
     maxConcurrentDiagnoses: e.NODEDIAG_MAX_CONCURRENT_DIAGNOSES,

@@ -6,7 +6,6 @@
  */
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { createKubeClient, createLeaseLock } from './adapters/kube.js';
 import { createKubeIncidentStore } from './adapters/kube-incident-store.js';
 import { createSlackChat } from './adapters/slack-web.js';
 import { createSshConnector } from './adapters/ssh.js';
@@ -14,16 +13,16 @@ import { loadCatalogs } from './catalog/load.js';
 import type { Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { FileAuditLog } from './incidents/audit-log.js';
-import { IncidentService } from './incidents/incident-service.js';
+import { IncidentService, railsKey } from './incidents/incident-service.js';
 import { Outbox, type OutboxOptions } from './incidents/outbox.js';
 import { incidentMessageDirectory } from './incidents/message-directory.js';
 import { FileIncidentStore } from './incidents/store.js';
-import { loadInventory } from './inventory/inventory.js';
+import { DEFAULT_CLUSTER, loadClusterSpecs, type ClusterSpec } from './clusters/clusters.js';
+import { clusterIndex, openClusters } from './clusters/cluster-access.js';
 import { createLogger } from './logger.js';
 import { systemClock, type ChatPort, type Clock, type Logger } from './ports.js';
 import { createRedactor } from './redact.js';
-import type { FixDeps } from './runbooks/fix-service.js';
-import { FileNodeLock, type NodeLock } from './runbooks/lock.js';
+import type { NodeLock } from './runbooks/lock.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { AccessPolicy } from './slack/authz.js';
 import { slackViews } from './slack/views.js';
@@ -65,38 +64,37 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   const s = config.slack;
   if (!s.botToken) throw new ConfigError('SLACK_BOT_TOKEN is not set', 'see .env.example');
   if (!s.appToken && !s.signingSecret) throw new ConfigError('SLACK_SIGNING_SECRET is needed in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)');
-  if (!config.inventoryPath) throw new ConfigError('NODEDIAG_INVENTORY is not set', 'point it at the inventory YAML');
+  if (!config.inventoryPath && !config.clustersPath) throw new ConfigError('NODEDIAG_INVENTORY is not set', 'point it at the inventory YAML (or NODEDIAG_CLUSTERS at a clusters file)');
+  const specs: ClusterSpec[] = config.clustersPath
+    ? loadClusterSpecs(config.clustersPath)
+    : [{ name: config.clusterName ?? DEFAULT_CLUSTER, inventoryPath: config.inventoryPath!, ...(config.kubeconfigPath ? { kubeconfigPath: config.kubeconfigPath } : {}), channels: [] }];
   const redact = createRedactor([s.botToken, s.signingSecret, s.appToken, config.alerts.token, config.alerts.basicAuth, config.alerts.basicAuth?.split(':').slice(1).join(':')]);
   const clock = over.clock ?? systemClock;
   const logger = over.logger ?? createLogger(config.logLevel, redact);
-  const inventory = loadInventory(config.inventoryPath);
-  const kube = createKubeClient({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs });
   const chat = over.chat ?? createSlackChat(s.botToken, { apiUrl: s.apiUrl });
-  const lock =
-    over.lock ??
-    (config.lockBackend === 'lease'
-      ? await createLeaseLock({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}`, renewSeconds: config.leaseSeconds })
-      : new FileNodeLock(join(config.stateDir, 'locks')));
-  const fix: FixDeps = {
-    catalogs: loadCatalogs(),
-    inventory,
-    ssh: createSshConnector({
-      onHostKeyRefused: (node, v) => logger[v.reason === 'unknown' ? 'warn' : 'error'](v.reason === 'unknown' ? 'host key not pinned; refused' : 'POSSIBLE ATTACK: host key mismatch; refused', { node, presented: v.presented }),
-    }),
-    kube: kube.client,
-    kubeUnavailableReason: kube.client ? '' : kube.reason,
-    kubeWriter: kube.client,
-    clock: clock,
-    redact,
-    maxOutputBytes: config.maxOutputBytes,
-    audit: new FileAuditLog(config.auditLogPath, redact),
-    lock,
-  };
+  const clusters = await openClusters(
+    specs,
+    {
+      catalogs: loadCatalogs(),
+      ssh: createSshConnector({
+        onHostKeyRefused: (node, v) => logger[v.reason === 'unknown' ? 'warn' : 'error'](v.reason === 'unknown' ? 'host key not pinned; refused' : 'POSSIBLE ATTACK: host key mismatch; refused', { node, presented: v.presented }),
+      }),
+      clock,
+      redact,
+      maxOutputBytes: config.maxOutputBytes,
+      audit: new FileAuditLog(config.auditLogPath, redact),
+    },
+    { backend: config.lockBackend, stateDir: config.stateDir, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}`, renewSeconds: config.leaseSeconds, kubeTimeoutMs: config.kubeTimeoutMs, ...(over.lock ? { given: over.lock } : {}) },
+  );
+  // The first cluster is the default: the Node watch and the single-cluster paths use it.
+  const home = clusters[0]!;
+  const { inventory, fix } = home;
+  const kube = home.kube ? { client: home.kube, reason: '' as const } : { client: null, reason: home.kubeUnavailableReason };
   const store =
     config.store === 'kube'
       ? await createKubeIncidentStore({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace })
       : new FileIncidentStore(join(config.stateDir, 'incidents'));
-  const scope: ReadonlySet<string> = new Set(inventory.nodes.map((n) => n.name));
+  const scopes = new Map(clusters.map((c) => [c.name, new Set(c.inventory.nodes.map((n) => railsKey(c.name, n.name))) as ReadonlySet<string>]));
   const ledger = new RailsLedger(join(config.stateDir, 'rails'), Math.max(config.rails.retryWindowMs, config.rails.stormWindowMs), () => clock.now());
   let outboxRef: Outbox | null = null;
   let serviceRef: IncidentService | null = null;
@@ -136,14 +134,15 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     views: slackViews,
     sharedStore: config.store === 'kube',
     takeoverGraceMs: Math.max(10_000, 2 * config.leaseSeconds * 1000),
-    rails: { config: config.rails, ledger, scope: () => scope },
+    rails: { config: config.rails, ledger, scope: (cluster) => scopes.get(cluster) ?? new Set() },
+    ...(clusters.length > 1 || home.name !== DEFAULT_CLUSTER ? { clusters: { index: clusterIndex(clusters, specs), fix: new Map(clusters.map((c) => [c.name, c.fix])) } } : {}),
     metrics,
   });
   outboxRef = outbox;
   serviceRef = service;
   const alertsDir = join(config.stateDir, 'alerts');
   const inbox = new AlertInbox(join(alertsDir, 'inbox'), logger);
-  const alerts = new AlertService({ incidents: service, inventory, routing: config.alerts.routing, stateDir: alertsDir, audit: fix.audit, logger });
+  const alerts = new AlertService({ incidents: service, inventory, routing: config.alerts.routing, stateDir: alertsDir, audit: fix.audit, logger, ...(clusters.length > 1 ? { watchCluster: home.name } : {}) });
   if (config.alerts.routing.defaultChannel && config.access.channels.length && !config.access.channels.includes(config.alerts.routing.defaultChannel)) {
     logger.warn('NODEDIAG_ALERT_CHANNEL is not in NODEDIAG_CHANNELS: alert cards there cannot be approved');
   }
@@ -177,7 +176,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   let ready = false;
   const slack = createSlackApp(
     { botToken: s.botToken, signingSecret: s.signingSecret, appToken: s.appToken, apiUrl: s.apiUrl, port: s.port, ready: () => ready, routes },
-    { service, access, chat, inventory, discoverable: Boolean(inventory.defaults.knownHostsPath && kube.client), logger, redact },
+    { service, access, chat, inventory, discoverable: Boolean(inventory.defaults.knownHostsPath && kube.client), severalClusters: clusters.length > 1, logger, redact },
   );
   await slack.start();
   ready = true;

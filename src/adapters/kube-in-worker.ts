@@ -25,7 +25,7 @@ export function createKubeClientInWorker(opts: KubeAccessOptions = {}): { client
   const workerFile = new URL('./kube-worker.js', import.meta.url);
   if (!existsSync(fileURLToPath(workerFile))) return createKubeClient(opts);
   if (!kubeSource(opts)) return createKubeClient(opts);
-  const worker = new Worker(workerFile, { workerData: { kubeconfigPath: opts.kubeconfigPath, requestTimeoutMs: opts.requestTimeoutMs } satisfies KubeAccessOptions });
+  const worker = new Worker(workerFile, { workerData: { kubeconfigPath: opts.kubeconfigPath, requestTimeoutMs: opts.requestTimeoutMs, ...(opts.context ? { context: opts.context } : {}) } satisfies KubeAccessOptions });
   // The worker keeps the process alive only while a call waits for it: a command ends when its work does.
   worker.unref();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

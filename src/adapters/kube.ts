@@ -20,6 +20,8 @@ export interface KubeAccessOptions {
   kubeconfigPath?: string;
   /** Deadline of each API call. */
   requestTimeoutMs?: number;
+  /** The kubeconfig context to use (else its current context). */
+  context?: string;
   /** Environment to read KUBECONFIG / in-cluster variables from. */
   env?: NodeJS.ProcessEnv;
 }
@@ -169,6 +171,7 @@ export async function openKube(opts: KubeAccessOptions, purpose: string): Promis
   } catch (err) {
     throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
   }
+  useContext(kc, opts.context);
   return { lib, kc, server: kc.getCurrentCluster()?.server ?? 'unknown' };
 }
 
@@ -263,6 +266,15 @@ export async function createLeaseLock(opts: KubeAccessOptions & { namespace: str
   };
 }
 
+/** Switches to the named context, refusing one the kubeconfig does not have. */
+function useContext(kc: K8s.KubeConfig, context: string | undefined): void {
+  if (!context) return;
+  if (!kc.getContexts().some((c) => c.name === context)) {
+    throw new KubeAccessError('KUBE_ERROR', `the kubeconfig has no context "${context}"`, `contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}`);
+  }
+  kc.setCurrentContext(context);
+}
+
 /** Where credentials come from, decided without loading the client library. */
 type KubeSource = { kind: 'file'; path: string } | { kind: 'env' } | { kind: 'cluster' };
 
@@ -286,6 +298,7 @@ async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise
   } catch (err) {
     throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
   }
+  useContext(kc, opts.context);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new KubeAccessError('KUBE_ERROR', 'the kubeconfig has no current cluster');
   const server = cluster.server;

@@ -17,6 +17,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import { validateNodeName } from '../inventory/node-name.js';
 import type { AuditSink } from '../incidents/audit-log.js';
 import type { Logger } from '../ports.js';
+import { CLUSTER_NAME } from '../clusters/clusters.js';
 import { alertKey, alertSource, channelOfAlert, nodeOfAlert, type Alert, type AlertRouting } from './alertmanager.js';
 import type { InboxEntry } from './alert-inbox.js';
 
@@ -29,6 +30,28 @@ export interface AlertServiceDeps {
   stateDir: string;
   audit: AuditSink;
   logger: Logger;
+  /**
+   * When the bot looks after several clusters: the one its node watch
+   * watches. Then an alert's `cluster` label says which cluster its node is in
+   * (with one cluster the label is ignored: it is often an external label).
+   */
+  watchCluster?: string;
+}
+
+/** An alert's `cluster` label (Prometheus' usual external label), when it is a cluster name. */
+function clusterOf(alert: Alert): string | undefined {
+  const c = alert.labels.cluster?.toLowerCase();
+  return c && CLUSTER_NAME.test(c) ? c : undefined;
+}
+
+/** Alerts are grouped per node of a cluster: `cluster/node`, or the node alone when the alert names no cluster. */
+function groupKey(cluster: string | undefined, node: string): string {
+  return cluster ? `${cluster}/${node}` : node;
+}
+
+function splitKey(key: string): { cluster?: string; node: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { node: key } : { cluster: key.slice(0, i), node: key.slice(i + 1) };
 }
 
 /** One alert, resolved to its node. */
@@ -93,9 +116,10 @@ export class AlertService {
         }
         continue;
       }
-      const list = byNode.get(node) ?? [];
+      const group = groupKey(this.d.watchCluster ? clusterOf(alert) : undefined, node);
+      const list = byNode.get(group) ?? [];
       list.push({ alert, key: alertKey(alert) });
-      byNode.set(node, list);
+      byNode.set(group, list);
     }
     for (const [node, routed] of byNode) await this.forNode(node, routed, webhook.receiver, receivedAt);
   }
@@ -104,11 +128,11 @@ export class AlertService {
   async fromNodeWatch(node: string, status: 'firing' | 'resolved', since: number, message: string, now: number): Promise<void> {
     const alert: Alert = {
       status,
-      labels: { alertname: 'NodeNotReady', node, source: 'nodediag-node-watch' },
+      labels: { alertname: 'NodeNotReady', node, source: 'nodediag-node-watch', ...(this.d.watchCluster ? { cluster: this.d.watchCluster } : {}) },
       annotations: { summary: `${node} is not Ready for more than ${Math.round((now - since) / 1000)} s (${message})`.slice(0, 300) },
       startsAt: new Date(since).toISOString(),
     };
-    await this.forNode(node, [{ alert, key: `node-watch:${node}` }], 'kubernetes', now);
+    await this.forNode(groupKey(this.d.watchCluster, node), [{ alert, key: `node-watch:${node}` }], 'kubernetes', now);
   }
 
   private readonly chains = new Map<string, Promise<void>>();
@@ -125,11 +149,12 @@ export class AlertService {
     return run;
   }
 
-  private async forNodeNow(node: string, routed: Routed[], receiver: string, receivedAt: number): Promise<void> {
-    const openId = this.episodes[node];
+  private async forNodeNow(group: string, routed: Routed[], receiver: string, receivedAt: number): Promise<void> {
+    const { cluster, node } = splitKey(group);
+    const openId = this.episodes[group];
     const open = openId ? await this.d.incidents.get(openId) : null;
     if (open) {
-      await this.join(node, open, routed);
+      await this.join(group, open, routed);
       return;
     }
     const firing = routed.filter((r) => r.alert.status === 'firing');
@@ -145,6 +170,7 @@ export class AlertService {
     for (const r of firing) alerts[r.key] = { name: r.alert.labels.alertname ?? 'alert', status: 'firing', at };
     const opened = await this.d.incidents.diagnose({
       node,
+      ...(cluster ? { cluster } : {}),
       channel,
       user: ALERT_REQUESTER,
       origin: alertSource(firing[0]!.alert, receiver),
@@ -153,11 +179,12 @@ export class AlertService {
       waitForSlot: true,
     });
     if ('reason' in opened) throw new Error(`cannot open an incident for ${node}: ${opened.reason}`);
-    this.episodes[node] = opened.id;
+    this.episodes[group] = opened.id;
     await this.saveEpisodes();
   }
 
-  private async join(node: string, open: Incident, routed: Routed[]): Promise<void> {
+  private async join(group: string, open: Incident, routed: Routed[]): Promise<void> {
+    const { node } = splitKey(group);
     const known = open.alerts ?? {};
     const now = new Date().toISOString();
     const next = { ...known };
@@ -195,7 +222,7 @@ export class AlertService {
     }
     this.d.audit.append({ type: allResolved ? 'alerts-resolved' : 'alert-joined', node, actor: ALERT_REQUESTER, incident: open.id, data: { joined, resolved } });
     if (allResolved) {
-      delete this.episodes[node];
+      delete this.episodes[group];
       await this.saveEpisodes();
     }
   }

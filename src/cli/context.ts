@@ -8,6 +8,7 @@ import { loadCatalogs } from '../catalog/load.js';
 import type { Config } from '../config.js';
 import type { DiagnoseDeps } from '../diagnose/run-diagnosis.js';
 import { UsageError } from '../errors.js';
+import { DEFAULT_CLUSTER, loadClusterSpecs } from '../clusters/clusters.js';
 import { loadInventory } from '../inventory/inventory.js';
 import { systemClock, type KubeClient } from '../ports.js';
 import { createRedactor } from '../redact.js';
@@ -21,13 +22,33 @@ export interface CliContext extends DiagnoseDeps {
 export interface ContextFlags {
   inventory?: string;
   kubeconfig?: string;
+  /** A cluster of the clusters file (NODEDIAG_CLUSTERS). */
+  cluster?: string;
+}
+
+/** The inventory, kubeconfig and context a command uses: flags first, then the clusters file, then the single-cluster settings. */
+function whereFrom(config: Config, flags: ContextFlags): { inventoryPath?: string; kubeconfigPath?: string; context?: string } {
+  if (!config.clustersPath) {
+    if (flags.cluster && flags.cluster !== (config.clusterName ?? DEFAULT_CLUSTER)) throw new UsageError(`--cluster ${flags.cluster}: no clusters file is configured`, 'set NODEDIAG_CLUSTERS to the clusters file');
+    return { inventoryPath: flags.inventory ?? config.inventoryPath, kubeconfigPath: flags.kubeconfig ?? config.kubeconfigPath };
+  }
+  const specs = loadClusterSpecs(config.clustersPath);
+  const names = specs.map((c) => c.name).join(', ');
+  const spec = flags.cluster ? specs.find((c) => c.name === flags.cluster) : specs.length === 1 ? specs[0] : undefined;
+  if (flags.cluster && !spec) throw new UsageError(`there is no cluster "${flags.cluster}"`, `clusters: ${names}`);
+  if (!spec && !flags.inventory) throw new UsageError(`several clusters are configured: say which with --cluster NAME`, `clusters: ${names}`);
+  return {
+    inventoryPath: flags.inventory ?? spec?.inventoryPath,
+    kubeconfigPath: flags.kubeconfig ?? spec?.kubeconfigPath ?? config.kubeconfigPath,
+    ...(spec?.context && !flags.kubeconfig ? { context: spec.context } : {}),
+  };
 }
 
 export async function buildContext(config: Config, flags: ContextFlags, warn: (msg: string) => void): Promise<CliContext> {
-  const inventoryPath = flags.inventory ?? config.inventoryPath;
-  if (!inventoryPath) throw new UsageError('no inventory: pass --inventory FILE or set NODEDIAG_INVENTORY', 'see the inventory example in the README');
-  const inventory = loadInventory(inventoryPath);
-  const kube = createKubeClientInWorker({ kubeconfigPath: flags.kubeconfig ?? config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs });
+  const where = whereFrom(config, flags);
+  if (!where.inventoryPath) throw new UsageError('no inventory: pass --inventory FILE or set NODEDIAG_INVENTORY', 'see the inventory example in the README');
+  const inventory = loadInventory(where.inventoryPath);
+  const kube = createKubeClientInWorker({ kubeconfigPath: where.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, ...(where.context ? { context: where.context } : {}) });
   const redact = createRedactor([config.slack.botToken, config.slack.signingSecret, config.slack.appToken]);
   return {
     catalogs: loadCatalogs(),

@@ -20,6 +20,7 @@ Options:
   -l, --selector SEL   diagnose every node matching a Kubernetes label selector
   --inventory FILE     inventory YAML (default: $NODEDIAG_INVENTORY)
   --kubeconfig FILE    kubeconfig (default: $NODEDIAG_KUBECONFIG, $KUBECONFIG, ~/.kube/config, in-cluster)
+  --cluster NAME       a cluster of the clusters file ($NODEDIAG_CLUSTERS): its inventory, kubeconfig and context
   --concurrency N      nodes diagnosed at once in fleet mode (default: $NODEDIAG_FLEET_CONCURRENCY or 16)
   --json               print JSON instead of the report
 Exit status: 0 healthy, 1 findings, 2 usage or configuration error, 3 node unreachable or refused.`;
@@ -31,6 +32,7 @@ export async function diagCommand(argv: string[], config: Config, io: Io, style:
       selector: { value: true, short: 'l' },
       inventory: { value: true },
       kubeconfig: { value: true },
+      cluster: { value: true },
       concurrency: { value: true },
       json: { value: false },
       help: { value: false, short: 'h' },
@@ -46,7 +48,7 @@ export async function diagCommand(argv: string[], config: Config, io: Io, style:
   if (selector && args.positional.length > 0) throw new UsageError('diag: give node names or -l <selector>, not both');
   const concurrency = intFlag(args.flags.concurrency, 'concurrency', 1, 256) ?? config.fleetConcurrency;
   const json = args.flags.json === true;
-  const ctx = await buildContext(config, { inventory: args.flags.inventory as string | undefined, kubeconfig: args.flags.kubeconfig as string | undefined }, io.err);
+  const ctx = await buildContext(config, { inventory: args.flags.inventory as string | undefined, kubeconfig: args.flags.kubeconfig as string | undefined, cluster: args.flags.cluster as string | undefined }, io.err);
 
   if (!selector && args.positional.length === 1) {
     const node = args.positional[0]!;

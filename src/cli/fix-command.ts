@@ -26,7 +26,7 @@ Options:
   --yes                do not ask for confirmation (needed without a terminal)
   --cordon             cordon the node before and uncordon it after
   --json               print the outcome as JSON
-  --inventory FILE, --kubeconfig FILE   as for diag
+  --inventory FILE, --kubeconfig FILE, --cluster NAME   as for diag
 Exit status: 0 fixed or not needed, 1 failed or aborted, 2 usage error or nothing to run,
 3 node unreachable, 4 lock held or audit log not writable.`;
 
@@ -40,6 +40,7 @@ export async function fixCommand(argv: string[], config: Config, io: Io, style: 
       json: { value: false },
       inventory: { value: true },
       kubeconfig: { value: true },
+      cluster: { value: true },
       help: { value: false, short: 'h' },
     },
     'fix',
@@ -51,7 +52,7 @@ export async function fixCommand(argv: string[], config: Config, io: Io, style: 
   if (args.positional.length !== 2) throw new UsageError('fix: give a node and a finding id', 'nodediag fix <node> <finding-id> [--dry-run]');
   const [node, findingId] = args.positional as [string, string];
   const json = args.flags.json === true;
-  const ctx = await buildContext(config, { inventory: args.flags.inventory as string | undefined, kubeconfig: args.flags.kubeconfig as string | undefined }, io.err);
+  const ctx = await buildContext(config, { inventory: args.flags.inventory as string | undefined, kubeconfig: args.flags.kubeconfig as string | undefined, cluster: args.flags.cluster as string | undefined }, io.err);
   const deps = {
     ...ctx,
     audit: new FileAuditLog(config.auditLogPath, ctx.redact),

@@ -19,6 +19,8 @@ export interface AuditEvent {
   /** Who did it (a Slack user id, a CLI user) or `nodediag`. */
   actor: string;
   incident?: string;
+  /** The node's cluster, when the bot looks after several. */
+  cluster?: string;
   /** Details: command, exit status, duration, output excerpt (redacted). */
   data?: Record<string, unknown>;
 }
@@ -96,6 +98,7 @@ export class FileAuditLog implements AuditSink {
       node: event.node,
       actor: event.actor,
       ...(event.incident ? { incident: event.incident } : {}),
+      ...(event.cluster ? { cluster: event.cluster } : {}),
       ...(data ? { data } : {}),
     };
     const entry: AuditEntry = { ...body, hash: entryHash(body) };
@@ -183,4 +186,9 @@ export function lastStepsStarted(path: string, incidents: ReadonlySet<string>): 
     }
   }
   return found;
+}
+
+/** An audit sink that names the cluster on every entry it appends. */
+export function auditForCluster(sink: AuditSink, cluster: string): AuditSink {
+  return { append: (event) => sink.append({ ...event, cluster }) };
 }

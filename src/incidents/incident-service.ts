@@ -20,6 +20,7 @@ import { isExpired, isRefusal, STATE_REFUSAL, transition, type IncidentEvent, ty
 import type { AccessRules, IncidentViews } from './views.js';
 import type { Outbox, OutboxOp } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
+import { DEFAULT_CLUSTER, resolveCluster, type ClusterIndex } from '../clusters/clusters.js';
 import { lastStepsStarted } from './audit-log.js';
 import type { AlertSource } from '../alerts/alertmanager.js';
 import { NO_METRICS, type MetricsSink } from '../metrics.js';
@@ -42,8 +43,13 @@ export interface IncidentServiceDeps {
   maxConcurrentDiagnoses: number;
   fleetConcurrency: number;
   auditPath: string;
-  /** The fleet safety rails: their settings, memory, and how many nodes the bot looks after. */
-  rails: { config: RailsConfig; ledger: RailsLedger; scope: () => ReadonlySet<string> };
+  /** The fleet safety rails: their settings, memory, and the nodes of each cluster (rails keys, see {@link railsKey}). */
+  rails: { config: RailsConfig; ledger: RailsLedger; scope: (cluster: string) => ReadonlySet<string> };
+  /**
+   * The clusters: what resolution needs, and each one's own access (inventory,
+   * Kubernetes, lock). Absent: one cluster, {@link fix}, named {@link DEFAULT_CLUSTER}.
+   */
+  clusters?: { index: ClusterIndex[]; fix: ReadonlyMap<string, FixDeps> };
   metrics?: MetricsSink;
   /** Other replicas share the store: what they are doing right now is not this process's leftover. */
   sharedStore?: boolean;
@@ -59,12 +65,19 @@ function unhealthy(report: DiagnosisReport): boolean {
   return !report.reachable || report.findings.some((f) => f.role === 'root-cause' && (f.severity === 'critical' || f.severity === 'high'));
 }
 
+/** How the rails know a node: its name, qualified by its cluster when there are several. */
+export function railsKey(cluster: string | undefined, node: string): string {
+  return cluster && cluster !== DEFAULT_CLUSTER ? `${cluster}/${node}` : node;
+}
+
 /** Who opens an incident from an alert (not a Slack user). */
 export const ALERT_REQUESTER = 'alertmanager';
 
 /** A diagnosis request. */
 export interface DiagnoseRequest {
   node: string;
+  /** Said with `--cluster` (or an alert's cluster label); else the channel's, else the node's only cluster. */
+  cluster?: string;
   channel: string;
   user: string;
   threadKey?: string;
@@ -80,8 +93,9 @@ export interface DiagnoseRequest {
 
 export class IncidentService {
   private readonly diagnoses: Semaphore;
-  private readonly fixSlots: Semaphore;
-  /** Node → incident of each fix holding a cluster fix slot. */
+  /** Fix slots per cluster. */
+  private readonly fixSlots = new Map<string, Semaphore>();
+  /** Rails key → incident of each fix holding a cluster fix slot. */
   private readonly fixing = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly background = new Set<Promise<unknown>>();
@@ -90,7 +104,6 @@ export class IncidentService {
 
   constructor(private readonly d: IncidentServiceDeps) {
     this.diagnoses = new Semaphore(d.maxConcurrentDiagnoses);
-    this.fixSlots = new Semaphore(d.rails.config.maxConcurrentFixes);
     this.metrics = d.metrics ?? NO_METRICS;
   }
 
@@ -99,23 +112,49 @@ export class IncidentService {
     return activePause(this.d.rails.ledger.storedPause(), this.d.clock.now());
   }
 
-  /** The storm, if the gate holds now. */
-  stormNow(): Storm | null {
-    return stormNow(this.d.rails.ledger.recent(), this.d.rails.scope(), this.d.clock.now(), this.d.rails.config);
+  /** The clusters as resolution sees them (one, unnamed, when none are configured). */
+  private get clusterIndex(): ClusterIndex[] {
+    return this.d.clusters?.index ?? [{ name: DEFAULT_CLUSTER, nodes: new Set(), channels: [] }];
+  }
+
+  /** The cluster names, first the default one. */
+  private get clusterNames(): string[] {
+    return this.clusterIndex.map((c) => c.name);
+  }
+
+  /** The access to the incident's cluster. */
+  private fixOf(cluster: string | undefined): FixDeps {
+    return (cluster && this.d.clusters?.fix.get(cluster)) || this.d.fix;
+  }
+
+  private slotsOf(cluster: string | undefined): Semaphore {
+    const name = cluster ?? DEFAULT_CLUSTER;
+    let s = this.fixSlots.get(name);
+    if (!s) this.fixSlots.set(name, (s = new Semaphore(this.d.rails.config.maxConcurrentFixes)));
+    return s;
+  }
+
+  /** The storm, if the gate holds now in the cluster (in any cluster when none is named). */
+  stormNow(cluster?: string): Storm | null {
+    for (const c of cluster ? [cluster] : this.clusterNames) {
+      const storm = stormNow(this.d.rails.ledger.recent(), this.d.rails.scope(c), this.d.clock.now(), this.d.rails.config);
+      if (storm) return storm;
+    }
+    return null;
   }
 
   /** Approved fixes waiting for a cluster fix slot. */
   get fixesQueued(): number {
-    return this.fixSlots.waiting;
+    return [...this.fixSlots.values()].reduce((n, s) => n + s.waiting, 0);
   }
 
-  private budgetRefusal(node: string): string | null {
-    return budgetRefusal(this.d.rails.ledger.recent(), node, this.d.clock.now(), this.d.rails.config);
+  private budgetRefusal(inc: Incident): string | null {
+    return budgetRefusal(this.d.rails.ledger.recent(), railsKey(inc.cluster, inc.node), this.d.clock.now(), this.d.rails.config);
   }
 
-  private record(node: string, kind: 'incident-opened' | 'unhealthy' | 'healthy' | 'fix-run'): void {
+  private record(inc: Incident, kind: 'incident-opened' | 'unhealthy' | 'healthy' | 'fix-run'): void {
     try {
-      this.d.rails.ledger.record(node, kind);
+      this.d.rails.ledger.record(railsKey(inc.cluster, inc.node), kind);
     } catch (err) {
       this.d.logger.error('rails ledger write failed', { error: errorMessage(err) });
       if (kind === 'fix-run') throw err;
@@ -149,7 +188,7 @@ export class IncidentService {
 
   private audit(inc: Incident, type: string, actor: string, data?: Record<string, unknown>): void {
     try {
-      this.d.fix.audit.append({ type, node: inc.node, actor, incident: inc.id, ...(data ? { data } : {}) });
+      this.fixOf(inc.cluster).audit.append({ type, node: inc.node, actor, incident: inc.id, ...(data ? { data } : {}) });
     } catch (err) {
       this.d.logger.error('audit log write failed', { error: errorMessage(err) });
     }
@@ -208,12 +247,19 @@ export class IncidentService {
     if (waiting && !req.waitForSlot) {
       return { reason: `nodediag is busy (${this.d.maxConcurrentDiagnoses} diagnoses running); try again in a minute.` };
     }
+    const where = resolveCluster(this.clusterIndex, { node: req.node, channel: req.channel, ...(req.cluster ? { cluster: req.cluster } : {}) });
+    // A person is told at once; an alert still gets its card, saying why nothing was diagnosed.
+    if ('reason' in where && !req.origin) {
+      if (!waiting) this.diagnoses.release();
+      return where;
+    }
     const id = newIncidentId();
     const key = `${id}:msg`;
     const inc: Incident = {
       id,
       version: 1,
       node: req.node,
+      ...('cluster' in where && where.cluster !== DEFAULT_CLUSTER ? { cluster: where.cluster } : {}),
       channel: req.channel,
       messageKey: key,
       threadKey: req.threadKey ?? key,
@@ -231,14 +277,14 @@ export class IncidentService {
       if (!waiting) this.diagnoses.release();
       return { reason: `nodediag cannot record the incident: ${errorMessage(err)}` };
     }
-    this.record(inc.node, 'incident-opened');
+    this.record(inc, 'incident-opened');
     // An alert says the node is unhealthy before the diagnosis does: a storm of alerts trips the gate at once.
-    if (req.origin) this.record(inc.node, 'unhealthy');
+    if (req.origin) this.record(inc, 'unhealthy');
     this.audit(inc, req.origin ? 'alert-opened-incident' : 'diagnosis-requested', req.user, { channel: req.channel, ...(req.origin ? { alert: req.origin.alertname } : {}) });
     this.spawn(async () => {
       if (waiting) await this.diagnoses.acquire();
       try {
-        await this.finishDiagnosis(inc, req.receivedAt);
+        await this.finishDiagnosis(inc, req.receivedAt, 'reason' in where ? `${where.reason} ${where.hint ?? ''}`.trim() : undefined);
       } finally {
         this.diagnoses.release();
       }
@@ -246,25 +292,28 @@ export class IncidentService {
     return inc;
   }
 
-  private async finishDiagnosis(inc: Incident, receivedAt?: number): Promise<void> {
+  private async finishDiagnosis(inc: Incident, receivedAt?: number, unresolved?: string): Promise<void> {
     let report: DiagnosisReport | null = null;
     let prepared: PreparedFix | null = null;
-    let error: string | undefined;
+    let error: string | undefined = unresolved;
     const started = this.d.clock.now();
+    const fix = this.fixOf(inc.cluster);
     try {
-      const { access } = await resolveNode(inc.node, this.d.fix);
-      report = await diagnoseNode(inc.node, this.d.fix);
-      const candidate = report.reachable ? report.findings.find((f) => f.role === 'root-cause' && f.runbook) : undefined;
-      if (candidate) prepared = await planFix(inc.node, access, report, candidate, this.d.fix);
+      if (!unresolved) {
+        const { access } = await resolveNode(inc.node, fix);
+        report = await diagnoseNode(inc.node, fix);
+        const candidate = report.reachable ? report.findings.find((f) => f.role === 'root-cause' && f.runbook) : undefined;
+        if (candidate) prepared = await planFix(inc.node, access, report, candidate, fix);
+      }
     } catch (err) {
       error = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
     }
     const seconds = (this.d.clock.now() - started) / 1000;
     this.metrics.diagnosis(error ? 'error' : !report!.reachable ? 'unreachable' : report!.findings.length ? 'findings' : 'healthy', seconds, report?.findings.map((f) => f.id) ?? []);
     // An unknown node is not a fleet signal; one that answered is.
-    if (report) this.record(inc.node, unhealthy(report) ? 'unhealthy' : 'healthy');
-    const escalation = prepared ? this.budgetRefusal(inc.node) : null;
-    const storm = prepared && !escalation ? this.stormNow() : null;
+    if (report) this.record(inc, unhealthy(report) ? 'unhealthy' : 'healthy');
+    const escalation = prepared ? this.budgetRefusal(inc) : null;
+    const storm = prepared && !escalation ? this.stormNow(inc.cluster ?? DEFAULT_CLUSTER) : null;
     const done = await this.apply(inc.id, {
       type: 'diagnosed',
       result: {
@@ -370,14 +419,17 @@ export class IncidentService {
   }
 
   /** `/diag -l selector`: one summary message. */
-  async fleet(req: { selector: string; channel: string; user: string; responseUrl?: string }): Promise<Refusal | null> {
+  async fleet(req: { selector: string; cluster?: string; channel: string; user: string; responseUrl?: string }): Promise<Refusal | null> {
+    const where = resolveCluster(this.clusterIndex, { channel: req.channel, ...(req.cluster ? { cluster: req.cluster } : {}) });
+    if ('reason' in where) return where;
+    const deps = this.fixOf(where.cluster);
     if (!this.diagnoses.tryAcquire()) return { reason: 'nodediag is busy; try again in a minute.' };
     const key = `fleet-${newIncidentId()}`;
     await this.d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: this.d.views.fleet(req.selector, req.user, null), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}) });
     this.spawn(async () => {
       try {
-        const names = await nodesForSelector(req.selector, this.d.fix);
-        const entries = await diagnoseFleet(names, this.d.fix, this.d.fleetConcurrency);
+        const names = await nodesForSelector(req.selector, deps);
+        const entries = await diagnoseFleet(names, deps, this.d.fleetConcurrency);
         await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: this.d.views.fleet(req.selector, req.user, entries) });
       } catch (err) {
         await this.d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: { text: `Fleet ${req.selector}: ${this.d.fix.redact(errorMessage(err))}` } });
@@ -449,7 +501,7 @@ export class IncidentService {
   }
 
   private railsRefusal(inc: Incident): Refusal | null {
-    const budget = this.budgetRefusal(inc.node);
+    const budget = this.budgetRefusal(inc);
     return budget ? { reason: `No more fixes on ${inc.node} for now: ${budget}.`, hint: 'Escalate to the node owners; the thread has every earlier run.' } : null;
   }
 
@@ -464,7 +516,7 @@ export class IncidentService {
     const refusal = (await this.d.access.approveRefusal(user, loaded.channel, loaded.requester)) ?? this.pauseRefusal() ?? this.railsRefusal(loaded);
     if (refusal) return refusal;
     // The gate is read again now: a storm that began after the card was posted holds this fix too.
-    const storm = this.stormNow();
+    const storm = this.stormNow(loaded.cluster ?? DEFAULT_CLUSTER);
     const approved = await this.apply(id, (cur) => ({ type: 'approve', user, runbook: cur.plan?.runbook ?? '', planHash: cur.plan ? shortHash(cur.plan.hash) : '', storm }));
     if ('reason' in approved) return approved;
     if (approved.state === 'awaiting-approval') {
@@ -501,28 +553,32 @@ export class IncidentService {
     const refusal = this.d.access.requestRefusal(user, channel);
     if (refusal) return refusal;
     if (!TERMINAL_STATES.has(inc.state)) return { reason: 'This incident is still open; act on it first.' };
-    const next = await this.diagnose({ node: inc.node, channel, user, threadKey: inc.threadKey });
+    const next = await this.diagnose({ node: inc.node, cluster: inc.cluster ?? DEFAULT_CLUSTER, channel, user, threadKey: inc.threadKey });
     return 'reason' in next ? next : null;
   }
 
   // ── running ─────────────────────────────────────────────────────────
   /** Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile). */
   private async run(approved: Incident, approver: string): Promise<void> {
-    if (!this.fixSlots.tryAcquire()) {
-      const waitingFor = [...this.fixing.keys()];
+    const slots = this.slotsOf(approved.cluster);
+    const prefix = approved.cluster ? `${approved.cluster}/` : '';
+    if (!slots.tryAcquire()) {
+      // The nodes of this cluster's running fixes (keys of other clusters are qualified by theirs).
+      const waitingFor = [...this.fixing.keys()].filter((k) => (prefix ? k.startsWith(prefix) : !k.includes('/'))).map((k) => k.slice(prefix.length));
       const queued = await this.apply(approved.id, { type: 'queue', waitingFor });
       if (!isRefusal(queued)) await this.publish(queued);
       this.audit(approved, 'fix-queued', 'nodediag', { waitingFor });
-      await this.fixSlots.acquire();
+      await slots.acquire();
     }
-    this.fixing.set(approved.node, approved.id);
+    const key = railsKey(approved.cluster, approved.node);
+    this.fixing.set(key, approved.id);
     const started = this.d.clock.now();
     let result = 'failed';
     try {
       result = await this.runHoldingSlot(approved, approver);
     } finally {
-      this.fixing.delete(approved.node);
-      this.fixSlots.release();
+      this.fixing.delete(key);
+      slots.release();
       this.metrics.fixRun(approved.plan!.runbook, result, (this.d.clock.now() - started) / 1000);
     }
   }
@@ -553,11 +609,12 @@ export class IncidentService {
     try {
       // The retry budget counts this run before it starts: a run the ledger cannot record does not start.
       try {
-        this.record(approved.node, 'fix-run');
+        this.record(approved, 'fix-run');
       } catch (err) {
         throw new AuditError('AUDIT_UNWRITABLE', `cannot record the fix run for the retry budget: ${errorMessage(err)}`, 'free disk space or fix permissions of NODEDIAG_STATE_DIR');
       }
-      const { access } = await resolveNode(approved.node, this.d.fix);
+      const deps = this.fixOf(approved.cluster);
+      const { access } = await resolveNode(approved.node, deps);
       const fix = { node: approved.node, access, plan: expandPlan(this.d.fix.catalogs, approved.plan!) };
       const started = await this.apply(id, { type: 'start', total: fix.plan.steps.length });
       if (!isRefusal(started)) await this.publish(started);
@@ -583,10 +640,10 @@ export class IncidentService {
           later(() => this.thread(approved, { text: `${approved.finding} no longer holds on ${approved.node}; nothing was run.` }));
         }
       };
-      const outcome = await runFix(fix, this.d.fix, { actor: approver, incident: id, onEvent });
+      const outcome = await runFix(fix, deps, { actor: approver, incident: id, onEvent });
       await progress;
       // The fix's own fresh diagnosis is the node's latest word for the storm gate.
-      if (outcome.after) this.record(approved.node, unhealthy(outcome.after) ? 'unhealthy' : 'healthy');
+      if (outcome.after) this.record(approved, unhealthy(outcome.after) ? 'unhealthy' : 'healthy');
       outcomeState = outcome.result;
       const done = await finish(
         {
@@ -615,7 +672,7 @@ export class IncidentService {
     if (!next) return;
     let prepared: PreparedFix;
     try {
-      prepared = await planFix(done.node, access, after, next, this.d.fix);
+      prepared = await planFix(done.node, access, after, next, this.fixOf(done.cluster));
     } catch {
       return;
     }
@@ -624,6 +681,7 @@ export class IncidentService {
       id,
       version: 1,
       node: done.node,
+      ...(done.cluster ? { cluster: done.cluster } : {}),
       channel: done.channel,
       messageKey: `${id}:msg`,
       threadKey: done.threadKey,
@@ -693,7 +751,7 @@ export class IncidentService {
       if (wasFixing) {
         const at = done.progress;
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
-        await this.d.fix.lock.forceRelease(inc.node);
+        await this.fixOf(inc.cluster).lock.forceRelease(inc.node);
         await this.thread(done, {
           text: inc.waitingFor?.length
             ? `:warning: nodediag restarted while this approved fix waited for the fix on ${inc.waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
@@ -717,7 +775,7 @@ export class IncidentService {
       } else if (inc.waitingFor?.length) {
         // Queued in another process's memory: it holds no lock to tell whether that process lives; nothing runs from here either way.
         continue;
-      } else if (this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000) && !(await this.d.fix.lock.holder(inc.node))) out.push(inc);
+      } else if (this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000) && !(await this.fixOf(inc.cluster).lock.holder(inc.node))) out.push(inc);
     }
     return out;
   }

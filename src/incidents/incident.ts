@@ -44,6 +44,8 @@ export interface Incident {
   /** Optimistic-concurrency version, bumped on every write. */
   version: number;
   node: string;
+  /** The cluster the node is in, when the bot looks after several (absent: the only one). */
+  cluster?: string;
   channel: string;
   /** The Slack message that shows this incident (its thread is the audit trail). */
   messageKey: string;

@@ -5,12 +5,13 @@
 import { errorMessage } from '../errors.js';
 import { showUntrusted, validateNodeName } from '../inventory/node-name.js';
 import { parseDuration } from '../rails/gates.js';
+import { CLUSTER_NAME } from '../clusters/clusters.js';
 
 /** What `/diag` asked for. */
 export type DiagRequest =
   | { kind: 'help' }
-  | { kind: 'node'; node: string }
-  | { kind: 'fleet'; selector: string }
+  | { kind: 'node'; node: string; cluster?: string }
+  | { kind: 'fleet'; selector: string; cluster?: string }
   | { kind: 'pause'; durationMs: number; reason: string }
   | { kind: 'resume' }
   | { kind: 'invalid'; reason: string; hint: string };
@@ -38,9 +39,27 @@ function unwrap(text: string): string {
   return text;
 }
 
+/** `--cluster NAME` (or `--cluster=NAME`) anywhere in the text: the name, and the text without it. */
+function takeCluster(text: string): { cluster?: string; rest: string } | { invalid: string } {
+  const m = /(?:^|\s)--cluster(?:=|\s+)(\S*)/.exec(text);
+  if (!m) return /(?:^|\s)--cluster\s*$/.test(text) ? { invalid: 'Which cluster? Usage: /diag <node> --cluster NAME' } : { rest: text };
+  const name = unwrap(m[1]!).toLowerCase();
+  if (!CLUSTER_NAME.test(name)) return { invalid: `"${showUntrusted(m[1]!, 40)}" is not a cluster name.` };
+  return { cluster: name, rest: (text.slice(0, m.index) + ' ' + text.slice(m.index + m[0].length)).trim() };
+}
+
 export function parseDiagText(raw: string): DiagRequest {
   if (raw.length > 1000) return { kind: 'invalid', reason: 'That request is too long.', hint: 'Usage: /diag <node> or /diag -l <label-selector>' };
-  const text = raw.trim();
+  const taken = takeCluster(raw.trim());
+  if ('invalid' in taken) return { kind: 'invalid', reason: taken.invalid, hint: 'Usage: /diag <node> [--cluster NAME]' };
+  const parsed = parseRequest(taken.rest);
+  if (!taken.cluster) return parsed;
+  if (parsed.kind === 'node' || parsed.kind === 'fleet') return { ...parsed, cluster: taken.cluster };
+  if (parsed.kind === 'invalid') return parsed;
+  return { kind: 'invalid', reason: '--cluster goes with a node or a selector.', hint: 'Usage: /diag <node> --cluster NAME' };
+}
+
+function parseRequest(text: string): DiagRequest {
   if (text === '' || text === 'help' || text === '-h' || text === '--help') return { kind: 'help' };
   const fleet = /^(?:-l|--selector)(?:\s+|=)(.*)$/s.exec(text);
   if (fleet) {

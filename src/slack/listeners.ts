@@ -33,6 +33,8 @@ export interface ListenerDeps {
   inventory: Inventory;
   /** Nodes reachable without an inventory entry (known_hosts in defaults + Kubernetes). */
   discoverable: boolean;
+  /** The bot looks after several clusters: which one a node is in is decided by the service, not this inventory. */
+  severalClusters?: boolean;
   logger: Logger;
   redact: Redactor;
 }
@@ -67,7 +69,7 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       await ack({ response_type: 'ephemeral', ...refusalMessage(refusal.reason, refusal.hint) });
       return;
     }
-    if (req.kind === 'node' && !d.discoverable && !d.inventory.nodes.some((n) => n.name === req.node)) {
+    if (req.kind === 'node' && !d.severalClusters && !d.discoverable && !d.inventory.nodes.some((n) => n.name === req.node)) {
       const close = suggestNames(req.node, inventoryNames(d.inventory));
       await ack({
         response_type: 'ephemeral',
@@ -82,9 +84,9 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       const from = { channel, user, ...(responseUrl ? { responseUrl } : {}) };
       const result =
         req.kind === 'node'
-          ? await d.service.diagnose({ node: req.node, ...from })
+          ? await d.service.diagnose({ node: req.node, ...(req.cluster ? { cluster: req.cluster } : {}), ...from })
           : req.kind === 'fleet'
-            ? await d.service.fleet({ selector: req.selector, ...from })
+            ? await d.service.fleet({ selector: req.selector, ...(req.cluster ? { cluster: req.cluster } : {}), ...from })
             : req.kind === 'pause'
               ? await d.service.pause(user, channel, req.durationMs, req.reason)
               : await d.service.resume(user, channel);

@@ -80,6 +80,11 @@ function findingLines(f: Finding, node: string): string {
   return `*${ROLE[f.role]}* · \`${f.id}\` · ${f.severity}${linked} · ${esc(node)}`;
 }
 
+/** The node as cards and summaries name it: with its cluster when the bot looks after several. */
+export function nodeLabel(inc: Pick<Incident, 'node' | 'cluster'>): string {
+  return inc.cluster ? `${inc.node} (cluster ${inc.cluster})` : inc.node;
+}
+
 /** Who opened the incident, for the message's context line. */
 function openedBy(inc: Incident): string {
   return inc.origin ? `opened by alert *${esc(inc.origin.alertname)}*` : `requested by <@${inc.requester}>`;
@@ -107,24 +112,25 @@ export function incidentMessage(inc: Incident, ctx: CardContext = {}): { text: s
   const blocks: Block[] = [];
   const findings = inc.findings ?? [];
   const root = findings.find((f) => f.role === 'root-cause');
+  const who = nodeLabel(inc);
   const title =
     inc.state === 'diagnosing'
-      ? `Diagnosing ${inc.node}…`
+      ? `Diagnosing ${who}…`
       : inc.error
-        ? `${inc.node}: not diagnosed`
+        ? `${who}: not diagnosed`
         : root
-          ? `${inc.node}: ${root.title}`
+          ? `${who}: ${root.title}`
           : findings.length
-            ? `${inc.node}: ${findings[0]!.title}`
+            ? `${who}: ${findings[0]!.title}`
             : inc.report?.reachable === false
-              ? `${inc.node}: unreachable`
-              : `${inc.node}: healthy`;
+              ? `${who}: unreachable`
+              : `${who}: healthy`;
   blocks.push(header(`${icon === ':mag:' ? '🔎' : ''}${title}`.trim()));
   const alert = alertBlock(inc);
   if (inc.state === 'diagnosing') {
     if (alert) blocks.push(alert);
     blocks.push(context(`${inc.origin ? 'Opened by an alert' : `Requested by <@${inc.requester}>`} · checking over SSH and the Kubernetes API`));
-    return { text: `Diagnosing ${inc.node}…`, blocks };
+    return { text: `Diagnosing ${who}…`, blocks };
   }
   if (alert) blocks.push(alert);
   const r = inc.report;
@@ -202,6 +208,6 @@ export function incidentMessage(inc: Incident, ctx: CardContext = {}): { text: s
   } else if (['fixed', 'failed', 'aborted', 'rejected', 'expired', 'interrupted', 'not-needed', 'closed'].includes(inc.state)) {
     blocks.push({ type: 'actions', block_id: 'incident_actions', elements: [button('Re-diagnose', ACTIONS.rediagnose, inc.id)] });
   }
-  const text = `${inc.node}: ${root ? `${root.id} (root cause)` : findings[0]?.id ?? (r?.reachable === false ? 'unreachable' : 'healthy')} — ${stateLine(inc).replace(/<@(\w+)>/g, '@$1')}`;
+  const text = `${who}: ${root ? `${root.id} (root cause)` : findings[0]?.id ?? (r?.reachable === false ? 'unreachable' : 'healthy')} — ${stateLine(inc).replace(/<@(\w+)>/g, '@$1')}`;
   return { text: clip(text, LIMITS.messageText), blocks: fitBlocks(blocks) };
 }

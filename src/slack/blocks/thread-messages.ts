@@ -5,6 +5,7 @@
  */
 import type { Incident } from '../../incidents/incident.js';
 import type { StepRecord } from '../../runbooks/execute.js';
+import { nodeLabel } from './incident-message.js';
 import { describeKubeOp, describeVerify, shortHash, type Plan, type PlannedStep } from '../../runbooks/plan.js';
 import { clip, code, context, divider, esc, fitBlocks, header, LIMITS, section, type Block } from './limits.js';
 
@@ -83,7 +84,7 @@ export function stepFinishedMessage(r: StepRecord, total: number): Msg {
 export function summaryMessage(inc: Incident, auditPath: string): Msg {
   const o = inc.outcome;
   const root = inc.findings?.find((f) => f.id === inc.finding);
-  const blocks: Block[] = [header(`Incident summary — ${inc.node}`)];
+  const blocks: Block[] = [header(`Incident summary — ${nodeLabel(inc)}`)];
   blocks.push({
     type: 'section',
     fields: [
@@ -109,7 +110,7 @@ export function summaryMessage(inc: Incident, auditPath: string): Msg {
   if (followUps.length) blocks.push(section(clip(`*Follow-ups*\n${[...new Set(followUps)].map((f) => `• ${esc(f)}`).join('\n')}`, LIMITS.sectionText)));
   blocks.push(divider());
   blocks.push(context(o?.auditRange ? `Audit log: entries ${o.auditRange.first}–${o.auditRange.last} in \`${esc(auditPath)}\` · verify with \`nodediag audit verify\` · ${inc.id}` : `${inc.id} · no fix ran`));
-  return { text: `Incident summary for ${inc.node}: ${o?.result ?? inc.state}`, blocks: fitBlocks(blocks) };
+  return { text: `Incident summary for ${nodeLabel(inc)}: ${o?.result ?? inc.state}`, blocks: fitBlocks(blocks) };
 }
 
 /** The approval confirmation: the exact steps, the impact, the preview. */
