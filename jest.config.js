@@ -11,6 +11,4 @@ export default {
   testTimeout: 30000,
   // The lab runs its faults concurrently, one queue per node: all must be able to wait in their queue.
   maxConcurrency: 64,
-  // The lab suite mostly waits on real processes: it runs beside the others instead of before them (jest's default is cores - 1).
-  maxWorkers: 2,
 };
