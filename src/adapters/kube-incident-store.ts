@@ -8,7 +8,7 @@
  * re-reads and decides again.
  */
 import { KubeAccessError } from '../errors.js';
-import { INCIDENT_ID, TERMINAL_STATES, type Incident, type IncidentState } from '../incidents/incident.js';
+import { INCIDENT_ID, offerOf, TERMINAL_STATES, type Incident, type IncidentState } from '../incidents/incident.js';
 import { ConflictError, type IncidentStore } from '../incidents/store.js';
 import { mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
 
@@ -39,6 +39,12 @@ const CODE = (err: unknown): number | undefined => {
   return typeof e.code === 'number' && e.headers !== undefined ? e.code : undefined;
 };
 
+/** Who approved, for the printer column: every approver of a storm override, else the one. */
+function approverColumn(offer: ReturnType<typeof offerOf>): { approver?: string } {
+  if (offer?.approvals.length) return { approver: offer.approvals.join(',') };
+  return offer?.approvedBy ? { approver: offer.approvedBy } : {};
+}
+
 /** The object for an incident (status included; the API ignores it on create). */
 export function toNodeIncident(i: Incident, namespace: string, cluster?: string, resourceVersion?: string): NodeIncidentObject {
   return {
@@ -49,7 +55,7 @@ export function toNodeIncident(i: Incident, namespace: string, cluster?: string,
     status: {
       state: i.state,
       ...(i.finding ? { finding: i.finding } : {}),
-      ...(i.approvals?.length ? { approver: i.approvals.join(',') } : i.approvedBy ? { approver: i.approvedBy } : {}),
+      ...approverColumn(offerOf(i)),
       incident: i,
     },
   };

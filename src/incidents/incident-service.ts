@@ -15,7 +15,7 @@ import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
 import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
 import { expandPlan, shortHash, storePlan } from '../runbooks/plan.js';
-import { INCIDENT_ID, newIncidentId, TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
+import { INCIDENT_ID, newIncidentId, offerOf, TERMINAL_STATES, type Incident, type IncidentIn, type IncidentState, type Outcome } from './incident.js';
 import { isExpired, isRefusal, STATE_REFUSAL, transition, type IncidentEvent, type Refusal } from './transitions.js';
 import type { AccessRules, IncidentViews } from './views.js';
 import type { Outbox, OutboxOp } from './outbox.js';
@@ -350,7 +350,7 @@ export class IncidentService {
     if (this.stormShown && this.stormShown.nodes.join() === storm.nodes.join()) return;
     this.stormShown = storm;
     for (const open of await this.d.store.list(['awaiting-approval'])) {
-      if (open.storm) continue;
+      if (open.state !== 'awaiting-approval' || open.storm) continue;
       const held = await this.apply(open.id, { type: 'storm-engaged', storm });
       if ('reason' in held) continue;
       // The card says it; a thread note per held card would only add to the storm in the channel.
@@ -468,10 +468,11 @@ export class IncidentService {
     if ('reason' in inc) return inc;
     const refusal = this.d.access.requestRefusal(user, channel);
     if (refusal && (await this.d.access.approveRefusal(user, channel, ''))) return refusal;
-    if (!inc.plan) return { reason: 'This incident has no fix to preview.' };
+    const offer = offerOf(inc);
+    if (!offer) return { reason: 'This incident has no fix to preview.' };
     let plan;
     try {
-      plan = expandPlan(this.d.fix.catalogs, inc.plan);
+      plan = expandPlan(this.d.fix.catalogs, offer.plan);
     } catch (err) {
       return { reason: errorMessage(err) };
     }
@@ -517,7 +518,10 @@ export class IncidentService {
     if (refusal) return refusal;
     // The gate is read again now: a storm that began after the card was posted holds this fix too.
     const storm = this.stormNow(loaded.cluster ?? DEFAULT_CLUSTER);
-    const approved = await this.apply(id, (cur) => ({ type: 'approve', user, runbook: cur.plan?.runbook ?? '', planHash: cur.plan ? shortHash(cur.plan.hash) : '', storm }));
+    const approved = await this.apply(id, (cur) => {
+      const plan = offerOf(cur)?.plan;
+      return { type: 'approve', user, runbook: plan?.runbook ?? '', planHash: plan ? shortHash(plan.hash) : '', storm };
+    });
     if ('reason' in approved) return approved;
     if (approved.state === 'awaiting-approval') {
       this.audit(approved, 'storm-override-approval', user, { of: approved.approvalsNeeded, so_far: approved.approvals });
@@ -525,7 +529,8 @@ export class IncidentService {
       await this.thread(approved, { text: `:raised_hand: <@${user}> approved as 1 of ${approved.approvalsNeeded} (storm gate: ${approved.storm?.why ?? 'two approvers'}). A second approver must approve before anything runs.` });
       return null;
     }
-    this.audit(approved, 'approved', user, { runbook: approved.plan!.runbook, plan: shortHash(approved.plan!.hash), approvers: approved.approvals });
+    if (approved.state !== 'approved') return null;
+    this.audit(approved, 'approved', user, { runbook: approved.plan.runbook, plan: shortHash(approved.plan.hash), approvers: approved.approvals });
     await this.publish(approved);
     await this.thread(approved, this.d.views.decision(approved, 'approved', user));
     this.spawn(() => this.run(approved, user));
@@ -559,7 +564,7 @@ export class IncidentService {
 
   // ── running ─────────────────────────────────────────────────────────
   /** Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile). */
-  private async run(approved: Incident, approver: string): Promise<void> {
+  private async run(approved: IncidentIn<'approved'>, approver: string): Promise<void> {
     const slots = this.slotsOf(approved.cluster);
     const prefix = approved.cluster ? `${approved.cluster}/` : '';
     if (!slots.tryAcquire()) {
@@ -579,13 +584,14 @@ export class IncidentService {
     } finally {
       this.fixing.delete(key);
       slots.release();
-      this.metrics.fixRun(approved.plan!.runbook, result, (this.d.clock.now() - started) / 1000);
+      this.metrics.fixRun(approved.plan.runbook, result, (this.d.clock.now() - started) / 1000);
     }
   }
 
-  private async runHoldingSlot(queued: Incident, approver: string): Promise<IncidentState> {
+  private async runHoldingSlot(queued: IncidentIn<'approved'>, approver: string): Promise<IncidentState> {
     const id = queued.id;
-    const approved = (await this.d.store.get(id)) ?? queued;
+    const reread = await this.d.store.get(id);
+    const approved = reread?.state === 'approved' ? reread : queued;
     // Paused while it waited: nothing starts.
     const pause = this.pauseNow();
     if (pause) {
@@ -599,7 +605,7 @@ export class IncidentService {
     }
     const stepKeys = new Map<number, string>();
     let outcomeState: IncidentState = 'failed';
-    const finish = async (outcome: NonNullable<Incident['outcome']>, what: string) => {
+    const finish = async (outcome: Outcome, what: string) => {
       const done = await this.apply(id, { type: 'finish', outcome, what });
       if (isRefusal(done)) return null;
       await this.publish(done);
@@ -615,9 +621,14 @@ export class IncidentService {
       }
       const deps = this.fixOf(approved.cluster);
       const { access } = await resolveNode(approved.node, deps);
-      const fix = { node: approved.node, access, plan: expandPlan(this.d.fix.catalogs, approved.plan!) };
+      const fix = { node: approved.node, access, plan: expandPlan(this.d.fix.catalogs, approved.plan) };
       const started = await this.apply(id, { type: 'start', total: fix.plan.steps.length });
-      if (!isRefusal(started)) await this.publish(started);
+      // The incident moved on meanwhile (another process said it was interrupted, or it was already run): this approval runs nothing.
+      if (isRefusal(started)) {
+        this.audit(approved, 'fix-not-started', 'nodediag', { why: started.reason });
+        return 'aborted';
+      }
+      await this.publish(started);
       // The executor reports progress synchronously; its Slack writes go out in order through this queue.
       let progress: Promise<unknown> = Promise.resolve();
       const later = (work: () => Promise<unknown>) => {
@@ -692,6 +703,8 @@ export class IncidentService {
       findings: after.findings,
       finding: next.id,
       plan: storePlan(prepared.plan),
+      approvalsNeeded: 1,
+      approvals: [],
       ...(prepared.preview !== undefined ? { preview: prepared.preview } : {}),
       expiresAt: new Date(this.d.clock.now() + this.d.approvalTtlMs).toISOString(),
       timeline: [{ at: this.now(), what: `follow-up of ${done.id}: ${next.id}` }],
@@ -749,12 +762,13 @@ export class IncidentService {
       const done = await this.apply(inc.id, { type: 'interrupt', ...(logged ? { lastStep: logged } : {}) });
       if (isRefusal(done)) continue;
       if (wasFixing) {
-        const at = done.progress;
+        const at = done.state === 'interrupted' ? done.progress : undefined;
+        const waitingFor = inc.state === 'approved' ? inc.waitingFor : undefined;
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
         await this.fixOf(inc.cluster).lock.forceRelease(inc.node);
         await this.thread(done, {
-          text: inc.waitingFor?.length
-            ? `:warning: nodediag restarted while this approved fix waited for the fix on ${inc.waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
+          text: waitingFor?.length
+            ? `:warning: nodediag restarted while this approved fix waited for the fix on ${waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
             : `:warning: ${this.d.sharedStore ? 'the nodediag process running this fix stopped (its lease on the node lapsed)' : 'nodediag restarted while the fix ran'} (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
               `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
@@ -772,7 +786,7 @@ export class IncidentService {
     for (const inc of open) {
       if (inc.state === 'diagnosing') {
         if (this.d.clock.now() - Date.parse(inc.createdAt) > STALE_DIAGNOSIS_MS) out.push(inc);
-      } else if (inc.waitingFor?.length) {
+      } else if (inc.state === 'approved' && inc.waitingFor?.length) {
         // Queued in another process's memory: it holds no lock to tell whether that process lives; nothing runs from here either way.
         continue;
       } else if (this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000) && !(await this.fixOf(inc.cluster).lock.holder(inc.node))) out.push(inc);

@@ -15,7 +15,7 @@ import type { Finding } from '../diagnose/classify.js';
 import type { ReportJson } from '../diagnose/report-json.js';
 import type { Storm } from '../rails/gates.js';
 import type { StoredPlan } from '../runbooks/plan.js';
-import { TERMINAL_STATES, type Incident, type IncidentState } from './incident.js';
+import { TERMINAL_STATES, type Approval, type FixOffer, type Incident, type IncidentCore, type IncidentState, type Outcome } from './incident.js';
 
 /** Why an event does not apply (said to whoever caused it). */
 export interface Refusal {
@@ -41,7 +41,7 @@ export interface DiagnosisResult {
 }
 
 /** The outcome of a fix run, as stored. */
-export type Outcome = NonNullable<Incident['outcome']>;
+export type { Outcome };
 
 /** Everything that can happen to an incident. */
 export type IncidentEvent =
@@ -82,134 +82,124 @@ function refuse(inc: Incident, fallback: string): Refusal {
 
 /** Whether an incident waits for an approval whose window has passed. */
 export function isExpired(inc: Incident, nowMs: number): boolean {
-  return inc.state === 'awaiting-approval' && !!inc.expiresAt && Date.parse(inc.expiresAt) <= nowMs;
+  return inc.state === 'awaiting-approval' && Date.parse(inc.expiresAt) <= nowMs;
+}
+
+/** The fields every state keeps, taken from an incident in any state. */
+function coreOf(inc: Incident): IncidentCore {
+  const { id, version, node, cluster, channel, messageKey, threadKey, requester, undeliverable, createdAt, report, findings, finding, error, followUp, origin, alerts, notes, messages, timeline } = inc;
+  const core: IncidentCore = { id, version, node, channel, messageKey, threadKey, requester, createdAt, timeline };
+  return Object.assign(core, dropUndefined({ cluster, undeliverable, report, findings, finding, error, followUp, origin, alerts, notes, messages }));
+}
+
+function offerFields(inc: FixOffer): FixOffer {
+  const { plan, preview, expiresAt, approvalsNeeded, approvals, storm } = inc;
+  return { plan, expiresAt, approvalsNeeded, approvals, ...dropUndefined({ preview, storm }) };
+}
+
+function approvalFields(inc: Approval): Approval {
+  return { approvedBy: inc.approvedBy, approvedAt: inc.approvedAt };
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** The next incident, or why the event does not apply. Never mutates its input. */
 export function transition(current: Incident, event: IncidentEvent, nowMs: number): Incident | Refusal {
   const at = new Date(nowMs).toISOString();
-  const inc: Incident = structuredClone(current);
-  const log = (what: string, who?: string) => inc.timeline.push({ at, ...(who ? { who } : {}), what });
+  const cur: Incident = structuredClone(current);
+  const core = coreOf(cur);
+  const log = (what: string, who?: string) => core.timeline.push({ at, ...(who ? { who } : {}), what });
   switch (event.type) {
     case 'diagnosed': {
-      if (inc.state !== 'diagnosing') return { reason: 'This incident was diagnosed already.' };
+      if (cur.state !== 'diagnosing') return { reason: 'This incident was diagnosed already.' };
       const r = event.result;
-      // Nothing is offered where nobody can see it, nor past the retry budget.
-      inc.state = r.plan && !inc.undeliverable && !r.escalation ? 'awaiting-approval' : 'closed';
-      if (r.report) inc.report = r.report;
-      if (r.findings) inc.findings = r.findings;
-      if (r.finding) inc.finding = r.finding;
-      if (r.error) inc.error = r.error;
-      if (r.plan) {
-        inc.plan = r.plan;
-        if (r.preview !== undefined) inc.preview = r.preview;
-        if (r.expiresAt) inc.expiresAt = r.expiresAt;
-        inc.approvalsNeeded = r.storm ? 2 : 1;
-        inc.approvals = [];
-        if (r.storm) inc.storm = r.storm;
-        if (r.escalation) inc.escalation = r.escalation;
-      }
+      Object.assign(core, dropUndefined({ report: r.report, findings: r.findings, finding: r.finding, error: r.error }));
       log(r.summary);
-      return inc;
+      const escalation = r.escalation ? { escalation: r.escalation } : {};
+      if (!r.plan || !r.expiresAt) return { ...core, ...escalation, state: 'closed' };
+      const offer: FixOffer = { plan: r.plan, expiresAt: r.expiresAt, approvalsNeeded: r.storm ? 2 : 1, approvals: [], ...dropUndefined({ preview: r.preview, storm: r.storm ?? undefined }) };
+      // Nothing is offered where nobody can see it, nor past the retry budget.
+      if (cur.undeliverable || r.escalation) return { ...core, ...offer, ...escalation, state: 'closed' };
+      return { ...core, ...offer, state: 'awaiting-approval' };
     }
     case 'storm-engaged':
-      if (inc.state !== 'awaiting-approval' || inc.storm) return { reason: 'not waiting for an approval, or held already' };
-      inc.storm = event.storm;
-      inc.approvalsNeeded = Math.max(2, inc.approvalsNeeded ?? 1);
+      if (cur.state !== 'awaiting-approval' || cur.storm) return { reason: 'not waiting for an approval, or held already' };
       log(`storm gate engaged: ${event.storm.why}`);
-      return inc;
+      return { ...core, ...offerFields(cur), storm: event.storm, approvalsNeeded: Math.max(2, cur.approvalsNeeded), state: 'awaiting-approval' };
     case 'approve': {
-      if (inc.state !== 'awaiting-approval') return refuse(inc, 'Nothing to approve.');
-      if (isExpired(inc, nowMs)) return { reason: 'This approval request has expired.' };
-      const approvals = inc.approvals ?? [];
-      if (approvals.includes(event.user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
+      if (cur.state !== 'awaiting-approval') return refuse(cur, 'Nothing to approve.');
+      if (isExpired(cur, nowMs)) return { reason: 'This approval request has expired.' };
+      if (cur.approvals.includes(event.user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
       // A storm that began after the card was posted holds this fix too.
-      if (event.storm && !inc.storm) inc.storm = event.storm;
-      inc.approvalsNeeded = Math.max(inc.approvalsNeeded ?? 1, inc.storm ? 2 : 1);
-      inc.approvals = [...approvals, event.user];
-      if (inc.approvals.length < inc.approvalsNeeded) {
-        log(`approved (${inc.approvals.length} of ${inc.approvalsNeeded}: storm override)`, event.user);
-        return inc;
+      const storm = cur.storm ?? event.storm ?? undefined;
+      const offer: FixOffer = { ...offerFields(cur), ...(storm ? { storm } : {}), approvalsNeeded: Math.max(cur.approvalsNeeded, storm ? 2 : 1), approvals: [...cur.approvals, event.user] };
+      if (offer.approvals.length < offer.approvalsNeeded) {
+        log(`approved (${offer.approvals.length} of ${offer.approvalsNeeded}: storm override)`, event.user);
+        return { ...core, ...offer, state: 'awaiting-approval' };
       }
-      inc.state = 'approved';
-      inc.approvedBy = event.user;
-      inc.approvedAt = at;
-      const others = inc.approvals.slice(0, -1);
+      const others = offer.approvals.slice(0, -1);
       log(`approved ${event.runbook} (plan ${event.planHash})${others.length ? ` with ${others.map((a) => `<@${a}>`).join(', ')} (storm override)` : ''}`, event.user);
-      return inc;
+      return { ...core, ...offer, approvedBy: event.user, approvedAt: at, state: 'approved' };
     }
     case 'reject':
-      if (inc.state !== 'awaiting-approval') return refuse(inc, 'Nothing to reject.');
-      inc.state = 'rejected';
-      inc.rejectedBy = event.user;
+      if (cur.state !== 'awaiting-approval') return refuse(cur, 'Nothing to reject.');
       log('rejected the fix', event.user);
-      return inc;
+      return { ...core, ...offerFields(cur), rejectedBy: event.user, state: 'rejected' };
     case 'expire':
-      if (inc.state !== 'awaiting-approval') return { reason: 'not waiting for an approval' };
-      if (!isExpired(inc, nowMs)) return { reason: 'the approval window is still open' };
-      inc.state = 'expired';
+      if (cur.state !== 'awaiting-approval') return { reason: 'not waiting for an approval' };
+      if (!isExpired(cur, nowMs)) return { reason: 'the approval window is still open' };
       log('the approval window closed');
-      return inc;
+      return { ...core, ...offerFields(cur), state: 'expired' };
     case 'queue':
-      if (inc.state !== 'approved') return refuse(inc, 'Only an approved fix waits for a fix slot.');
-      inc.waitingFor = event.waitingFor;
+      if (cur.state !== 'approved') return refuse(cur, 'Only an approved fix waits for a fix slot.');
       log(`queued: waiting for the fix on ${event.waitingFor.join(', ')} to finish`);
-      return inc;
+      return { ...core, ...offerFields(cur), ...approvalFields(cur), waitingFor: event.waitingFor, state: 'approved' };
     case 'not-started':
-      if (inc.state !== 'approved') return refuse(inc, 'Only an approved fix can be stopped before it starts.');
-      inc.state = 'aborted';
-      inc.waitingFor = undefined;
-      inc.outcome = { result: 'aborted', summary: `not started: ${event.why}`, steps: [], followUps: [], auditRange: null };
+      if (cur.state !== 'approved') return refuse(cur, 'Only an approved fix can be stopped before it starts.');
       log(`not started: ${event.why}`);
-      return inc;
+      return { ...core, ...offerFields(cur), ...approvalFields(cur), outcome: { result: 'aborted', summary: `not started: ${event.why}`, steps: [], followUps: [], auditRange: null }, state: 'aborted' };
     case 'start':
-      if (inc.state !== 'approved') return refuse(inc, 'Only an approved fix starts.');
-      inc.state = 'running';
-      inc.waitingFor = undefined;
-      inc.progress = { step: 0, total: event.total, title: 're-checking the finding' };
-      return inc;
+      if (cur.state !== 'approved') return refuse(cur, 'Only an approved fix starts.');
+      return { ...core, ...offerFields(cur), ...approvalFields(cur), progress: { step: 0, total: event.total, title: 're-checking the finding' }, state: 'running' };
     case 'progress':
-      if (inc.state !== 'running') return { reason: 'not running' };
-      inc.progress = { step: event.step, total: event.total, title: event.title };
-      return inc;
-    case 'finish':
+      if (cur.state !== 'running') return { reason: 'not running' };
+      return { ...core, ...offerFields(cur), ...approvalFields(cur), progress: { step: event.step, total: event.total, title: event.title }, state: 'running' };
+    case 'finish': {
       // A fix that could not even start (no access, lock held, audit unwritable) ends from approved.
-      if (inc.state !== 'running' && inc.state !== 'approved') return refuse(inc, 'No fix is running.');
-      inc.state = event.outcome.result as IncidentState;
-      inc.progress = undefined;
-      inc.waitingFor = undefined;
-      inc.outcome = event.outcome;
+      if (cur.state !== 'running' && cur.state !== 'approved') return refuse(cur, 'No fix is running.');
+      const result = event.outcome.result;
+      if (result !== 'fixed' && result !== 'failed' && result !== 'aborted' && result !== 'not-needed') return { reason: `not an outcome: ${result}` };
       log(event.what);
-      return inc;
-    case 'follow-up':
-      if (!TERMINAL_STATES.has(inc.state)) return { reason: 'the fix has not ended' };
-      inc.followUp = event.id;
-      return inc;
-    case 'undeliverable':
-      if (inc.undeliverable) return { reason: 'already told' };
-      inc.undeliverable = event.code;
-      if (inc.state === 'awaiting-approval') inc.state = 'closed';
-      log(`Slack refused the incident message (${event.code})`);
-      return inc;
-    case 'interrupt': {
-      if (inc.state === 'diagnosing') {
-        inc.state = 'closed';
-        inc.error = 'nodediag restarted before the diagnosis finished; re-diagnose';
-        log('diagnosis interrupted by a restart');
-        return inc;
-      }
-      if (inc.state !== 'approved' && inc.state !== 'running') return refuse(inc, 'Nothing was in flight.');
-      inc.state = 'interrupted';
-      const last = event.lastStep;
-      if (last && inc.progress && last.index > inc.progress.step) inc.progress = { ...inc.progress, step: last.index, title: last.title };
-      log(`interrupted by a restart at step ${inc.progress?.step ?? 0}/${inc.progress?.total ?? '?'}`);
-      return inc;
+      return { ...core, ...offerFields(cur), ...approvalFields(cur), outcome: event.outcome, state: result };
     }
-    case 'alerts':
-      inc.alerts = event.alerts;
-      if (event.note && !(inc.notes ?? []).includes(event.note)) inc.notes = [...(inc.notes ?? []), event.note];
+    case 'follow-up':
+      if (!TERMINAL_STATES.has(cur.state)) return { reason: 'the fix has not ended' };
+      return { ...cur, followUp: event.id };
+    case 'undeliverable': {
+      if (cur.undeliverable) return { reason: 'already told' };
+      log(`Slack refused the incident message (${event.code})`);
+      const told = { ...cur, timeline: core.timeline, undeliverable: event.code };
+      return told.state === 'awaiting-approval' ? { ...core, undeliverable: event.code, ...offerFields(told), state: 'closed' } : told;
+    }
+    case 'interrupt': {
+      if (cur.state === 'diagnosing') {
+        log('diagnosis interrupted by a restart');
+        return { ...core, error: 'nodediag restarted before the diagnosis finished; re-diagnose', state: 'closed' };
+      }
+      if (cur.state !== 'approved' && cur.state !== 'running') return refuse(cur, 'Nothing was in flight.');
+      const known = cur.state === 'running' ? cur.progress : undefined;
+      const last = event.lastStep;
+      const progress = last && known && last.index > known.step ? { ...known, step: last.index, title: last.title } : known;
+      log(`interrupted by a restart at step ${progress?.step ?? 0}/${progress?.total ?? '?'}`);
+      return { ...core, ...offerFields(cur), ...approvalFields(cur), ...(progress ? { progress } : {}), state: 'interrupted' };
+    }
+    case 'alerts': {
       log(event.what);
-      return inc;
+      const notes = event.note && !(cur.notes ?? []).includes(event.note) ? [...(cur.notes ?? []), event.note] : cur.notes;
+      return { ...cur, timeline: core.timeline, alerts: event.alerts, ...(notes ? { notes } : {}) };
+    }
   }
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createKubeIncidentStore, NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
-import { newIncidentId, type Incident } from '../../src/incidents/incident.js';
+import { fieldsOf, newIncidentId, type FixOffer, type Incident } from '../../src/incidents/incident.js';
 import { ConflictError, FileIncidentStore, type IncidentStore } from '../../src/incidents/store.js';
 import { KubeApiStandin } from '../../src/sim/kube-standin.js';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
@@ -27,7 +27,8 @@ beforeAll(async () => {
 });
 afterAll(() => api.stop());
 
-function incident(over: Partial<Incident> = {}): Incident {
+/** An incident offering a fix; `over` may move it to any state with what that state holds. */
+function incident(over: Record<string, unknown> = {}): Incident {
   return {
     id: newIncidentId(),
     version: 1,
@@ -39,12 +40,16 @@ function incident(over: Partial<Incident> = {}): Incident {
     createdAt: new Date().toISOString(),
     state: 'awaiting-approval',
     finding: 'containerd-socket-is-directory',
+    plan: { runbook: 'containerd-socket-is-directory', hash: 'a'.repeat(64), title: 'Replace the directory', impact: 'containerd restarts', suggestCordon: false, stepTitles: ['check', 'fix'] } as unknown as FixOffer['plan'],
+    expiresAt: new Date(Date.now() + 15 * 60_000).toISOString(),
+    approvalsNeeded: 1,
+    approvals: [],
     timeline: [{ at: new Date().toISOString(), what: 'diagnosed' }],
     ...over,
-  };
+  } as Incident;
 }
 
-const next = (i: Incident, change: Partial<Incident> = {}): Incident => ({ ...structuredClone(i), ...change, version: i.version + 1 });
+const next = (i: Incident, change: Record<string, unknown> = {}): Incident => ({ ...structuredClone(i), ...change, version: i.version + 1 }) as Incident;
 
 /** Builds a store; `replica` names a second process sharing the same backing. */
 type Make = (replica: string) => Promise<IncidentStore>;
@@ -132,7 +137,7 @@ describe('NodeIncident custom resources, shared by replicas', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const winner = (await b.get(i.id))!;
     expect(winner.version).toBe(2);
-    expect(['U0APPROVER', 'U0APPROVER2']).toContain(winner.approvedBy);
+    expect(['U0APPROVER', 'U0APPROVER2']).toContain(fieldsOf(winner).approvedBy);
     // The loser, deciding again on what it re-read, moves the incident on from there.
     await b.put(next(winner, { state: 'running' }));
     expect((await a.get(i.id))!.state).toBe('running');

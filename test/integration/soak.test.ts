@@ -151,7 +151,7 @@ describe('soak', () => {
     expect(readdirSync(join(w.stateDir, 'outbox', 'dead'))).toEqual([]);
     const posted = new Set([...w.slack.messages.values()].map((m) => m.text.split(':')[0]));
     expect(posted.size).toBeGreaterThan(0);
-    const missingSummaries = incidents.filter((i) => i.outcome && ![...w.slack.messages.values()].some((m) => m.text.startsWith(`Incident summary for ${i.node}`)));
+    const missingSummaries = incidents.filter((i) => 'outcome' in i && ![...w.slack.messages.values()].some((m) => m.text.startsWith(`Incident summary for ${i.node}`)));
     expect(missingSummaries).toEqual([]);
 
     // A complete, verifiable audit trail; no fix ran twice.

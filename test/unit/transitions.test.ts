@@ -1,13 +1,14 @@
-import type { Incident, IncidentState } from '../../src/incidents/incident.js';
+import { fieldsOf, type FixOffer, type Incident, type IncidentState } from '../../src/incidents/incident.js';
 import { isRefusal, transition, type IncidentEvent } from '../../src/incidents/transitions.js';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const STATES: IncidentState[] = ['diagnosing', 'awaiting-approval', 'approved', 'running', 'fixed', 'failed', 'aborted', 'not-needed', 'rejected', 'expired', 'interrupted', 'closed'];
 const storm = { nodes: ['a', 'b'], why: '2 of 4 nodes (50%) are unhealthy' };
-const plan = { runbook: 'containerd-down', finding: 'containerd-down', node: 'n1', inputs: {}, hash: 'f'.repeat(64), title: 't', impact: 'i', stepTitles: ['s1', 's2'] } as unknown as NonNullable<Incident['plan']>;
+const plan = { runbook: 'containerd-down', finding: 'containerd-down', node: 'n1', inputs: {}, hash: 'f'.repeat(64), title: 't', impact: 'i', stepTitles: ['s1', 's2'] } as unknown as FixOffer['plan'];
 const outcome = (result: string) => ({ result, summary: 'done', steps: [], followUps: [], auditRange: null });
 
-function incident(state: IncidentState, over: Partial<Incident> = {}): Incident {
+/** An incident in any state, with every field a state might hold (the machine takes what the state keeps). */
+function incident(state: IncidentState, over: Record<string, unknown> = {}): Incident {
   return {
     id: 'inc-0123456789abcdef',
     version: 3,
@@ -22,10 +23,13 @@ function incident(state: IncidentState, over: Partial<Incident> = {}): Incident 
     expiresAt: '2026-11-30T12:10:00Z',
     approvalsNeeded: 1,
     approvals: [],
-    progress: state === 'running' ? { step: 1, total: 2, title: 's1' } : undefined,
+    ...(['approved', 'running', 'fixed', 'failed', 'aborted', 'not-needed', 'interrupted'].includes(state) ? { approvedBy: 'U0APP', approvedAt: '2026-11-30T11:59:30Z' } : {}),
+    ...(state === 'running' ? { progress: { step: 1, total: 2, title: 's1' } } : {}),
+    ...(state === 'rejected' ? { rejectedBy: 'U0APP' } : {}),
+    ...(['fixed', 'failed', 'aborted', 'not-needed'].includes(state) ? { outcome: outcome(state) } : {}),
     timeline: [],
     ...over,
-  };
+  } as Incident;
 }
 
 /** One of each event (the approval is by a second person; expiry is asked after the window). */
@@ -102,26 +106,26 @@ describe('the incident state machine', () => {
   it('a diagnosis without a plan, past the retry budget, or for a card Slack refused offers nothing', () => {
     const noPlan = transition(incident('diagnosing'), { type: 'diagnosed', result: { summary: 'healthy' } }, NOW) as Incident;
     expect(noPlan.state).toBe('closed');
-    const spent = transition(incident('diagnosing'), { type: 'diagnosed', result: { plan, escalation: '2 fix runs on n1', summary: 's' } }, NOW) as Incident;
-    expect([spent.state, spent.escalation]).toEqual(['closed', '2 fix runs on n1']);
+    const spent = transition(incident('diagnosing'), { type: 'diagnosed', result: { plan, expiresAt: '2026-11-30T12:15:00Z', escalation: '2 fix runs on n1', summary: 's' } }, NOW) as Incident;
+    expect([spent.state, fieldsOf(spent).escalation]).toEqual(['closed', '2 fix runs on n1']);
     const unseen = transition(incident('diagnosing', { undeliverable: 'not_in_channel' }), EVENTS.diagnosed, NOW) as Incident;
     expect(unseen.state).toBe('closed');
-    const held = transition(incident('diagnosing'), { type: 'diagnosed', result: { plan, storm, summary: 's' } }, NOW) as Incident;
-    expect([held.state, held.approvalsNeeded, held.storm]).toEqual(['awaiting-approval', 2, storm]);
+    const held = transition(incident('diagnosing'), { type: 'diagnosed', result: { plan, expiresAt: '2026-11-30T12:15:00Z', storm, summary: 's' } }, NOW) as Incident;
+    expect([held.state, fieldsOf(held).approvalsNeeded, fieldsOf(held).storm]).toEqual(['awaiting-approval', 2, storm]);
   });
 
   it('in a storm, two different approvers: the first stays waiting, the same one again is refused, the second approves', () => {
     const held = incident('awaiting-approval', { storm, approvalsNeeded: 2 });
     const one = transition(held, { ...EVENTS.approve, user: 'U1' } as IncidentEvent, NOW) as Incident;
-    expect([one.state, one.approvals]).toEqual(['awaiting-approval', ['U1']]);
+    expect([one.state, fieldsOf(one).approvals]).toEqual(['awaiting-approval', ['U1']]);
     expect(isRefusal(transition(one, { ...EVENTS.approve, user: 'U1' } as IncidentEvent, NOW))).toBe(true);
     const two = transition(one, { ...EVENTS.approve, user: 'U2' } as IncidentEvent, NOW) as Incident;
-    expect([two.state, two.approvedBy, two.approvals]).toEqual(['approved', 'U2', ['U1', 'U2']]);
+    expect([two.state, fieldsOf(two).approvedBy, fieldsOf(two).approvals]).toEqual(['approved', 'U2', ['U1', 'U2']]);
   });
 
   it('a storm that begins after the card was offered raises the approvals needed at the approval', () => {
     const one = transition(incident('awaiting-approval'), { ...EVENTS.approve, storm } as IncidentEvent, NOW) as Incident;
-    expect([one.state, one.approvalsNeeded, one.storm]).toEqual(['awaiting-approval', 2, storm]);
+    expect([one.state, fieldsOf(one).approvalsNeeded, fieldsOf(one).storm]).toEqual(['awaiting-approval', 2, storm]);
   });
 
   it('an approval after the window is refused; expiry is refused before it', () => {
@@ -138,11 +142,11 @@ describe('the incident state machine', () => {
 
   it('an interrupted run keeps the step the audit log says was in flight', () => {
     const next = transition(incident('running'), { type: 'interrupt', lastStep: { index: 2, title: 's2' } }, NOW) as Incident;
-    expect([next.state, next.progress]).toEqual(['interrupted', { step: 2, total: 2, title: 's2' }]);
+    expect([next.state, fieldsOf(next).progress]).toEqual(['interrupted', { step: 2, total: 2, title: 's2' }]);
   });
 
   it('a finished run stores its outcome and drops the progress', () => {
     const next = transition(incident('running'), { type: 'finish', outcome: outcome('failed'), what: 'x' }, NOW) as Incident;
-    expect([next.state, next.outcome?.summary, next.progress]).toEqual(['failed', 'done', undefined]);
+    expect([next.state, fieldsOf(next).outcome?.summary, fieldsOf(next).progress]).toEqual(['failed', 'done', undefined]);
   });
 });

@@ -158,7 +158,7 @@ export function incidentMessage(inc: Incident, ctx: CardContext = {}): { text: s
       ),
     );
   }
-  if (inc.escalation) {
+  if (inc.state === 'closed' && inc.escalation) {
     blocks.push(section(`:sos: *Escalate: a human must look.* ${esc(inc.escalation)}. nodediag offers no further fix on this node for now.`));
   }
   const pause = ctx.pause;

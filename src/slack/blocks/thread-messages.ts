@@ -3,7 +3,7 @@
  * run, who approved or rejected and when, each step as it starts and ends,
  * and the closing summary. Plus the approval modal. Pure.
  */
-import type { Incident } from '../../incidents/incident.js';
+import { fieldsOf, offerOf, type Incident } from '../../incidents/incident.js';
 import type { StepRecord } from '../../runbooks/execute.js';
 import { nodeLabel } from './incident-message.js';
 import { describeKubeOp, describeVerify, shortHash, type Plan, type PlannedStep } from '../../runbooks/plan.js';
@@ -39,11 +39,16 @@ export function requestedMessage(inc: Incident): Msg {
   return { text: `Diagnosis of ${inc.node} requested by <@${inc.requester}>`, blocks: [context(`:mag: Diagnosis of *${esc(inc.node)}* requested by <@${inc.requester}> at ${inc.createdAt.slice(11, 19)} UTC · ${inc.id}`)] };
 }
 
+/** The read-only preview made with the plan, if the runbook has one. */
+function previewOf(inc: Incident): string | undefined {
+  return offerOf(inc)?.preview;
+}
+
 /** What a dry run shows: the exact commands, in order, with what each verifies. */
 export function dryRunMessage(inc: Incident, plan: Plan, by: string): Msg {
   const blocks: Block[] = [
     section(`:test_tube: *Dry run* for <@${by}> — nothing is changed on ${esc(inc.node)}.\n*${esc(plan.title)}* · plan \`${shortHash(plan.hash)}\`\n_${esc(clip(plan.impact, 800))}_`),
-    ...(inc.preview ? [section(`*${esc(plan.preview?.title ?? 'Preview')}*\n${code(inc.preview, 1500)}`)] : []),
+    ...(previewOf(inc) ? [section(`*${esc(plan.preview?.title ?? 'Preview')}*\n${code(previewOf(inc)!, 1500)}`)] : []),
     ...(plan.suggestCordon ? [context('Suggestion: cordon the node first (`nodediag fix --cordon` on the terminal).')] : []),
     ...planBlocks(plan),
   ];
@@ -51,9 +56,10 @@ export function dryRunMessage(inc: Incident, plan: Plan, by: string): Msg {
 }
 
 export function decisionMessage(inc: Incident, kind: 'approved' | 'rejected' | 'expired', by?: string): Msg {
+  const f = fieldsOf(inc);
   const text =
     kind === 'approved'
-      ? `:white_check_mark: <@${by}> approved the fix (${inc.plan?.stepTitles.length} steps, plan \`${shortHash(inc.plan?.hash ?? '')}\`) at ${inc.approvedAt?.slice(11, 19)} UTC; running it now.`
+      ? `:white_check_mark: <@${by}> approved the fix (${f.plan?.stepTitles.length} steps, plan \`${shortHash(f.plan?.hash ?? '')}\`) at ${f.approvedAt?.slice(11, 19)} UTC; running it now.`
       : kind === 'rejected'
         ? `:no_entry_sign: <@${by}> rejected the fix; nothing was run.`
         : ':hourglass: The approval window closed; nothing was run.';
@@ -82,7 +88,8 @@ export function stepFinishedMessage(r: StepRecord, total: number): Msg {
 
 /** The closing summary of an incident. */
 export function summaryMessage(inc: Incident, auditPath: string): Msg {
-  const o = inc.outcome;
+  const f = fieldsOf(inc);
+  const o = f.outcome;
   const root = inc.findings?.find((f) => f.id === inc.finding);
   const blocks: Block[] = [header(`Incident summary — ${nodeLabel(inc)}`)];
   blocks.push({
@@ -91,7 +98,7 @@ export function summaryMessage(inc: Incident, auditPath: string): Msg {
       { type: 'mrkdwn', text: `*Result*\n${o ? esc(o.result) : esc(inc.state)}` },
       { type: 'mrkdwn', text: `*Root cause*\n\`${esc(inc.finding ?? '—')}\`` },
       { type: 'mrkdwn', text: `*Requested by*\n<@${inc.requester}>` },
-      { type: 'mrkdwn', text: `*Approved by*\n${inc.approvedBy ? `<@${inc.approvedBy}>` : '—'}${inc.rejectedBy ? `\n*Rejected by* <@${inc.rejectedBy}>` : ''}` },
+      { type: 'mrkdwn', text: `*Approved by*\n${f.approvedBy ? `<@${f.approvedBy}>` : '—'}${f.rejectedBy ? `\n*Rejected by* <@${f.rejectedBy}>` : ''}` },
     ],
   });
   blocks.push(section(clip(`*Timeline*\n${inc.timeline.map((t) => `• ${t.at.slice(11, 19)} UTC ${t.who ? `<@${t.who}> ` : ''}${esc(t.what)}`).join('\n')}`, LIMITS.sectionText)));
@@ -117,7 +124,7 @@ export function summaryMessage(inc: Incident, auditPath: string): Msg {
 export function approvalModal(inc: Incident, plan: Plan): Record<string, unknown> {
   const blocks: Block[] = [
     section(`You are approving *${esc(plan.title)}* (plan \`${shortHash(plan.hash)}\`) on *${esc(inc.node)}*, requested by <@${inc.requester}>.\n_${esc(clip(plan.impact, 1200))}_`),
-    ...(inc.preview ? [section(`*${esc(plan.preview?.title ?? 'Preview')}*\n${code(inc.preview, 1500)}`)] : []),
+    ...(previewOf(inc) ? [section(`*${esc(plan.preview?.title ?? 'Preview')}*\n${code(previewOf(inc)!, 1500)}`)] : []),
     context(
       'Just before the first step nodediag diagnoses again and makes the plan again from the node as it is: if it is not this plan (same hash), nothing runs. It checks every refusal condition before changing anything, keeps the running containers running, stops at the first failed step or check, and records every step in the thread and the audit log.',
     ),
