@@ -606,6 +606,14 @@ export async function executePlan(plan: Plan, d: ExecuteDeps): Promise<RunOutcom
       after,
       followUps: after ? after.findings.filter((f) => f.role === 'root-cause') : [],
     });
+  } catch (err) {
+    // The audit log says how every requested fix ended, also when an error stopped it.
+    try {
+      run.audit('run-finished', { result: run.records.length ? 'failed' : 'aborted', summary: `stopped by an error: ${errorMessage(err)}`, followUps: [] });
+    } catch {
+      /* the audit log refuses: the error below is what the caller reports */
+    }
+    throw err;
   } finally {
     await lock.release();
   }
