@@ -89,7 +89,6 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   // The first cluster is the default: the Node watch and the single-cluster paths use it.
   const home = clusters[0]!;
   const { inventory, fix } = home;
-  const kube = home.kube ? { client: home.kube, reason: '' as const } : { client: null, reason: home.kubeUnavailableReason };
   const store =
     config.store === 'kube'
       ? await createKubeIncidentStore({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace })
@@ -176,16 +175,16 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   let ready = false;
   const slack = createSlackApp(
     { botToken: s.botToken, signingSecret: s.signingSecret, appToken: s.appToken, apiUrl: s.apiUrl, port: s.port, ready: () => ready, routes },
-    { service, access, chat, inventory, discoverable: Boolean(inventory.defaults.knownHostsPath && kube.client), severalClusters: clusters.length > 1, logger, redact },
+    { service, access, chat, inventory, discoverable: Boolean(inventory.defaults.knownHostsPath && home.kube), severalClusters: clusters.length > 1, logger, redact },
   );
   await slack.start();
   ready = true;
   let nodeWatch: NodeWatch | null = null;
   if (config.watch.nodes) {
-    if (!kube.client) throw new ConfigError('NODEDIAG_WATCH_NODES needs Kubernetes access', kube.reason);
+    if (!home.kube) throw new ConfigError('NODEDIAG_WATCH_NODES needs Kubernetes access', home.kubeUnavailableReason);
     if (!config.alerts.routing.defaultChannel) throw new ConfigError('NODEDIAG_WATCH_NODES needs NODEDIAG_ALERT_CHANNEL (where its incidents go)');
     nodeWatch = new NodeWatch(
-      kube.client,
+      home.kube,
       {
         notReady: (node, since, message) => alerts.fromNodeWatch(node, 'firing', since, message, clock.now()),
         readyAgain: (node) => alerts.fromNodeWatch(node, 'resolved', clock.now(), 'Ready', clock.now()),

@@ -10,7 +10,7 @@
 import { KubeAccessError } from '../errors.js';
 import { INCIDENT_ID, offerOf, TERMINAL_STATES, type Incident, type IncidentState } from '../incidents/incident.js';
 import { ConflictError, type IncidentStore } from '../incidents/store.js';
-import { mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
+import { httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
 
 /** The custom resource's coordinates. */
 export const NODE_INCIDENT = { group: 'nodediag.io', version: 'v1alpha1', plural: 'nodeincidents', kind: 'NodeIncident' } as const;
@@ -33,11 +33,6 @@ export interface KubeIncidentStoreOptions extends KubeAccessOptions {
   /** The cluster name shown on the resource (one bot, several clusters). */
   cluster?: string;
 }
-
-const CODE = (err: unknown): number | undefined => {
-  const e = err as { code?: unknown; headers?: unknown };
-  return typeof e.code === 'number' && e.headers !== undefined ? e.code : undefined;
-};
 
 /** Who approved, for the printer column: every approver of a storm override, else the one. */
 function approverColumn(offer: ReturnType<typeof offerOf>): { approver?: string } {
@@ -83,7 +78,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
     try {
       obj = (await api.getNamespacedCustomObject({ ...at, name: id }, timeoutOptions(lib, ms))) as NodeIncidentObject;
     } catch (err) {
-      if (CODE(err) === 404) return null;
+      if (httpStatus(err) === 404) return null;
       throw mapError(err, op('get'), server);
     }
     // Created but its first status write did not land: not an incident yet.
@@ -97,7 +92,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
       const out = (await api.replaceNamespacedCustomObjectStatus({ ...at, name: i.id, body: toNodeIncident(i, ns, opts.cluster, rv) }, timeoutOptions(lib, ms))) as NodeIncidentObject;
       remember(i.id, i.version, out.metadata.resourceVersion);
     } catch (err) {
-      const code = CODE(err);
+      const code = httpStatus(err);
       if (code === 409 || code === 404) {
         seen.delete(i.id);
         throw new ConflictError(i.id);
@@ -126,7 +121,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
   try {
     await api.listNamespacedCustomObject({ ...at, limit: 1 }, timeoutOptions(lib, ms));
   } catch (err) {
-    if (CODE(err) === 404) {
+    if (httpStatus(err) === 404) {
       throw new KubeAccessError('KUBE_ERROR', `the API at ${server} does not serve ${NODE_INCIDENT.plural}.${NODE_INCIDENT.group}/${NODE_INCIDENT.version}`, 'install the CRD: kubectl apply -f manifests/kubernetes/crd.yaml');
     }
     throw mapError(err, op('list'), server);
@@ -145,7 +140,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
       try {
         created = (await api.createNamespacedCustomObject({ ...at, body }, timeoutOptions(lib, ms))) as NodeIncidentObject;
       } catch (err) {
-        if (CODE(err) === 409) throw new ConflictError(incident.id);
+        if (httpStatus(err) === 409) throw new ConflictError(incident.id);
         throw mapError(err, op('create'), server);
       }
       if (!created.metadata.resourceVersion) throw new KubeAccessError('KUBE_ERROR', `the API created ${incident.id} without a resourceVersion`);

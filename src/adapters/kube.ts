@@ -48,12 +48,17 @@ export interface Operation {
   scope: string;
 }
 
+/** The HTTP status of a client-node failure: only an ApiException carries one in `code` (a DOMException's numeric code is not one). */
+export function httpStatus(err: unknown): number | undefined {
+  const e = err as { code?: unknown; headers?: unknown };
+  return typeof e.code === 'number' && e.headers !== undefined ? e.code : undefined;
+}
+
 /** A client-node failure as a coded error naming the permission or the reason, never a raw body. */
 export function mapError(err: unknown, op: Operation, server: string): KubeAccessError {
   const e = err as { code?: number | string; body?: unknown; headers?: unknown; name?: string; cause?: { code?: string; name?: string }; message?: string };
   const aborted = [e.name, e.cause?.name].some((n) => n === 'TimeoutError' || n === 'AbortError');
-  // Only ApiException carries an HTTP status in `code` (a DOMException's numeric code is not one).
-  const status = !aborted && typeof e.code === 'number' && e.headers !== undefined ? e.code : undefined;
+  const status = aborted ? undefined : httpStatus(err);
   const need = `"${op.verb}" on ${op.resource} (${op.scope})`;
   if (status === 401) {
     return new KubeAccessError('KUBE_UNAUTHORIZED', `the Kubernetes API at ${server} refused the credentials (401)`, 'the token or client certificate in the kubeconfig is invalid or expired');
@@ -153,25 +158,12 @@ export function leaseName(node: string): string {
   return name.length <= 253 ? name : `nodediag-fix-${createHash('sha256').update(node).digest('hex').slice(0, 32)}`;
 }
 
-/**
- * Per-node fix locks as coordination.k8s.io Leases, so that several bot
- * replicas never fix one node at the same time. Optimistic concurrency: a
- * 409 means another replica won. An expired lease (holder died) is taken over.
- */
 /** The client library with a loaded kubeconfig, for adapters that need more than {@link KubeClient}. */
 export async function openKube(opts: KubeAccessOptions, purpose: string): Promise<{ lib: Lib; kc: K8s.KubeConfig; server: string }> {
   const source = kubeSource(opts);
   if (!source) throw new KubeAccessError('KUBE_ERROR', `${purpose} needs Kubernetes access`, 'give nodediag a kubeconfig (NODEDIAG_KUBECONFIG), or run it in the cluster');
   const lib = await import('@kubernetes/client-node');
-  const kc = new lib.KubeConfig();
-  try {
-    if (source.kind === 'file') kc.loadFromFile(source.path);
-    else if (source.kind === 'env') kc.loadFromDefault();
-    else kc.loadFromCluster();
-  } catch (err) {
-    throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
-  }
-  useContext(kc, opts.context);
+  const kc = loadKubeConfig(lib, source, opts.context);
   return { lib, kc, server: kc.getCurrentCluster()?.server ?? 'unknown' };
 }
 
@@ -266,6 +258,20 @@ export async function createLeaseLock(opts: KubeAccessOptions & { namespace: str
   };
 }
 
+/** The kubeconfig from where the credentials are, on the named context. */
+function loadKubeConfig(lib: Lib, source: KubeSource, context: string | undefined): K8s.KubeConfig {
+  const kc = new lib.KubeConfig();
+  try {
+    if (source.kind === 'file') kc.loadFromFile(source.path);
+    else if (source.kind === 'env') kc.loadFromDefault();
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
+  }
+  useContext(kc, context);
+  return kc;
+}
+
 /** Switches to the named context, refusing one the kubeconfig does not have. */
 function useContext(kc: K8s.KubeConfig, context: string | undefined): void {
   if (!context) return;
@@ -290,15 +296,7 @@ export function kubeSource(opts: KubeAccessOptions): KubeSource | null {
 
 async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise<KubeClient & KubeNodeWatcher> {
   const lib = await import('@kubernetes/client-node');
-  const kc = new lib.KubeConfig();
-  try {
-    if (source.kind === 'file') kc.loadFromFile(source.path);
-    else if (source.kind === 'env') kc.loadFromDefault();
-    else kc.loadFromCluster();
-  } catch (err) {
-    throw new KubeAccessError('KUBE_ERROR', `cannot load the kubeconfig: ${redact((err as Error).message).slice(0, 200)}`, 'check KUBECONFIG / NODEDIAG_KUBECONFIG');
-  }
-  useContext(kc, opts.context);
+  const kc = loadKubeConfig(lib, source, opts.context);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new KubeAccessError('KUBE_ERROR', 'the kubeconfig has no current cluster');
   const server = cluster.server;

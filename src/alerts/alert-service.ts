@@ -17,7 +17,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import { validateNodeName } from '../inventory/node-name.js';
 import type { AuditSink } from '../incidents/audit-log.js';
 import type { Logger } from '../ports.js';
-import { CLUSTER_NAME } from '../clusters/clusters.js';
+import { CLUSTER_NAME, clusterNodeKey, splitClusterNodeKey } from '../clusters/clusters.js';
 import { alertKey, alertSource, channelOfAlert, nodeOfAlert, type Alert, type AlertRouting } from './alertmanager.js';
 import type { InboxEntry } from './alert-inbox.js';
 
@@ -44,15 +44,6 @@ function clusterOf(alert: Alert): string | undefined {
   return c && CLUSTER_NAME.test(c) ? c : undefined;
 }
 
-/** Alerts are grouped per node of a cluster: `cluster/node`, or the node alone when the alert names no cluster. */
-function groupKey(cluster: string | undefined, node: string): string {
-  return cluster ? `${cluster}/${node}` : node;
-}
-
-function splitKey(key: string): { cluster?: string; node: string } {
-  const i = key.indexOf('/');
-  return i < 0 ? { node: key } : { cluster: key.slice(0, i), node: key.slice(i + 1) };
-}
 
 /** One alert, resolved to its node. */
 interface Routed {
@@ -116,7 +107,7 @@ export class AlertService {
         }
         continue;
       }
-      const group = groupKey(this.d.watchCluster ? clusterOf(alert) : undefined, node);
+      const group = clusterNodeKey(this.d.watchCluster ? clusterOf(alert) : undefined, node);
       const list = byNode.get(group) ?? [];
       list.push({ alert, key: alertKey(alert) });
       byNode.set(group, list);
@@ -132,7 +123,7 @@ export class AlertService {
       annotations: { summary: `${node} is not Ready for more than ${Math.round((now - since) / 1000)} s (${message})`.slice(0, 300) },
       startsAt: new Date(since).toISOString(),
     };
-    await this.forNode(groupKey(this.d.watchCluster, node), [{ alert, key: `node-watch:${node}` }], 'kubernetes', now);
+    await this.forNode(clusterNodeKey(this.d.watchCluster, node), [{ alert, key: `node-watch:${node}` }], 'kubernetes', now);
   }
 
   private readonly chains = new Map<string, Promise<void>>();
@@ -150,7 +141,7 @@ export class AlertService {
   }
 
   private async forNodeNow(group: string, routed: Routed[], receiver: string, receivedAt: number): Promise<void> {
-    const { cluster, node } = splitKey(group);
+    const { cluster, node } = splitClusterNodeKey(group);
     const openId = this.episodes[group];
     const open = openId ? await this.d.incidents.get(openId) : null;
     if (open) {
@@ -184,7 +175,7 @@ export class AlertService {
   }
 
   private async join(group: string, open: Incident, routed: Routed[]): Promise<void> {
-    const { node } = splitKey(group);
+    const { node } = splitClusterNodeKey(group);
     const known = open.alerts ?? {};
     const now = new Date().toISOString();
     const next = { ...known };

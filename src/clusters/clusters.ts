@@ -82,6 +82,17 @@ export function loadClusterSpecs(path: string): ClusterSpec[] {
   return specs;
 }
 
+/** A node of a cluster as one key: `cluster/node`, or the node alone when no cluster is named. */
+export function clusterNodeKey(cluster: string | undefined, node: string): string {
+  return cluster ? `${cluster}/${node}` : node;
+}
+
+/** The parts of a {@link clusterNodeKey} (neither a cluster nor a node name holds a slash). */
+export function splitClusterNodeKey(key: string): { cluster?: string; node: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { node: key } : { cluster: key.slice(0, i), node: key.slice(i + 1) };
+}
+
 /** What resolution needs to know of a cluster. */
 export interface ClusterIndex {
   name: string;

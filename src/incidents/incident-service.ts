@@ -20,7 +20,7 @@ import { isExpired, isRefusal, STATE_REFUSAL, transition, type IncidentEvent, ty
 import type { AccessRules, IncidentViews } from './views.js';
 import type { Outbox, OutboxOp } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
-import { DEFAULT_CLUSTER, resolveCluster, type ClusterIndex } from '../clusters/clusters.js';
+import { clusterNodeKey, DEFAULT_CLUSTER, resolveCluster, splitClusterNodeKey, type ClusterIndex } from '../clusters/clusters.js';
 import { lastStepsStarted } from './audit-log.js';
 import type { AlertSource } from '../alerts/alertmanager.js';
 import { NO_METRICS, type MetricsSink } from '../metrics.js';
@@ -67,7 +67,12 @@ function unhealthy(report: DiagnosisReport): boolean {
 
 /** How the rails know a node: its name, qualified by its cluster when there are several. */
 export function railsKey(cluster: string | undefined, node: string): string {
-  return cluster && cluster !== DEFAULT_CLUSTER ? `${cluster}/${node}` : node;
+  return clusterNodeKey(railsCluster(cluster), node);
+}
+
+/** The cluster part of a rails key: none for the unnamed cluster. */
+function railsCluster(cluster: string | undefined): string | undefined {
+  return cluster === DEFAULT_CLUSTER ? undefined : cluster;
 }
 
 /** Who opens an incident from an alert (not a Slack user). */
@@ -566,10 +571,12 @@ export class IncidentService {
   /** Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile). */
   private async run(approved: IncidentIn<'approved'>, approver: string): Promise<void> {
     const slots = this.slotsOf(approved.cluster);
-    const prefix = approved.cluster ? `${approved.cluster}/` : '';
     if (!slots.tryAcquire()) {
-      // The nodes of this cluster's running fixes (keys of other clusters are qualified by theirs).
-      const waitingFor = [...this.fixing.keys()].filter((k) => (prefix ? k.startsWith(prefix) : !k.includes('/'))).map((k) => k.slice(prefix.length));
+      // The nodes of this cluster's running fixes.
+      const waitingFor = [...this.fixing.keys()]
+        .map(splitClusterNodeKey)
+        .filter((k) => k.cluster === railsCluster(approved.cluster))
+        .map((k) => k.node);
       const queued = await this.apply(approved.id, { type: 'queue', waitingFor });
       if (!isRefusal(queued)) await this.publish(queued);
       this.audit(approved, 'fix-queued', 'nodediag', { waitingFor });

@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalogs } from '../catalog/load.js';
-import { KubeApiStandin, makeDaemonSetPod, makeEvent, makeNode } from './kube-standin.js';
+import { KubeApiStandin, makeDaemonSetPod, makeEvent, makeNode, type KObject } from './kube-standin.js';
 import { selfSignedCert } from './self-signed.js';
 import { SimNode, type SimFault } from './sim-node.js';
 import { generateSimKeys, startSimSshServer, type SimKeys, type SimSshServer } from './sim-ssh-server.js';
@@ -33,6 +33,20 @@ export interface SimFleet {
   stop(): Promise<void>;
 }
 
+/** The seed's BackOff event of the NVIDIA toolkit pod (681 restarts). */
+export function toolkitBackOffEvent(pod: KObject): KObject {
+  return makeEvent({
+    namespace: 'gpu-operator',
+    objNamespace: 'gpu-operator',
+    kind: 'Pod',
+    name: pod.metadata.name,
+    type: 'Warning',
+    reason: 'BackOff',
+    message: `Back-off restarting failed container nvidia-container-toolkit-ctr in pod ${pod.metadata.name}_gpu-operator(${pod.metadata.uid})`,
+    count: 681,
+  });
+}
+
 /** Puts the node's NVIDIA toolkit pod into CrashLoopBackOff (681 restarts) with the seed's BackOff event. */
 export function crashLoopToolkit(kube: KubeApiStandin, node: string): void {
   const pod = kube.podsOn(node).find((p) => p.metadata.labels?.app === 'nvidia-container-toolkit-daemonset');
@@ -44,18 +58,7 @@ export function crashLoopToolkit(kube: KubeApiStandin, node: string): void {
     state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off 5m0s restarting failed container=nvidia-container-toolkit-ctr pod=${pod.metadata.name}_gpu-operator` } },
     lastState: { terminated: { exitCode: 1, reason: 'Error' } },
   };
-  kube.addEvent(
-    makeEvent({
-      namespace: 'gpu-operator',
-      objNamespace: 'gpu-operator',
-      kind: 'Pod',
-      name: pod.metadata.name,
-      type: 'Warning',
-      reason: 'BackOff',
-      message: `Back-off restarting failed container nvidia-container-toolkit-ctr in pod ${pod.metadata.name}_gpu-operator(${pod.metadata.uid})`,
-      count: 681,
-    }),
-  );
+  kube.addEvent(toolkitBackOffEvent(pod));
 }
 
 /** Starts simulated nodes and the API stand-in; writes inventory and kubeconfig into `keys.dir`. */

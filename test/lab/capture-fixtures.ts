@@ -24,7 +24,7 @@ import { diagnoseNode, type DiagnoseDeps } from '../../src/diagnose/run-diagnosi
 import { loadInventory } from '../../src/inventory/inventory.js';
 import { systemClock } from '../../src/ports.js';
 import { createRedactor } from '../../src/redact.js';
-import { makeEvent } from '../../src/sim/kube-standin.js';
+import { toolkitBackOffEvent } from '../../src/sim/sim-fleet.js';
 import { FIXTURE_DIR, toRaw, type Fixture } from '../fixtures/fixture.js';
 import { injectExpiredKubeletCert, LAB_FAULTS, type LabFault } from './faults.js';
 import { Lab, type ContainerdVersion, type LabLayout, type LabNode } from './lab.js';
@@ -101,18 +101,7 @@ async function captureFault(fault: LabFault, node: LabNode): Promise<void> {
   await fault.inject(node, lab);
   if (toolkit) {
     const pod = lab.kube.podsOn(node.name).find((p) => p.metadata.namespace === 'gpu-operator')!;
-    lab.kube.addEvent(
-      makeEvent({
-        namespace: 'gpu-operator',
-        objNamespace: 'gpu-operator',
-        kind: 'Pod',
-        name: pod.metadata.name,
-        type: 'Warning',
-        reason: 'BackOff',
-        message: `Back-off restarting failed container nvidia-container-toolkit-ctr in pod ${pod.metadata.name}_gpu-operator(${pod.metadata.uid})`,
-        count: 681,
-      }),
-    );
+    lab.kube.addEvent(toolkitBackOffEvent(pod));
   }
   await settle(4500);
   await capture(fault.id, node, fault.expect);
