@@ -52,14 +52,14 @@ const LAYOUT_SCRIPT = [
   `printf '%s\\n' "$more"`,
   // kubelet's own config file names the CRI endpoint when no flag does.
   `kcfg=$(printf '%s\\n' "$more" "$out" | awk '$1 == "flag" && $2 == "kubelet" && $4 ~ /^--config=/ { v = substr($4, 10); if ($3 == "cmdline") c = v; else if (o == "") o = v } END { print (c != "" ? c : o) }')`,
-  `[ -n "$kcfg" ] && [ -r "$kcfg" ] && grep -hE '^[[:space:]]*(containerRuntimeEndpoint|cgroupDriver):' "$kcfg" | sed 's/^[[:space:]]*/kubelet-config /'`,
+  `[ -n "$kcfg" ] && [ -r "$kcfg" ] && awk '/^[ \t]*(containerRuntimeEndpoint|cgroupDriver):/ { sub(/^[ \t]*/, ""); print "kubelet-config " $0 }' "$kcfg"`,
   `for p in /run/containerd/containerd.sock /var/run/crio/crio.sock /run/k3s/containerd/containerd.sock /var/lib/rancher/k3s /var/lib/rancher/rke2; do [ -e "$p" ] && echo "path $p"; done`,
   `if [ -d /var/log/journal ]; then j=persistent; else j=volatile; fi`,
-  `s=$(cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null | sed -n 's/^[[:space:]]*Storage=//p' | tail -n 1)`,
+  `s=$(cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null | awk '/^[ \t]*Storage=/ { sub(/^[ \t]*Storage=/, ""); s = $0 } END { print s }')`,
   `echo "journal storage=\${s:-auto} dir=$j"`,
   // The tools next to containerd first (an upstream tarball in /usr/local/bin), then PATH.
   `cd_exe=$(printf '%s\\n' "$more" "$out" | awk '$1 == "exec" && $2 == "containerd" { split($4, a, " "); if ($3 == "running") r = a[1]; else if (u == "") u = a[1] } END { print (r != "" ? r : u) }')`,
-  `cd_dir=$(dirname "\${cd_exe:-/usr/bin/containerd}")`,
+  `cd_exe=\${cd_exe:-/usr/bin/containerd}; case $cd_exe in */*) cd_dir=\${cd_exe%/*}; cd_dir=\${cd_dir:-/} ;; *) cd_dir=. ;; esac`,
   `for b in containerd ctr crictl; do p=-; for d in "$cd_dir" /usr/local/bin /usr/bin /usr/local/sbin /usr/sbin /bin; do [ -x "$d/$b" ] && { p="$d/$b"; break; }; done; [ "$p" = - ] && p=$(command -v "$b" 2>/dev/null || echo -); echo "bin $b $p"; done`,
 ].join('\n');
 
@@ -67,11 +67,25 @@ const LAYOUT_SCRIPT = [
 function journalScript(unit: string): string {
   // Sub-second: a unit in a restart loop logs its last failure moments before the current start, and that line is history.
   return [
-    `now=$(date +%s.%N); up=$(cut -d' ' -f1 /proc/uptime)`,
+    `now=$(date +%s.%N); read up _ < /proc/uptime`,
     `mono=$({{sudo}}systemctl show -p InactiveExitTimestampMonotonic --value ${unit} 2>&1) || { echo "journal-window=unknown: $mono"; exit 0; }`,
     `start=$(awk -v n="$now" -v u="$up" -v m="\${mono:-0}" -v f={{since}} 'BEGIN { s = n - u + m / 1000000 - 0.05; w = n - 1800; if (m == 0 || s < w) s = w; if (f > s) s = f; printf "%.3f", s }')`,
     `echo "window-start=\${start%.*} now=\${now%.*}"`,
     `{{sudo}}journalctl -u ${unit} --no-pager -o short-iso -n 300 --since "@$start" 2>&1; echo "journal-exit=$?"`,
+  ].join('\n');
+}
+
+/**
+ * `df` of the runtime, kubelet and log paths, each row labelled with the path
+ * asked about: one `df` for all of them, and one per path only when that one
+ * did not answer for each (a row can then be matched to its path no other way).
+ */
+function dfScript(flags: string): string {
+  return [
+    `set --; for p in {{containerdRoot}} /var/lib/kubelet /var/log /; do [ -e "$p" ] && set -- "$@" "$p"; done`,
+    `if out=$(df ${flags} "$@" 2>/dev/null) && [ "$(printf '%s\\n' "$out" | wc -l)" -eq $(($# + 1)) ]; then`,
+    `  { printf '%s\\n' "$@"; echo @@df; printf '%s\\n' "$out"; } | awk '/^@@df$/ { d = 1; next } !d { p[++n] = $0; next } ++r > 1 { print p[r - 1] ": " $0 }'`,
+    `else for p in "$@"; do df ${flags} "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; fi; true`,
   ].join('\n');
 }
 
@@ -117,40 +131,48 @@ const CONFIG_SCRIPT = [
  * compares them before and after a fix).
  */
 export const SHIMS_SCRIPT = [
-  // A handful of processes whatever the number of shims and containers: this runs in every diagnosis.
+  // A fixed handful of processes whatever the number of shims and containers (this runs in every
+  // diagnosis, on nodes with a hundred pods): the shell's builtins and one awk per pass do the rest.
   `hz=$(getconf CLK_TCK 2>/dev/null || echo 100); read up _ < /proc/uptime; up=\${up%.*}`,
   `procs=$(ps -eo pid=,ppid=,comm=,args= 2>/dev/null)`,
-  `shims=$(printf '%s\\n' "$procs" | awk '$3 ~ /^containerd-shim/ { print $1 }' | head -n 200)`,
-  `echo "shims=$(printf '%s\\n' "$shims" | grep -c .)"`,
+  `shims=$(printf '%s\\n' "$procs" | awk '$3 ~ /^containerd-shim/ && ++n <= 200 { print $1 }')`,
+  `set -- $shims; echo "shims=$#"`,
   `[ -n "$shims" ] || exit 0`,
-  // pid, start time (jiffies since boot) and command line of each shim.
-  `info=$(for p in $shims; do read -r st < /proc/$p/stat 2>/dev/null || continue; st=\${st##*) }; set -- $st; printf '%s %s ' "$p" "\${20}"; tr '\\000' ' ' < /proc/$p/cmdline 2>/dev/null; echo; done)`,
-  `pairs=$(printf '%s\\n' "$info" | awk '{ ns = ad = "-"; for (i = 3; i < NF; i++) { if ($i == "-namespace") ns = $(i + 1); if ($i == "-address") ad = $(i + 1) } if (ns != "-" && ad != "-") print ad, ns }' | sort -u)`,
-  `tasks=$(printf '%s\\n' "$pairs" | while read -r ad ns; do [ -n "$ad" ] || continue`,
+  `list=" $(echo $shims) "`,
+  // Start time (jiffies since boot) of each shim, so a reused PID is never mistaken for it.
+  `starts=$(for p in $shims; do read -r st < /proc/$p/stat 2>/dev/null || continue; st=\${st##*) }; set -- $st; echo "$p \${20}"; done)`,
+  // One pass over the process table: each (address, namespace) the shims serve, and every process under a shim.
+  `scan=$(printf '%s\\n' "$procs" | awk -v list="$list" '`,
+  `  { pp[$1] = $2 }`,
+  `  index(list, " " $1 " ") { ns = ad = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns = $(i + 1); if ($i == "-address") ad = $(i + 1) } if (ns != "-" && ad != "-" && !((ad " " ns) in seen)) { seen[ad " " ns] = 1; print "pair", ad, ns } }`,
+  `  END { for (q in pp) { x = pp[q]; while (x != "" && x != 1 && x != 0 && index(list, " " x " ") == 0) x = pp[x]; if (x != "" && index(list, " " x " ") && k++ < 2000) print "kid", q } }')`,
+  `tasks=$(printf '%s\\n' "$scan" | while read -r kind ad ns; do [ "$kind" = pair ] || continue`,
   `  if t=$({{sudo}}{{ctr}} --address "$ad" --connect-timeout 2s --timeout 3s -n "$ns" tasks ls 2>&1); then`,
   `    printf '%s\\n' "$t" | awk -v ad="$ad" -v ns="$ns" 'NR > 1 && NF >= 3 { printf "task %s %s %s %s %s\\n", ad, ns, $1, $2, $3 }'; echo "listed $ad $ns"`,
   `  else echo "unlisted $ad $ns $(printf '%s' "$t" | tail -n 1 | cut -c1-160)"; fi`,
   `done)`,
-  `printf '%s\\n' "$tasks" | grep .`,
   // Each shim's working directory is its bundle: gone (" (deleted)") when containerd lost the task.
   `cwds=$(set --; for p in $shims; do set -- "$@" "/proc/$p/cwd"; done; {{sudo}}ls -l "$@" 2>/dev/null)`,
-  // The container processes under each shim, and which of them hold NVIDIA devices.
-  `kids=$(printf '%s\\n' "$procs" | awk -v shims=" $(printf '%s ' $shims)" '{ pp[$1] = $2 } END { for (q in pp) { x = pp[q]; while (x != "" && x != 1 && x != 0 && index(shims, " " x " ") == 0) x = pp[x]; if (x != "" && index(shims, " " x " ")) print q } }' | head -n 2000)`,
-  `gpus=""; [ -n "$kids" ] && gpus=$(set --; for k in $kids; do set -- "$@" "/proc/$k/fd"; done; {{sudo}}ls -l "$@" 2>/dev/null | awk '/^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); k = a[3]; next } / -> \\/dev\\/nvidia/ && k != "" { print k; k = "" }')`,
-  `{ echo "@up $up $hz"; printf '%s\\n' "$info" | sed 's/^/@info /'; printf '%s\\n' "$tasks" | sed 's/^/@task /'; printf '%s\\n' "$cwds" | sed 's/^/@cwd /'; printf '%s\\n' "$gpus" | sed 's/^/@gpu /'; printf '%s\\n' "$procs" | sed 's/^/@proc /'; } | awk '`,
-  `  $1 == "@up" { up = $2; hz = $3; next }`,
-  `  $1 == "@info" && NF >= 4 { n++; pid[n] = $2; start[n] = $3; ns[n] = id[n] = ad[n] = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns[n] = $(i + 1); if ($i == "-id") id[n] = $(i + 1); if ($i == "-address") ad[n] = $(i + 1) } next }`,
-  `  $1 == "@task" && $2 == "task" { known[$3 " " $4 " " $5] = 1; next }`,
-  `  $1 == "@task" && $2 == "listed" { listed[$3 " " $4] = 1; next }`,
-  `  $1 == "@cwd" { for (i = 2; i <= NF; i++) if ($i ~ /^\\/proc\\/[0-9]+\\/cwd$/) { split($i, a, "/"); bundle[a[3]] = ($0 ~ / \\(deleted\\)$/) ? "deleted" : "present" }; next }`,
-  `  $1 == "@gpu" && $2 != "" { gpu[$2] = 1; next }`,
-  `  $1 == "@proc" && NF >= 4 { q = $2; pp[q] = $3; l = $0; sub(/^@proc +[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[q] = substr(l, 1, 60); next }`,
+  // Which container processes hold NVIDIA devices.
+  `fds=$(set --; for k in $(printf '%s\\n' "$scan" | while read -r kind q; do [ "$kind" = kid ] && echo "$q"; done); do set -- "$@" "/proc/$k/fd"; done; [ $# -gt 0 ] && {{sudo}}ls -l "$@" 2>/dev/null)`,
+  `{ echo "@@up $up $hz"; echo @@starts; printf '%s\\n' "$starts"; echo @@tasks; printf '%s\\n' "$tasks"; echo @@cwd; printf '%s\\n' "$cwds"; echo @@fd; printf '%s\\n' "$fds"; echo @@procs; printf '%s\\n' "$procs"; } | awk '`,
+  `  $1 == "@@up" { up = $2; hz = $3; next }`,
+  `  /^@@/ { sec = $1; next }`,
+  `  sec == "@@starts" && NF == 2 { start[$1] = $2; order[++n] = $1; next }`,
+  `  sec == "@@tasks" && $1 == "task" { known[$2 " " $3 " " $4] = 1; print; next }`,
+  `  sec == "@@tasks" && $1 == "listed" { listed[$2 " " $3] = 1; print; next }`,
+  `  sec == "@@tasks" && $1 == "unlisted" { print; next }`,
+  `  sec == "@@cwd" { for (i = 1; i <= NF; i++) if ($i ~ /^\\/proc\\/[0-9]+\\/cwd$/) { split($i, a, "/"); bundle[a[3]] = ($0 ~ / \\(deleted\\)$/) ? "deleted" : "present" }; next }`,
+  `  sec == "@@fd" && /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); k = a[3]; next }`,
+  `  sec == "@@fd" && / -> \\/dev\\/nvidia/ && k != "" { gpu[k] = 1; k = ""; next }`,
+  `  sec == "@@procs" && NF >= 3 { q = $1; pp[q] = $2; l = $0; sub(/^ *[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[q] = substr(l, 1, 60)`,
+  `    if (q in start) { ns[q] = id[q] = ad[q] = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns[q] = $(i + 1); if ($i == "-id") id[q] = $(i + 1); if ($i == "-address") ad[q] = $(i + 1) } } }`,
   `  END {`,
   `    for (i = 1; i <= n; i++) {`,
-  `      p = pid[i]; kids = ""; g = "no"`,
+  `      p = order[i]; if (!(p in ns)) continue; kids = ""; g = "no"`,
   `      for (q in pp) { x = pp[q]; while (x != "" && x != p && x != 1 && x != 0) x = pp[x]; if (x == p) { kids = kids q ":" line[q] ";"; if (q in gpu) g = "yes" } }`,
-  `      t = (ad[i] " " ns[i]) in listed ? (((ad[i] " " ns[i] " " id[i]) in known) ? "known" : "unknown") : "unchecked"`,
-  `      printf "shim %s@%s ns=%s id=%s age=%d bundle=%s task=%s gpu=%s procs=%s\\n", p, start[i], ns[i], id[i], up - start[i] / hz, (p in bundle) ? bundle[p] : "unknown", t, g, substr(kids, 1, 300)`,
+  `      t = (ad[p] " " ns[p]) in listed ? (((ad[p] " " ns[p] " " id[p]) in known) ? "known" : "unknown") : "unchecked"`,
+  `      printf "shim %s@%s ns=%s id=%s age=%d bundle=%s task=%s gpu=%s procs=%s\\n", p, start[p], ns[p], id[p], up - start[p] / hz, (p in bundle) ? bundle[p] : "unknown", t, g, substr(kids, 1, 300)`,
   `    }`,
   `  }'`,
 ].join('\n');
@@ -262,7 +284,7 @@ export const probeCatalogData: unknown = [
     id: 'disk-space',
     title: 'disk usage of the runtime, kubelet and log paths (df -P)',
     transport: 'ssh',
-    script: `for p in {{containerdRoot}} /var/lib/kubelet /var/log /; do [ -e "$p" ] && df -P "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; true`,
+    script: dfScript('-P'),
     timeoutMs: 5000,
     ranIf: '^/: ',
   },
@@ -270,7 +292,7 @@ export const probeCatalogData: unknown = [
     id: 'disk-inodes',
     title: 'inode usage of the runtime, kubelet and log paths (df -Pi)',
     transport: 'ssh',
-    script: `for p in {{containerdRoot}} /var/lib/kubelet /var/log /; do [ -e "$p" ] && df -Pi "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; true`,
+    script: dfScript('-Pi'),
     timeoutMs: 5000,
     ranIf: '^/: ',
   },

@@ -1,7 +1,8 @@
 /**
  * All probes of a diagnosis run in ONE remote command: a script that starts
- * each probe in the background under its own `timeout -k`, caps its output
- * with awk, and tags every line `<probe-id>|`. One SSH session instead of
+ * each probe in the background, bounded by its own deadline (`timeout -k`,
+ * one per distinct deadline), caps its output with awk, and tags every line
+ * `<probe-id>|`. One SSH session instead of
  * seventeen (sshd's per-session setup costs more than the probes), no temp
  * files on the node (a full disk is when a diagnosis matters most). Pure:
  * builds the script and parses its output.
@@ -31,23 +32,39 @@ export interface BatchResult {
 export const MAX_LINE_CHARS = 3800;
 
 const PROBE_FN = [
-  // probe ID TIMEOUT_S CAP SCRIPT: runs SCRIPT bounded, prints tagged lines, then ID|@@rc=N ms=M.
-  // Times come from /proc/uptime through the read builtin: no fork per probe.
+  // probe ID CAP SCRIPT: runs SCRIPT in a subshell (a fork, no exec), its lines tagged by awk, then
+  // prints ID|@@rc=N ms=M from the subshell's EXIT trap. Times come from /proc/uptime through the
+  // read builtin. The group's `timeout` TERMs the whole group at its deadline: a probe still running
+  // then reports 124, and its tagger, which ignores TERM, still passes on what the probe printed
+  // before (mawk reads ahead). A probe whose output was cut reports 141 (SIGPIPE).
+  '_nd_end() {',
+  '  read _nd_u _ < /proc/uptime; _nd_e=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
+  `  printf '%s|@@rc=%s ms=%s\\n' "$_nd_id" "$1" "$((_nd_e - _nd_s))"`,
+  '}',
   'probe() {',
-  '  read u _ < /proc/uptime; s=$(( ${u%.*}000 + 1${u#*.}0 - 1000 ))',
-  `  rc=$( { { timeout -k 2 "$2" sh -c "$4" 2>&1; echo $? >&5; } | awk -v id="$1" -v cap="$3" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } print id "|" substr($0, 1, ${MAX_LINE_CHARS}); fflush() }' >&3; } 5>&1 )`,
-  '  read u _ < /proc/uptime; e=$(( ${u%.*}000 + 1${u#*.}0 - 1000 ))',
-  `  printf '%s|@@rc=%s ms=%s\\n' "$1" "\${rc:-141}" "$((e - s))"`,
+  '  _nd_id=$1 _nd_sc=$3',
+  '  read _nd_u _ < /proc/uptime; _nd_s=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
+  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } print id "|" substr($0, 1, ${MAX_LINE_CHARS}); fflush() }' ) >&3`,
   '}',
   'exec 3>&1',
 ].join('\n');
 
-/** The batch script for these probes. */
+/**
+ * The batch script for these probes. Probes that share a deadline run under
+ * one `timeout` (a probe's own deadline, without a `timeout` and a shell
+ * exec per probe: process creation is most of a small probe's cost).
+ */
 export function buildBatchScript(items: BatchItem[]): string {
-  const calls = items.map(
-    (it) => `probe ${shellQuote(it.id)} ${Math.max(1, Math.ceil(it.timeoutMs / 1000))} ${it.maxOutputBytes} ${shellQuote(it.script)} &`,
-  );
-  return [PROBE_FN, ...calls, 'wait'].join('\n');
+  const groups = new Map<number, BatchItem[]>();
+  for (const it of items) {
+    const seconds = Math.max(1, Math.ceil(it.timeoutMs / 1000));
+    groups.set(seconds, [...(groups.get(seconds) ?? []), it]);
+  }
+  const launches = [...groups].map(([seconds, group]) => {
+    const calls = group.map((it) => `probe ${shellQuote(it.id)} ${it.maxOutputBytes} ${shellQuote(it.script)} &`);
+    return `timeout -k 2 ${seconds} sh -c ${shellQuote([PROBE_FN, ...calls, 'wait'].join('\n'))} &`;
+  });
+  return [...launches, 'wait'].join('\n');
 }
 
 /** Splits the batch output back into per-probe results. */

@@ -28,12 +28,16 @@ export function unwrapCommand(command: string): { script: string; timeoutSeconds
   return m ? { script: unquote(m[2]!), timeoutSeconds: Number(m[1]) } : null;
 }
 
-/** The probes of a batch script: id, timeout, cap and script, or null when it is not a batch. */
+/** The probes of a batch script (groups of probes under one `timeout` each): id, timeout, cap and script, or null when it is not a batch. */
 export function splitBatch(script: string): Array<{ id: string; timeoutSeconds: number; cap: number; script: string }> | null {
-  if (!script.includes('probe() {')) return null;
   const out: Array<{ id: string; timeoutSeconds: number; cap: number; script: string }> = [];
-  const re = new RegExp(`^probe (${QUOTED}) (\\d+) (\\d+) (${QUOTED}) &$`, 'gms');
-  for (const m of script.matchAll(re)) out.push({ id: unquote(m[1]!), timeoutSeconds: Number(m[2]), cap: Number(m[3]), script: unquote(m[4]!) });
+  const group = new RegExp(`^timeout -k \\d+ (\\d+) sh -c (${QUOTED}) &$`, 'gms');
+  for (const g of script.matchAll(group)) {
+    const inner = unquote(g[2]!);
+    if (!inner.includes('probe() {')) continue;
+    const probe = new RegExp(`^probe (${QUOTED}) (\\d+) (${QUOTED}) &$`, 'gms');
+    for (const m of inner.matchAll(probe)) out.push({ id: unquote(m[1]!), timeoutSeconds: Number(g[1]), cap: Number(m[2]), script: unquote(m[3]!) });
+  }
   return out.length ? out : null;
 }
 

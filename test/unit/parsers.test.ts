@@ -64,6 +64,20 @@ describe('probe batch (run by a real /bin/sh)', () => {
     expect(r.get('quick')).toMatchObject({ text: 'fine', exitCode: 0 });
   });
 
+  it('stops a hung probe at the deadline it shares with others, and keeps what they found', () => {
+    const r = runBatch([
+      { id: 'hang', script: 'echo started; sleep 30', timeoutMs: 1000, maxOutputBytes: 1000 },
+      { id: 'quick', script: 'echo fine; exit 4', timeoutMs: 1000, maxOutputBytes: 1000 },
+      { id: 'args', script: 'echo "args=$#"', timeoutMs: 1000, maxOutputBytes: 1000 },
+    ]);
+    // What it printed before the deadline is kept (the shell may add its own "Terminated" line).
+    expect(r.get('hang')!.exitCode).toBe(124);
+    expect(r.get('hang')!.text.split('\n')[0]).toBe('started');
+    expect(r.get('quick')).toMatchObject({ text: 'fine', exitCode: 4 });
+    // A probe runs with no positional arguments, as under `sh -c`.
+    expect(r.get('args')).toMatchObject({ text: 'args=0', exitCode: 0 });
+  });
+
   it('caps a flooding probe and marks it truncated', () => {
     const r = runBatch([{ id: 'flood', script: 'yes flood', timeoutMs: 5000, maxOutputBytes: 600 }]);
     const f = r.get('flood')!;
