@@ -42,7 +42,8 @@ export interface Server {
   alerts: AlertService;
   inbox: AlertInbox;
   metrics: PrometheusMetrics;
-  nodeWatch: NodeWatch | null;
+  /** One node watch per cluster with Kubernetes access (NODEDIAG_WATCH_NODES). */
+  nodeWatches: NodeWatch[];
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -86,7 +87,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     },
     { backend: config.lockBackend, stateDir: config.stateDir, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}`, renewSeconds: config.leaseSeconds, kubeTimeoutMs: config.kubeTimeoutMs, ...(over.lock ? { given: over.lock } : {}) },
   );
-  // The first cluster is the default: the Node watch and the single-cluster paths use it.
+  // The first cluster is the default: the single-cluster paths use it.
   const home = clusters[0]!;
   const { inventory, fix } = home;
   const store =
@@ -141,7 +142,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   serviceRef = service;
   const alertsDir = join(config.stateDir, 'alerts');
   const inbox = new AlertInbox(join(alertsDir, 'inbox'), logger);
-  const alerts = new AlertService({ incidents: service, inventory, routing: config.alerts.routing, stateDir: alertsDir, audit: fix.audit, logger, ...(clusters.length > 1 ? { watchCluster: home.name } : {}) });
+  const alerts = new AlertService({ incidents: service, inventory, routing: config.alerts.routing, stateDir: alertsDir, audit: fix.audit, logger, severalClusters: clusters.length > 1 });
   if (config.alerts.routing.defaultChannel && config.access.channels.length && !config.access.channels.includes(config.alerts.routing.defaultChannel)) {
     logger.warn('NODEDIAG_ALERT_CHANNEL is not in NODEDIAG_CHANNELS: alert cards there cannot be approved');
   }
@@ -179,21 +180,26 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   );
   await slack.start();
   ready = true;
-  let nodeWatch: NodeWatch | null = null;
+  const nodeWatches: NodeWatch[] = [];
   if (config.watch.nodes) {
-    if (!home.kube) throw new ConfigError('NODEDIAG_WATCH_NODES needs Kubernetes access', home.kubeUnavailableReason);
+    const watchable = clusters.filter((c) => c.kube);
+    if (watchable.length === 0) throw new ConfigError('NODEDIAG_WATCH_NODES needs Kubernetes access', home.kubeUnavailableReason);
     if (!config.alerts.routing.defaultChannel) throw new ConfigError('NODEDIAG_WATCH_NODES needs NODEDIAG_ALERT_CHANNEL (where its incidents go)');
-    nodeWatch = new NodeWatch(
-      home.kube,
-      {
-        notReady: (node, since, message) => alerts.fromNodeWatch(node, 'firing', since, message, clock.now()),
-        readyAgain: (node) => alerts.fromNodeWatch(node, 'resolved', clock.now(), 'Ready', clock.now()),
-      },
-      config.watch.notReadyMs,
-      clock,
-      logger,
-    );
-    await nodeWatch.start();
+    for (const c of clusters.filter((x) => !x.kube)) logger.warn('cluster not watched: no Kubernetes access', { cluster: c.name, reason: c.kubeUnavailableReason });
+    for (const c of watchable) {
+      const watch = new NodeWatch(
+        c.kube!,
+        {
+          notReady: (node, since, message) => alerts.fromNodeWatch(c.name, node, 'firing', since, message, clock.now()),
+          readyAgain: (node) => alerts.fromNodeWatch(c.name, node, 'resolved', clock.now(), 'Ready', clock.now()),
+        },
+        config.watch.notReadyMs,
+        clock,
+        logger,
+      );
+      await watch.start();
+      nodeWatches.push(watch);
+    }
   }
   let recovering = false;
   const sweeper = setInterval(() => {
@@ -216,12 +222,12 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     alerts,
     inbox,
     metrics,
-    nodeWatch,
+    nodeWatches,
     logger,
     async stop() {
       ready = false;
       clearInterval(sweeper);
-      nodeWatch?.stop();
+      for (const watch of nodeWatches) watch.stop();
       await slack.stop();
       await inbox.stop();
       await service.idle();

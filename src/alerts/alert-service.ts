@@ -31,11 +31,11 @@ export interface AlertServiceDeps {
   audit: AuditSink;
   logger: Logger;
   /**
-   * When the bot looks after several clusters: the one its node watch
-   * watches. Then an alert's `cluster` label says which cluster its node is in
-   * (with one cluster the label is ignored: it is often an external label).
+   * The bot looks after several clusters: an alert's `cluster` label then says
+   * which cluster its node is in (with one cluster the label is ignored: it is
+   * often an external label), and the node watch names the cluster it watches.
    */
-  watchCluster?: string;
+  severalClusters?: boolean;
 }
 
 /** An alert's `cluster` label (Prometheus' usual external label), when it is a cluster name. */
@@ -107,7 +107,7 @@ export class AlertService {
         }
         continue;
       }
-      const group = clusterNodeKey(this.d.watchCluster ? clusterOf(alert) : undefined, node);
+      const group = clusterNodeKey(this.d.severalClusters ? clusterOf(alert) : undefined, node);
       const list = byNode.get(group) ?? [];
       list.push({ alert, key: alertKey(alert) });
       byNode.set(group, list);
@@ -116,14 +116,15 @@ export class AlertService {
   }
 
   /** The node watch's word, routed like an alert (receiver "kubernetes"). */
-  async fromNodeWatch(node: string, status: 'firing' | 'resolved', since: number, message: string, now: number): Promise<void> {
+  async fromNodeWatch(cluster: string, node: string, status: 'firing' | 'resolved', since: number, message: string, now: number): Promise<void> {
+    const named = this.d.severalClusters ? cluster : undefined;
     const alert: Alert = {
       status,
-      labels: { alertname: 'NodeNotReady', node, source: 'nodediag-node-watch', ...(this.d.watchCluster ? { cluster: this.d.watchCluster } : {}) },
+      labels: { alertname: 'NodeNotReady', node, source: 'nodediag-node-watch', ...(named ? { cluster: named } : {}) },
       annotations: { summary: `${node} is not Ready for more than ${Math.round((now - since) / 1000)} s (${message})`.slice(0, 300) },
       startsAt: new Date(since).toISOString(),
     };
-    await this.forNode(clusterNodeKey(this.d.watchCluster, node), [{ alert, key: `node-watch:${node}` }], 'kubernetes', now);
+    await this.forNode(clusterNodeKey(named, node), [{ alert, key: `node-watch:${node}` }], 'kubernetes', now);
   }
 
   private readonly chains = new Map<string, Promise<void>>();

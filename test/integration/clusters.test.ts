@@ -103,3 +103,32 @@ describe('one bot, two clusters', () => {
     expect(JSON.parse(healthy.out).findings).toEqual([]);
   });
 });
+
+describe('the node watch, on every cluster', () => {
+  let c: SimFleet;
+  let d: SimFleet;
+  let w: SlackWorld;
+  beforeAll(async () => {
+    const catalogs = loadCatalogs();
+    c = await startSimFleet([{ name: 'gpu-node-1' }, { name: 'gpu-node-2' }, { name: 'gpu-node-3' }], catalogs, { timeScale: 0.02 });
+    d = await startSimFleet([{ name: 'gpu-node-1', faults: ['containerd-socket-is-directory'] }, ...[4, 5, 6].map((i) => ({ name: `gpu-node-${i}` }))], catalogs, { timeScale: 0.02 });
+    const file = join(mkdtempSync(join(tmpdir(), 'nodediag-clusters-')), 'clusters.yaml');
+    writeFileSync(file, `clusters:\n  - { name: prod-c, inventory: ${c.inventoryPath}, kubeconfig: ${c.kubeconfigPath} }\n  - { name: prod-d, inventory: ${d.inventoryPath}, kubeconfig: ${d.kubeconfigPath} }\n`);
+    w = await slackWorld([], { NODEDIAG_CLUSTERS: file, NODEDIAG_WATCH_NODES: 'true', NODEDIAG_NOT_READY_SECONDS: '10', NODEDIAG_ALERT_CHANNEL: 'C0ALERTS' }, {}, undefined, c);
+  });
+  afterAll(async () => {
+    await w?.stop();
+    await c?.stop();
+    await d?.stop();
+  });
+
+  it('a node NotReady in the second cluster opens an incident naming that cluster; the same name Ready in the first opens none', async () => {
+    const cards = () => [...w.slack.messages.values()].filter((m) => !m.threadTs);
+    const card = await until(() => cards().find((m) => /^gpu-node-1 \(cluster prod-d\):/.test(m.text) && text(m).includes('NodeNotReady')), 40_000, 'the prod-d watch card');
+    expect(card.channel).toBe('C0ALERTS');
+    expect(text(card)).toMatch(/containerd-socket-is-directory/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(cards().filter((m) => /cluster prod-c/.test(m.text))).toEqual([]);
+    expect(cards().filter((m) => /^gpu-node-1/.test(m.text))).toHaveLength(1);
+  });
+});
