@@ -52,7 +52,9 @@ const PROBE_FN = [
 /**
  * The batch script for these probes. Probes that share a deadline run under
  * one `timeout` (a probe's own deadline, without a `timeout` and a shell
- * exec per probe: process creation is most of a small probe's cost).
+ * exec per probe: process creation is most of a small probe's cost). Each
+ * group's shell gets the probe function through the environment and the
+ * probe scripts as its arguments, so no script is quoted twice.
  */
 export function buildBatchScript(items: BatchItem[]): string {
   const groups = new Map<number, BatchItem[]>();
@@ -61,10 +63,11 @@ export function buildBatchScript(items: BatchItem[]): string {
     groups.set(seconds, [...(groups.get(seconds) ?? []), it]);
   }
   const launches = [...groups].map(([seconds, group]) => {
-    const calls = group.map((it) => `probe ${shellQuote(it.id)} ${it.maxOutputBytes} ${shellQuote(it.script)} &`);
-    return `timeout -k 2 ${seconds} sh -c ${shellQuote([PROBE_FN, ...calls, 'wait'].join('\n'))} &`;
+    const calls = group.map((it, i) => `probe ${shellQuote(it.id)} ${it.maxOutputBytes} "$${i + 1}" &`);
+    const body = ['eval "$_nd_fn"', ...calls, 'wait'].join('\n');
+    return `timeout -k 2 ${seconds} sh -c ${shellQuote(body)} sh ${group.map((it) => shellQuote(it.script)).join(' ')} &`;
   });
-  return [...launches, 'wait'].join('\n');
+  return [`_nd_fn=${shellQuote(PROBE_FN)}; export _nd_fn`, ...launches, 'wait'].join('\n');
 }
 
 /** Splits the batch output back into per-probe results. */

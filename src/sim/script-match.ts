@@ -28,15 +28,16 @@ export function unwrapCommand(command: string): { script: string; timeoutSeconds
   return m ? { script: unquote(m[2]!), timeoutSeconds: Number(m[1]) } : null;
 }
 
-/** The probes of a batch script (groups of probes under one `timeout` each): id, timeout, cap and script, or null when it is not a batch. */
+/** The probes of a batch script (groups of probes under one `timeout` each, their scripts as arguments): id, timeout, cap and script, or null when it is not a batch. */
 export function splitBatch(script: string): Array<{ id: string; timeoutSeconds: number; cap: number; script: string }> | null {
+  if (!script.startsWith('_nd_fn=')) return null;
   const out: Array<{ id: string; timeoutSeconds: number; cap: number; script: string }> = [];
-  const group = new RegExp(`^timeout -k \\d+ (\\d+) sh -c (${QUOTED}) &$`, 'gms');
+  const group = new RegExp(`^timeout -k \\d+ (\\d+) sh -c (${QUOTED}) sh((?: ${QUOTED})+) &$`, 'gm');
   for (const g of script.matchAll(group)) {
-    const inner = unquote(g[2]!);
-    if (!inner.includes('probe() {')) continue;
-    const probe = new RegExp(`^probe (${QUOTED}) (\\d+) (${QUOTED}) &$`, 'gms');
-    for (const m of inner.matchAll(probe)) out.push({ id: unquote(m[1]!), timeoutSeconds: Number(g[1]), cap: Number(m[2]), script: unquote(m[3]!) });
+    const args = [...g[3]!.matchAll(new RegExp(QUOTED, 'g'))].map((a) => unquote(a[0]));
+    for (const m of unquote(g[2]!).matchAll(/^probe ('(?:[^']|'\\'')*') (\d+) "\$(\d+)" &$/gm)) {
+      out.push({ id: unquote(m[1]!), timeoutSeconds: Number(g[1]), cap: Number(m[2]), script: args[Number(m[3]) - 1]! });
+    }
   }
   return out.length ? out : null;
 }
