@@ -142,7 +142,7 @@ export interface Config {
   lockBackend: 'file' | 'lease';
   /** The bot's own namespace: its Leases and, with the kube store, its NodeIncidents. */
   leaseNamespace: string;
-  /** Where incidents live: files in the state directory, or NodeIncident resources (manifests/kubernetes/crd.yaml). */
+  /** Where incidents and the rails live: files in the state directory, or NodeIncident resources and a NodediagRails object (manifests/kubernetes/crd.yaml). */
   store: 'file' | 'kube';
   /** How long a fix's Lease lasts without renewal: how soon another process sees that the one running a fix died. */
   leaseSeconds: number;

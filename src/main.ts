@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createKubeIncidentStore } from './adapters/kube-incident-store.js';
+import { createKubeRails } from './adapters/kube-rails.js';
 import { createSlackChat } from './adapters/slack-web.js';
 import { createSshConnector } from './adapters/ssh.js';
 import { loadCatalogs } from './catalog/load.js';
@@ -31,7 +32,7 @@ import { AlertService } from './alerts/alert-service.js';
 import { alertIntake } from './alerts/intake.js';
 import { NodeWatch } from './alerts/node-watch.js';
 import { PrometheusMetrics } from './metrics.js';
-import { RailsLedger } from './rails/ledger.js';
+import { RailsLedger, type RailsMemory } from './rails/ledger.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** A running bot. */
@@ -95,7 +96,11 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
       ? await createKubeIncidentStore({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace })
       : new FileIncidentStore(join(config.stateDir, 'incidents'));
   const scopes = new Map(clusters.map((c) => [c.name, new Set(c.inventory.nodes.map((n) => railsKey(c.name, n.name))) as ReadonlySet<string>]));
-  const ledger = new RailsLedger(join(config.stateDir, 'rails'), Math.max(config.rails.retryWindowMs, config.rails.stormWindowMs), () => clock.now());
+  // Replicas that share incidents share the rails too: a pause on one stops fixes on all, and a node's fix runs count once.
+  const ledger: RailsMemory =
+    config.store === 'kube'
+      ? await createKubeRails({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, retryWindowMs: config.rails.retryWindowMs, stormWindowMs: config.rails.stormWindowMs, now: () => clock.now() })
+      : new RailsLedger(join(config.stateDir, 'rails'), Math.max(config.rails.retryWindowMs, config.rails.stormWindowMs), () => clock.now());
   let outboxRef: Outbox | null = null;
   let serviceRef: IncidentService | null = null;
   const metrics = new PrometheusMetrics({
@@ -204,6 +209,8 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   let recovering = false;
   const sweeper = setInterval(() => {
     void service.expireDue().catch((err) => logger.error('expiry sweep failed', { error: redact(String(err)) }));
+    // What other replicas recorded (a pause, unhealthy nodes) reaches this one's cards and metrics too.
+    if (config.store === 'kube') void ledger.refresh().catch((err) => logger.error('rails refresh failed', { error: redact(String(err)) }));
     // With a shared store, a fix whose process died (its Lease lapsed) is found by whichever process looks next.
     if (config.store === 'kube' && !recovering) {
       recovering = true;

@@ -25,7 +25,7 @@ import { lastStepsStarted } from './audit-log.js';
 import type { AlertSource } from '../alerts/alertmanager.js';
 import { NO_METRICS, type MetricsSink } from '../metrics.js';
 import { activePause, budgetRefusal, stormNow, type Pause, type RailsConfig, type Storm } from '../rails/gates.js';
-import type { RailsLedger } from '../rails/ledger.js';
+import type { RailsMemory } from '../rails/ledger.js';
 
 /** Collaborators of the incident service. */
 export interface IncidentServiceDeps {
@@ -44,7 +44,7 @@ export interface IncidentServiceDeps {
   fleetConcurrency: number;
   auditPath: string;
   /** The fleet safety rails: their settings, memory, and the nodes of each cluster (rails keys, see {@link railsKey}). */
-  rails: { config: RailsConfig; ledger: RailsLedger; scope: (cluster: string) => ReadonlySet<string> };
+  rails: { config: RailsConfig; ledger: RailsMemory; scope: (cluster: string) => ReadonlySet<string> };
   /**
    * The clusters: what resolution needs, and each one's own access (inventory,
    * Kubernetes, lock). Absent: one cluster, {@link fix}, named {@link DEFAULT_CLUSTER}.
@@ -157,12 +157,22 @@ export class IncidentService {
     return budgetRefusal(this.d.rails.ledger.recent(), railsKey(inc.cluster, inc.node), this.d.clock.now(), this.d.rails.config);
   }
 
-  private record(inc: Incident, kind: 'incident-opened' | 'unhealthy' | 'healthy' | 'fix-run'): void {
+  /** Records a fleet signal; a failed write is logged (a fix run's is thrown: the run then does not start). */
+  private async record(inc: Incident, kind: 'incident-opened' | 'unhealthy' | 'healthy' | 'fix-run'): Promise<void> {
     try {
-      this.d.rails.ledger.record(railsKey(inc.cluster, inc.node), kind);
+      await this.d.rails.ledger.record(railsKey(inc.cluster, inc.node), kind);
     } catch (err) {
       this.d.logger.error('rails ledger write failed', { error: errorMessage(err) });
       if (kind === 'fix-run') throw err;
+    }
+  }
+
+  /** Loads what other replicas recorded (pause, fix runs, unhealthy nodes) before a rails decision. */
+  private async freshRails(): Promise<void> {
+    try {
+      await this.d.rails.ledger.refresh();
+    } catch (err) {
+      this.d.logger.error('rails ledger read failed; deciding on what was last read', { error: errorMessage(err) });
     }
   }
 
@@ -282,11 +292,13 @@ export class IncidentService {
       if (!waiting) this.diagnoses.release();
       return { reason: `nodediag cannot record the incident: ${errorMessage(err)}` };
     }
-    this.record(inc, 'incident-opened');
-    // An alert says the node is unhealthy before the diagnosis does: a storm of alerts trips the gate at once.
-    if (req.origin) this.record(inc, 'unhealthy');
+    // Recorded before the diagnosis starts (its gate reads them), without holding the acknowledgement.
+    const opened = this.record(inc, 'incident-opened')
+      // An alert says the node is unhealthy before the diagnosis does: a storm of alerts trips the gate at once.
+      .then(() => (req.origin ? this.record(inc, 'unhealthy') : undefined));
     this.audit(inc, req.origin ? 'alert-opened-incident' : 'diagnosis-requested', req.user, { channel: req.channel, ...(req.origin ? { alert: req.origin.alertname } : {}) });
     this.spawn(async () => {
+      await opened;
       if (waiting) await this.diagnoses.acquire();
       try {
         await this.finishDiagnosis(inc, req.receivedAt, 'reason' in where ? `${where.reason} ${where.hint ?? ''}`.trim() : undefined);
@@ -316,7 +328,8 @@ export class IncidentService {
     const seconds = (this.d.clock.now() - started) / 1000;
     this.metrics.diagnosis(error ? 'error' : !report!.reachable ? 'unreachable' : report!.findings.length ? 'findings' : 'healthy', seconds, report?.findings.map((f) => f.id) ?? []);
     // An unknown node is not a fleet signal; one that answered is.
-    if (report) this.record(inc, unhealthy(report) ? 'unhealthy' : 'healthy');
+    if (report) await this.record(inc, unhealthy(report) ? 'unhealthy' : 'healthy');
+    if (prepared) await this.freshRails();
     const escalation = prepared ? this.budgetRefusal(inc) : null;
     const storm = prepared && !escalation ? this.stormNow(inc.cluster ?? DEFAULT_CLUSTER) : null;
     const done = await this.apply(inc.id, {
@@ -398,7 +411,7 @@ export class IncidentService {
     const at = this.now();
     const until = new Date(this.d.clock.now() + durationMs).toISOString();
     const p: Pause = { by: user, reason, at, until, channel };
-    this.d.rails.ledger.setPause(p);
+    await this.d.rails.ledger.setPause(p);
     this.d.fix.audit.append({ type: 'fixes-paused', node: '*', actor: user, data: { until, reason, channel } });
     await this.d.outbox.enqueue({ op: 'post', key: `pause-${newIncidentId()}`, channel, message: this.d.views.paused(user, until, reason) });
     for (const open of await this.d.store.list(['awaiting-approval'])) await this.publish(open);
@@ -409,9 +422,10 @@ export class IncidentService {
   async resume(user: string, channel: string): Promise<Refusal | null> {
     const refusal = await this.d.access.approveRefusal(user, channel, '');
     if (refusal) return { reason: 'Only an approver can resume fixes.', hint: refusal.hint };
+    await this.freshRails();
     const was = this.pauseNow();
     if (!was) return { reason: 'Fixes are not paused.' };
-    this.d.rails.ledger.setPause(null);
+    await this.d.rails.ledger.setPause(null);
     this.d.fix.audit.append({ type: 'fixes-resumed', node: '*', actor: user, data: { pausedBy: was.by, reason: was.reason } });
     await this.d.outbox.enqueue({ op: 'post', key: `resume-${newIncidentId()}`, channel, message: this.d.views.resumed(user, was.by, was.reason) });
     for (const open of await this.d.store.list(['awaiting-approval'])) await this.publish(open);
@@ -495,6 +509,7 @@ export class IncidentService {
       return { reason: 'This approval request expired; nodediag is diagnosing the node again in the thread.' };
     }
     if (inc.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[inc.state] ?? 'Nothing to approve.' };
+    await this.freshRails();
     const refusal = (await this.d.access.approveRefusal(user, channel, inc.requester)) ?? this.pauseRefusal() ?? this.railsRefusal(inc);
     if (refusal) return refusal;
     if (inc.approvals?.includes(user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
@@ -519,6 +534,7 @@ export class IncidentService {
       await this.expire(loaded, user);
       return { reason: 'This approval request expired while the confirmation was open; nodediag is diagnosing again.' };
     }
+    await this.freshRails();
     const refusal = (await this.d.access.approveRefusal(user, loaded.channel, loaded.requester)) ?? this.pauseRefusal() ?? this.railsRefusal(loaded);
     if (refusal) return refusal;
     // The gate is read again now: a storm that began after the card was posted holds this fix too.
@@ -599,7 +615,8 @@ export class IncidentService {
     const id = queued.id;
     const reread = await this.d.store.get(id);
     const approved = reread?.state === 'approved' ? reread : queued;
-    // Paused while it waited: nothing starts.
+    // Paused while it waited (by this replica or another): nothing starts.
+    await this.freshRails();
     const pause = this.pauseNow();
     if (pause) {
       const stopped = await this.apply(id, { type: 'not-started', why: `fixes were paused by <@${pause.by}> (${pause.reason})` });
@@ -622,7 +639,7 @@ export class IncidentService {
     try {
       // The retry budget counts this run before it starts: a run the ledger cannot record does not start.
       try {
-        this.record(approved, 'fix-run');
+        await this.record(approved, 'fix-run');
       } catch (err) {
         throw new AuditError('AUDIT_UNWRITABLE', `cannot record the fix run for the retry budget: ${errorMessage(err)}`, 'free disk space or fix permissions of NODEDIAG_STATE_DIR');
       }
@@ -661,7 +678,7 @@ export class IncidentService {
       const outcome = await runFix(fix, deps, { actor: approver, incident: id, onEvent });
       await progress;
       // The fix's own fresh diagnosis is the node's latest word for the storm gate.
-      if (outcome.after) this.record(approved, unhealthy(outcome.after) ? 'unhealthy' : 'healthy');
+      if (outcome.after) await this.record(approved, unhealthy(outcome.after) ? 'unhealthy' : 'healthy');
       outcomeState = outcome.result;
       const done = await finish(
         {

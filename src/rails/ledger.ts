@@ -14,8 +14,26 @@ import type { LedgerEvent, Pause } from './gates.js';
 
 const KINDS = new Set<LedgerEvent['kind']>(['incident-opened', 'unhealthy', 'healthy', 'fix-run']);
 
-/** The rails' durable memory. */
-export class RailsLedger {
+/**
+ * The rails' durable memory, as the incident service uses it: in a file for
+ * one bot process ({@link RailsLedger}), in the Kubernetes API when replicas
+ * share it (adapters/kube-rails.ts). Reads come from what was last loaded;
+ * {@link RailsMemory.refresh} loads again before a decision.
+ */
+export interface RailsMemory {
+  /** Loads what other processes wrote (nothing to do for a file only this process writes). */
+  refresh(): Promise<void>;
+  /** Events still inside the kept window. */
+  recent(): readonly LedgerEvent[];
+  /** Records an event durably: resolved once it is stored. */
+  record(node: string, kind: LedgerEvent['kind']): Promise<void>;
+  /** The stored pause (maybe expired). */
+  storedPause(): Pause | null;
+  setPause(p: Pause | null): Promise<void>;
+}
+
+/** The rails' durable memory in the state directory (one bot process). */
+export class RailsLedger implements RailsMemory {
   private events: LedgerEvent[] = [];
   private appended = 0;
   private pause: Pause | null = null;
@@ -55,13 +73,13 @@ export class RailsLedger {
     this.compact();
   }
 
-  /** Events still inside the kept window. */
+  async refresh(): Promise<void> {}
+
   recent(): readonly LedgerEvent[] {
     return this.events;
   }
 
-  /** Records an event durably. */
-  record(node: string, kind: LedgerEvent['kind']): void {
+  async record(node: string, kind: LedgerEvent['kind']): Promise<void> {
     const e: LedgerEvent = { at: this.now(), node, kind };
     const fd = openSync(this.file, 'a', 0o600);
     try {
@@ -81,12 +99,11 @@ export class RailsLedger {
     writeFileAtomic(this.file, this.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
   }
 
-  /** The stored pause (maybe expired). */
   storedPause(): Pause | null {
     return this.pause;
   }
 
-  setPause(p: Pause | null): void {
+  async setPause(p: Pause | null): Promise<void> {
     if (p) writeFileAtomic(this.pauseFile, JSON.stringify(p));
     else rmSync(this.pauseFile, { force: true });
     this.pause = p;

@@ -13,10 +13,11 @@ import { startSimFleet, type SimFleet, type SimNodeSpec } from '../../src/sim/si
 import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { freePort } from './sshd.js';
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 
 /** The NodeIncident CRD as deployed. */
-export const NODE_INCIDENT_CRD = parse(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8'));
+/** The CustomResourceDefinitions of manifests/kubernetes/crd.yaml (NodeIncident, NodediagRails). */
+export const NODEDIAG_CRDS = parseAllDocuments(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8')).map((d) => d.toJS());
 
 export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator';
 export const APP_TOKEN = 'xapp-1-A0001-3333333333333-TestAppLevelTokenForSocketMode';
@@ -100,7 +101,7 @@ export async function slackWorld(
     ...env,
   };
   const config = loadConfig(configEnv);
-  if (config.store === 'kube' && !fleetIn) fleet.kube.registerCrd(NODE_INCIDENT_CRD);
+  if (config.store === 'kube' && !fleetIn) for (const crd of NODEDIAG_CRDS) fleet.kube.registerCrd(crd);
   const start = () => startServer(config, { logger: silentLogger, outbox: { postIntervalMs: 5, baseBackoffMs: 20, maxBackoffMs: 400 }, sweepIntervalMs: 200, ...over });
   const server = await start();
   const url = `http://127.0.0.1:${port}/slack/events`;

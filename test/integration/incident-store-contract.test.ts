@@ -8,14 +8,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { createKubeIncidentStore, NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
 import { fieldsOf, newIncidentId, type FixOffer, type Incident } from '../../src/incidents/incident.js';
 import { ConflictError, FileIncidentStore, type IncidentStore } from '../../src/incidents/store.js';
 import { KubeApiStandin } from '../../src/sim/kube-standin.js';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
 
-const crd = parse(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8'));
+const crd = parseAllDocuments(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d.spec.names.kind === 'NodeIncident');
 const api = new KubeApiStandin({ token: 'store-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
 api.registerCrd(crd);
 let kubeconfigPath: string;

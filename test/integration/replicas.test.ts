@@ -9,6 +9,7 @@ import { jest } from '@jest/globals';
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
+import { NODEDIAG_RAILS } from '../../src/adapters/kube-rails.js';
 import type { EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -74,6 +75,31 @@ describe('two replicas, one truth', () => {
     await b.click(ACTIONS.approve, id, 'U0APPROVER2');
     await until(() => w.slack.ephemerals.find((e) => e.user === 'U0APPROVER2' && /already run/.test(e.text)), 5000, 'the already-run refusal');
     expect(resource(id)!.status.state).toBe('fixed');
+  });
+
+  it('a pause set on one replica stops approvals on the other; resumed there, the fix runs; the NodediagRails resource shows it', async () => {
+    const rails = () => w.fleet.kube.customResources.objects(NODEDIAG_RAILS.group, NODEDIAG_RAILS.version, NODEDIAG_RAILS.plural).get('nodediag/rails');
+    // gpu-node-1 was fixed above: it breaks again the same way.
+    w.fleet.nodes.get('gpu-node-1')!.inject('containerd-socket-is-directory');
+    const before = new Set([...w.slack.messages.values()].map((m) => incidentIdOf(m)));
+    await w.slash('gpu-node-1', 'U0REQUESTER');
+    const c = await until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith('gpu-node-1:') && text(m).includes(ACTIONS.approve) && !before.has(incidentIdOf(m))), 20_000, 'the new card');
+    const id = incidentIdOf(c)!;
+    await w.slash('pause 30m rollout in zone-b', 'U0REQUESTER');
+    await until(() => rails()?.spec?.pause?.by === 'U0REQUESTER', 5000, 'the pause in the shared rails');
+    await b.click(ACTIONS.approve, id, 'U0APPROVER');
+    const refused = await until(() => w.slack.ephemerals.find((e) => e.user === 'U0APPROVER' && /Fixes are paused by <@U0REQUESTER>/.test(e.text)), 5000, 'the refusal on the other replica');
+    expect(refused.text).toMatch(/rollout in zone-b/);
+    await b.slash('resume', 'U0APPROVER');
+    await until(() => rails() && !rails()!.spec.pause, 5000, 'the pause ended in the shared rails');
+    const views = w.slack.views.length;
+    await w.click(ACTIONS.approve, id, 'U0APPROVER');
+    await until(() => w.slack.views.length > views, 5000, 'the confirmation, once resumed');
+    await w.submit(APPROVE_VIEW, id, 'U0APPROVER');
+    await until(() => summaries(c)[0], 30_000, 'the summary');
+    expect(summaries(c)[0]!.text).toMatch(/fixed/);
+    // Both replicas' runs on gpu-node-1 count against its one retry budget.
+    expect(rails()!.spec.events.filter((e: { node: string; kind: string }) => e.kind === 'fix-run' && e.node.endsWith('gpu-node-1'))).toHaveLength(2);
   });
 
   it('a replica that starts while another runs a fix leaves that fix alone', async () => {

@@ -21,16 +21,24 @@ describe('deployment files', () => {
     const leases = docs.find((d) => d.kind === 'Role');
     expect(leases.rules[0]).toMatchObject({ apiGroups: ['coordination.k8s.io'], resources: ['leases'] });
     const own = Object.fromEntries(leases.rules.map((r: { resources: string[]; verbs: string[] }) => [r.resources[0], [...r.verbs].sort()]));
-    expect(own).toMatchObject({ nodeincidents: ['create', 'get', 'list', 'patch'], 'nodeincidents/status': ['update'] });
+    expect(own).toMatchObject({ nodeincidents: ['create', 'get', 'list', 'patch'], 'nodeincidents/status': ['update'], nodediagrails: ['create', 'get', 'update'] });
   });
 
   it('declare the NodeIncident resource the kube store writes, with its status subresource and columns', () => {
-    const crd = docs.find((d) => d.kind === 'CustomResourceDefinition');
+    const crd = docs.find((d) => d.kind === 'CustomResourceDefinition' && d.spec.names.kind === 'NodeIncident');
     expect(crd.metadata.name).toBe('nodeincidents.nodediag.io');
     expect(crd.spec.scope).toBe('Namespaced');
     const v = crd.spec.versions.find((x: { storage: boolean }) => x.storage);
     expect(v.subresources).toEqual({ status: {} });
     expect(v.additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual(['Node', 'Finding', 'State', 'Requester', 'Approver', 'Cluster', 'Age']);
+  });
+
+  it('declare the NodediagRails resource the replicas share the pause and the rails events in', () => {
+    const crd = docs.find((d) => d.kind === 'CustomResourceDefinition' && d.spec.names.kind === 'NodediagRails');
+    expect(crd.metadata.name).toBe('nodediagrails.nodediag.io');
+    expect(crd.spec.scope).toBe('Namespaced');
+    const v = crd.spec.versions.find((x: { storage: boolean }) => x.storage);
+    expect(v.schema.openAPIV3Schema.properties.spec.properties.events.items.properties.kind.enum).toEqual(['incident-opened', 'unhealthy', 'healthy', 'fix-run']);
   });
 
   it('probe the bot\'s /healthz and /readyz and run it unprivileged', () => {
