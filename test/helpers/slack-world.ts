@@ -12,12 +12,9 @@ import { silentLogger } from '../../src/ports.js';
 import { startSimFleet, type SimFleet, type SimNodeSpec } from '../../src/sim/sim-fleet.js';
 import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { freePort } from './sshd.js';
-import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { NODEDIAG_CRDS } from './kube-api.js';
 
 /** The NodeIncident CRD as deployed. */
-/** The CustomResourceDefinitions of manifests/kubernetes/crd.yaml (NodeIncident, NodediagRails). */
-export const NODEDIAG_CRDS = parseAllDocuments(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8')).map((d) => d.toJS());
 
 export const BOT_TOKEN = 'xoxb-1111111111-2222222222222-TestTokenForTheEmulator';
 export const APP_TOKEN = 'xapp-1-A0001-3333333333333-TestAppLevelTokenForSocketMode';

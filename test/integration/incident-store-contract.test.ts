@@ -5,27 +5,16 @@
  * manifest. Then what only the shared store promises: replicas that race on
  * one incident never both win, and `kubectl get nodeincidents` has its columns.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { createKubeIncidentStore, NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
 import { fieldsOf, newIncidentId, type FixOffer, type Incident } from '../../src/incidents/incident.js';
 import { ConflictError, FileIncidentStore, type IncidentStore } from '../../src/incidents/store.js';
-import { KubeApiStandin } from '../../src/sim/kube-standin.js';
-import { selfSignedCert } from '../../src/sim/self-signed.js';
+import { NODEDIAG_CRDS, useKubeStandin } from '../helpers/kube-api.js';
 
-const crd = parseAllDocuments(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d.spec.names.kind === 'NodeIncident');
-const api = new KubeApiStandin({ token: 'store-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
-api.registerCrd(crd);
-let kubeconfigPath: string;
-
-beforeAll(async () => {
-  await api.start();
-  kubeconfigPath = join(mkdtempSync(join(tmpdir(), 'nodediag-store-')), 'kubeconfig');
-  writeFileSync(kubeconfigPath, api.kubeconfig());
-});
-afterAll(() => api.stop());
+const { api, kubeconfigPath: kubeconfig } = useKubeStandin('store-token-0123456789');
+const crd = NODEDIAG_CRDS.find((d) => d.spec.names.kind === 'NodeIncident');
 
 /** An incident offering a fix; `over` may move it to any state with what that state holds. */
 function incident(over: Record<string, unknown> = {}): Incident {
@@ -57,7 +46,7 @@ type Make = (replica: string) => Promise<IncidentStore>;
 const fileDir = mkdtempSync(join(tmpdir(), 'nodediag-store-file-'));
 const stores: Array<[string, Make]> = [
   ['file store', async () => new FileIncidentStore(join(fileDir, 'incidents'))],
-  ['NodeIncident custom resources', async () => createKubeIncidentStore({ kubeconfigPath, namespace: 'nodediag', cluster: 'lab' })],
+  ['NodeIncident custom resources', async () => createKubeIncidentStore({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', cluster: 'lab' })],
 ];
 
 describe.each(stores)('%s', (_name, make) => {
@@ -124,7 +113,7 @@ describe.each(stores)('%s', (_name, make) => {
 });
 
 describe('NodeIncident custom resources, shared by replicas', () => {
-  const replica = () => createKubeIncidentStore({ kubeconfigPath, namespace: 'nodediag', cluster: 'lab' });
+  const replica = () => createKubeIncidentStore({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', cluster: 'lab' });
   const objects = () => api.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural);
 
   it('a double click on two replicas changes the incident once; the loser re-reads and sees the winner', async () => {

@@ -1,23 +1,11 @@
 /** Per-node fix locks as Leases: the real client-node against the API stand-in. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createLeaseLock, leaseName } from '../../src/adapters/kube.js';
 import { LockHeldError } from '../../src/errors.js';
-import { KubeApiStandin } from '../../src/sim/kube-standin.js';
-import { selfSignedCert } from '../../src/sim/self-signed.js';
+import { useKubeStandin } from '../helpers/kube-api.js';
 
-const api = new KubeApiStandin({ token: 'lease-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
-let kubeconfigPath: string;
+const { api, kubeconfigPath: kubeconfig } = useKubeStandin('lease-token-0123456789');
 
-beforeAll(async () => {
-  await api.start();
-  kubeconfigPath = join(mkdtempSync(join(tmpdir(), 'nodediag-lease-')), 'kubeconfig');
-  writeFileSync(kubeconfigPath, api.kubeconfig());
-});
-afterAll(() => api.stop());
-
-const replica = (identity: string) => createLeaseLock({ kubeconfigPath, namespace: 'nodediag', identity });
+const replica = (identity: string) => createLeaseLock({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', identity });
 
 describe('lease lock', () => {
   it('lets one replica fix a node and refuses the other, naming the holder', async () => {
@@ -54,7 +42,7 @@ describe('lease lock', () => {
   });
 
   it('renews a short lease while it is held, and lets it lapse once its holder is gone', async () => {
-    const a = await createLeaseLock({ kubeconfigPath, namespace: 'nodediag', identity: 'bot-a', renewSeconds: 1 });
+    const a = await createLeaseLock({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', identity: 'bot-a', renewSeconds: 1 });
     const b = await replica('bot-b');
     const held = await a.acquire('gpu-node-5', 'a long fix', 60_000);
     await new Promise((r) => setTimeout(r, 2500));

@@ -4,27 +4,17 @@
  * share (NODEDIAG_STORE=kube), through the real client-node against the API
  * stand-in serving the real CRD. Two instances stand for two processes.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { createKubeRails, NODEDIAG_RAILS } from '../../src/adapters/kube-rails.js';
 import { budgetRefusal, DEFAULT_RAILS, type Pause } from '../../src/rails/gates.js';
 import { RailsLedger, type RailsMemory } from '../../src/rails/ledger.js';
 import { KubeApiStandin } from '../../src/sim/kube-standin.js';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
+import { useKubeStandin } from '../helpers/kube-api.js';
 
-const crds = parseAllDocuments(readFileSync(join(process.cwd(), 'manifests', 'kubernetes', 'crd.yaml'), 'utf8')).map((d) => d.toJS());
-const api = new KubeApiStandin({ token: 'rails-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
-for (const crd of crds) api.registerCrd(crd);
-let kubeconfigPath: string;
-
-beforeAll(async () => {
-  await api.start();
-  kubeconfigPath = join(mkdtempSync(join(tmpdir(), 'nodediag-rails-')), 'kubeconfig');
-  writeFileSync(kubeconfigPath, api.kubeconfig());
-});
-afterAll(() => api.stop());
+const { api, kubeconfigPath: kubeconfig } = useKubeStandin('rails-token-0123456789');
 
 const HOUR = 3600_000;
 let clock = Date.parse('2026-11-30T12:00:00Z');
@@ -36,7 +26,7 @@ type Make = (where: string) => Promise<RailsMemory>;
 const base = mkdtempSync(join(tmpdir(), 'nodediag-rails-file-'));
 const memories: Array<[string, Make]> = [
   ['the state directory', async (where) => new RailsLedger(join(base, where), windows.retryWindowMs, now)],
-  ['the NodediagRails resource', async (where) => createKubeRails({ kubeconfigPath, namespace: where, ...windows, now })],
+  ['the NodediagRails resource', async (where) => createKubeRails({ kubeconfigPath: kubeconfig(), namespace: where, ...windows, now })],
 ];
 
 const pause: Pause = { by: 'U0OPS', reason: 'zone-b maintenance', at: '2026-11-30T12:00:00Z', until: '2026-11-30T14:00:00Z', channel: 'C0OPS' };
@@ -63,7 +53,7 @@ describe.each(memories)('the rails memory in %s', (_name, make) => {
 });
 
 describe('the rails shared by replicas (NodediagRails)', () => {
-  const make = (ns: string) => createKubeRails({ kubeconfigPath, namespace: ns, ...windows, now });
+  const make = (ns: string) => createKubeRails({ kubeconfigPath: kubeconfig(), namespace: ns, ...windows, now });
   const object = (ns: string) => api.customResources.objects(NODEDIAG_RAILS.group, NODEDIAG_RAILS.version, NODEDIAG_RAILS.plural).get(`${ns}/rails`);
 
   it('a pause set by one replica is seen by the other after a refresh, and so is its end', async () => {
