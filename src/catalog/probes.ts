@@ -165,9 +165,13 @@ export const SHIMS_SCRIPT = [
   `  sec == "@@cwd" { for (i = 1; i <= NF; i++) if ($i ~ /^\\/proc\\/[0-9]+\\/cwd$/) { split($i, a, "/"); bundle[a[3]] = ($0 ~ / \\(deleted\\)$/) ? "deleted" : "present" }; next }`,
   `  sec == "@@fd" && /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); k = a[3]; next }`,
   `  sec == "@@fd" && / -> \\/dev\\/nvidia/ && k != "" { gpu[k] = 1; k = ""; next }`,
-  // A shim with no command line (ps shows "[containerd-shim] <defunct>": it exited and waits to be reaped) runs nothing: not listed.
+  // Only a shim that serves containers is listed: not one that exited and waits to be reaped (ps shows
+  // "[containerd-shim] <defunct>"), nor the shim binary run for a moment by containerd (2.x asks it
+  // `-info` at start; `start` launches a shim, `delete` cleans one up). Listed, a workload guard
+  // would see them "end" during a fix.
   `  sec == "@@procs" && NF >= 3 { q = $1; pp[q] = $2; l = $0; sub(/^ *[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[q] = substr(l, 1, 60)`,
-  `    if ((q in start) && $4 !~ /^\\[/) { ns[q] = id[q] = ad[q] = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns[q] = $(i + 1); if ($i == "-id") id[q] = $(i + 1); if ($i == "-address") ad[q] = $(i + 1) } } }`,
+  `    if ((q in start) && $4 !~ /^\\[/ && $NF != "start" && $NF != "delete") { n_ = "-"; for (i = 4; i < NF; i++) if ($i == "-namespace") n_ = $(i + 1)`,
+  `      if (n_ != "-") { ns[q] = n_; id[q] = ad[q] = "-"; for (i = 4; i < NF; i++) { if ($i == "-id") id[q] = $(i + 1); if ($i == "-address") ad[q] = $(i + 1) } } } }`,
   `  END {`,
   `    for (i = 1; i <= n; i++) {`,
   `      p = order[i]; if (!(p in ns)) continue; kids = ""; g = "no"`,

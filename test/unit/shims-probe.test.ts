@@ -2,9 +2,11 @@
  * The containerd-shims script, run by a real /bin/sh against real processes
  * on this machine: a live "shim" (a shell renamed containerd-shim-…, with a
  * shim's arguments and a child) is listed with its container process; a shim
- * that exited and waits to be reaped (`<defunct>`, no command line) runs
- * nothing and is not listed, or a workload guard would see it "end" during a
- * fix when its parent finally reaps it.
+ * that exited and waits to be reaped (`<defunct>`, no command line), and the
+ * shim binary run for a moment by containerd (`-info`, which containerd 2.x
+ * asks at start; `… start`; `… delete`) run no container and are not listed,
+ * or a workload guard would see them "end" during a fix (it did, in the lab,
+ * on containerd 2.1 in a restart loop).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -19,7 +21,7 @@ describe('containerd-shims probe (run by a real /bin/sh)', () => {
   const running: ChildProcess[] = [];
   afterAll(() => running.forEach((p) => p.kill('SIGKILL')));
 
-  it('lists a live shim with its container process, and not a defunct one', async () => {
+  it('lists a live shim with its container process, and not a defunct one nor a passing one', async () => {
     const fakeShim = join(dir, 'containerd-shim-runc-v2');
     copyFileSync('/bin/sh', fakeShim);
     const dead = join(dir, 'containerd-shim-dead');
@@ -27,7 +29,10 @@ describe('containerd-shims probe (run by a real /bin/sh)', () => {
     const live = spawn(fakeShim, ['-c', 'sleep 30; true', 'shim', '-namespace', 'k8s.io', '-id', 'live-test-1', '-address', join(dir, 'none.sock')], { stdio: 'ignore' });
     // `sleep` never reaps the shim its shell started: it stays <defunct>.
     const reaper = spawn('/bin/sh', ['-c', `${dead} & exec sleep 30`], { stdio: 'ignore' });
-    running.push(live, reaper);
+    const passing = [['-info'], ['-namespace', 'k8s.io', '-address', join(dir, 'none.sock'), '-id', 'passing-1', 'start'], ['-namespace', 'k8s.io', '-address', join(dir, 'none.sock'), '-id', 'passing-2', 'delete']].map((args) =>
+      spawn(fakeShim, ['-c', 'sleep 30', 'shim', ...args], { stdio: 'ignore' }),
+    );
+    running.push(live, reaper, ...passing);
     await new Promise((r) => setTimeout(r, 500));
     const zombie = execFileSync('ps', ['-o', 'pid=', '--ppid', String(reaper.pid)], { encoding: 'utf8' }).trim();
     expect(readFileSync(`/proc/${zombie}/stat`, 'utf8')).toMatch(/\) Z /);
@@ -38,6 +43,8 @@ describe('containerd-shims probe (run by a real /bin/sh)', () => {
     const shim = lines.find((l) => l.startsWith(`shim ${live.pid}@`));
     expect(shim).toMatch(/ ns=k8s\.io id=live-test-1 age=\d+ bundle=present task=unchecked gpu=no procs=\d+:sleep 30;$/);
     expect(lines.some((l) => l.startsWith(`shim ${zombie}@`))).toBe(false);
+    for (const p of passing) expect(lines.some((l) => l.startsWith(`shim ${p.pid}@`))).toBe(false);
+    expect(lines.filter((l) => l.startsWith('shim '))).toEqual([shim]);
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^unlisted ${join(dir, 'none.sock').replace(/[.]/g, '\\.')} k8s\\.io `)));
   });
 });
