@@ -186,7 +186,12 @@ export class KubeAccessError extends NodediagError {
 }
 
 export class LockHeldError extends NodediagError {
-  constructor(node: string, holder: string, since: string) {
+  constructor(
+    node: string,
+    /** Who holds it, as they said when they took it. */
+    readonly holder: string,
+    since: string,
+  ) {
     super('LOCK_HELD', `a fix is already running on ${node} (held by ${holder} since ${since})`, 'wait for it to finish; one fix per node at a time');
   }
 }

@@ -14,6 +14,7 @@ import { AuditError, LockHeldError, NodediagError, errorMessage } from '../error
 import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
 import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
+import type { LockHandle } from '../runbooks/lock.js';
 import { expandPlan, shortHash, storePlan } from '../runbooks/plan.js';
 import { INCIDENT_ID, newIncidentId, offerOf, TERMINAL_STATES, type Incident, type IncidentIn, type IncidentState, type Outcome } from './incident.js';
 import { isExpired, isRefusal, STATE_REFUSAL, transition, type IncidentEvent, type Refusal } from './transitions.js';
@@ -26,6 +27,13 @@ import type { AlertSource } from '../alerts/alertmanager.js';
 import { NO_METRICS, type MetricsSink } from '../metrics.js';
 import { activePause, budgetRefusal, stormNow, type Pause, type RailsConfig, type Storm } from '../rails/gates.js';
 import type { RailsMemory } from '../rails/ledger.js';
+
+/** The fix lock's names for a cluster's fix slots (`…0` to `…N-1`, N = NODEDIAG_MAX_CONCURRENT_FIXES): lock names no real node has. */
+const FIX_SLOT_LOCK = 'nodediag-fix-slot-';
+/** How often a fix waiting for a slot another process holds looks again. */
+const SLOT_POLL_MS = 2000;
+/** A fix slot's lifetime, as the node lock's default (runbooks/execute.ts); a Lease is renewed within it while the fix runs. */
+const FIX_SLOT_TTL_MS = 30 * 60_000;
 
 /** Collaborators of the incident service. */
 export interface IncidentServiceDeps {
@@ -584,31 +592,79 @@ export class IncidentService {
   }
 
   // ── running ─────────────────────────────────────────────────────────
-  /** Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile). */
+  /**
+   * Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile):
+   * first one of this process's slots, then one of the cluster's, which every process shares through
+   * the fix lock (Kubernetes Leases with NODEDIAG_LOCK_BACKEND=lease), so replicas keep the limit too.
+   */
   private async run(approved: IncidentIn<'approved'>, approver: string): Promise<void> {
     const slots = this.slotsOf(approved.cluster);
+    let queued = false;
+    const queue = async (waitingFor: string[]) => {
+      if (queued) return;
+      queued = true;
+      const q = await this.apply(approved.id, { type: 'queue', waitingFor });
+      if (!isRefusal(q)) await this.publish(q);
+      this.audit(approved, 'fix-queued', 'nodediag', { waitingFor });
+    };
     if (!slots.tryAcquire()) {
       // The nodes of this cluster's running fixes.
-      const waitingFor = [...this.fixing.keys()]
-        .map(splitClusterNodeKey)
-        .filter((k) => k.cluster === railsCluster(approved.cluster))
-        .map((k) => k.node);
-      const queued = await this.apply(approved.id, { type: 'queue', waitingFor });
-      if (!isRefusal(queued)) await this.publish(queued);
-      this.audit(approved, 'fix-queued', 'nodediag', { waitingFor });
+      await queue(
+        [...this.fixing.keys()]
+          .map(splitClusterNodeKey)
+          .filter((k) => k.cluster === railsCluster(approved.cluster))
+          .map((k) => k.node),
+      );
       await slots.acquire();
     }
     const key = railsKey(approved.cluster, approved.node);
     this.fixing.set(key, approved.id);
     const started = this.d.clock.now();
     let result = 'failed';
+    let shared: LockHandle | null = null;
     try {
+      try {
+        shared = await this.sharedSlot(approved, queue);
+      } catch (err) {
+        result = await this.notStarted(approved, `the cluster's fix slot could not be taken: ${this.d.fix.redact(errorMessage(err))}`, 'fix-not-started', {});
+        return;
+      }
       result = await this.runHoldingSlot(approved, approver);
     } finally {
+      await shared?.release().catch((err) => this.d.logger.error('fix slot release failed (it lapses with its lease)', { error: errorMessage(err) }));
       this.fixing.delete(key);
       slots.release();
       this.metrics.fixRun(approved.plan.runbook, result, (this.d.clock.now() - started) / 1000);
     }
+  }
+
+  /** One of the cluster's fix slots, shared by every process through the fix lock; waits, saying so once, while all are taken. */
+  private async sharedSlot(inc: IncidentIn<'approved'>, onWait: (waitingFor: string[]) => Promise<void>): Promise<LockHandle> {
+    const fix = this.fixOf(inc.cluster);
+    for (;;) {
+      const holders: string[] = [];
+      for (let i = 0; i < this.d.rails.config.maxConcurrentFixes; i++) {
+        try {
+          return await fix.lock.acquire(`${FIX_SLOT_LOCK}${i}`, `${inc.node} (incident ${inc.id})`, FIX_SLOT_TTL_MS);
+        } catch (err) {
+          if (!(err instanceof LockHeldError)) throw err;
+          holders.push(err.holder.replace(/ \(incident .*$/, ''));
+        }
+      }
+      await onWait(holders);
+      await this.d.clock.sleep(SLOT_POLL_MS);
+    }
+  }
+
+  /** Ends an approved fix before anything ran: the card, the summary and the audit say why. */
+  private async notStarted(approved: IncidentIn<'approved'>, why: string, auditType: string, data: Record<string, unknown>): Promise<IncidentState> {
+    const stopped = await this.apply(approved.id, { type: 'not-started', why });
+    if (!isRefusal(stopped)) {
+      await this.publish(stopped);
+      await this.thread(stopped, this.d.views.summary(stopped, this.d.auditPath), `${approved.id}:summary`);
+    }
+    this.audit(approved, auditType, 'nodediag', { ...data, why });
+    return 'aborted';
   }
 
   private async runHoldingSlot(queued: IncidentIn<'approved'>, approver: string): Promise<IncidentState> {
@@ -618,15 +674,7 @@ export class IncidentService {
     // Paused while it waited (by this replica or another): nothing starts.
     await this.freshRails();
     const pause = this.pauseNow();
-    if (pause) {
-      const stopped = await this.apply(id, { type: 'not-started', why: `fixes were paused by <@${pause.by}> (${pause.reason})` });
-      if (!isRefusal(stopped)) {
-        await this.publish(stopped);
-        await this.thread(stopped, this.d.views.summary(stopped, this.d.auditPath), `${id}:summary`);
-      }
-      this.audit(approved, 'fix-not-started-paused', 'nodediag', { pausedBy: pause.by });
-      return 'aborted';
-    }
+    if (pause) return this.notStarted(approved, `fixes were paused by <@${pause.by}> (${pause.reason})`, 'fix-not-started-paused', { pausedBy: pause.by });
     const stepKeys = new Map<number, string>();
     let outcomeState: IncidentState = 'failed';
     const finish = async (outcome: Outcome, what: string) => {
@@ -790,6 +838,7 @@ export class IncidentService {
         const waitingFor = inc.state === 'approved' ? inc.waitingFor : undefined;
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
         await this.fixOf(inc.cluster).lock.forceRelease(inc.node);
+        await this.releaseSlotsOf(inc);
         await this.thread(done, {
           text: waitingFor?.length
             ? `:warning: nodediag restarted while this approved fix waited for the fix on ${waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
@@ -801,6 +850,17 @@ export class IncidentService {
       await this.publish(done);
     }
     return stuck.length;
+  }
+
+  /** Frees the cluster fix slot an interrupted fix held: named for it; or, with one process, left by its previous run. */
+  private async releaseSlotsOf(inc: Incident): Promise<void> {
+    const lock = this.fixOf(inc.cluster).lock;
+    for (let i = 0; i < this.d.rails.config.maxConcurrentFixes; i++) {
+      const slot = `${FIX_SLOT_LOCK}${i}`;
+      const held = await lock.holder(slot);
+      // A lapsed slot in a shared store is free already, and another process may be taking it right now.
+      if (held ? held.holder.endsWith(`(incident ${inc.id})`) : !this.d.sharedStore) await lock.forceRelease(slot);
+    }
   }
 
   /** In a shared store, only what no live replica is doing: the node's lock has lapsed, or the diagnosis is long overdue. */

@@ -102,6 +102,34 @@ describe('two replicas, one truth', () => {
     expect(rails()!.spec.events.filter((e: { node: string; kind: string }) => e.kind === 'fix-run' && e.node.endsWith('gpu-node-1'))).toHaveLength(2);
   });
 
+  it('one fix at a time in the cluster across replicas: the second approved waits for the first, its card saying which', async () => {
+    const stops = (node: string) => w.fleet.servers.get(node)!.commands.filter((x) => x.includes('systemctl stop containerd')).length;
+    for (const n of ['gpu-node-4', 'gpu-node-5']) w.fleet.nodes.get(n)!.inject('containerd-socket-is-directory');
+    await w.slash('gpu-node-4', 'U0REQUESTER');
+    await b.slash('gpu-node-5', 'U0REQUESTER');
+    const first = await until(() => card('gpu-node-4'), 20_000, 'card 4');
+    const second = await until(() => card('gpu-node-5'), 20_000, 'card 5');
+    // The first fix is held on the API (cordon, drain) long enough for the second approval to land meanwhile.
+    w.fleet.kube.faults = { latencyMs: 1000 };
+    const views = w.slack.views.length;
+    await w.click(ACTIONS.approve, incidentIdOf(first)!, 'U0APPROVER');
+    await until(() => w.slack.views.length > views, 10_000, 'confirmation 1');
+    await w.submit(APPROVE_VIEW, incidentIdOf(first)!, 'U0APPROVER');
+    await until(() => /Running step/.test(text(w.slack.messages.get(first.ts))), 20_000, 'the first fix running');
+    await b.click(ACTIONS.approve, incidentIdOf(second)!, 'U0APPROVER2');
+    await until(() => w.slack.views.length > views + 1, 10_000, 'confirmation 2');
+    await b.submit(APPROVE_VIEW, incidentIdOf(second)!, 'U0APPROVER2');
+    await until(() => /queued: waiting for the fix on gpu-node-4 to finish/.test(text(w.slack.messages.get(second.ts))), 15_000, 'the queued card, from the other replica');
+    // Longer than a slot poll: still waiting while the first runs.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(summaries(first)).toHaveLength(0);
+    expect(stops('gpu-node-5')).toBe(0);
+    w.fleet.kube.faults = {};
+    for (const m of [first, second]) await until(() => summaries(m)[0], 60_000, 'both summaries');
+    expect(summaries(first)[0]!.text).toMatch(/fixed/);
+    expect(summaries(second)[0]!.text).toMatch(/fixed/);
+  });
+
   it('a replica that starts while another runs a fix leaves that fix alone', async () => {
     await w.slash('gpu-node-3', 'U0REQUESTER');
     const c = await until(() => card('gpu-node-3'), 20_000, 'the card');

@@ -90,7 +90,8 @@ describe('restart in the middle of a fix', () => {
     await sendSigned(url, SECRET, viewSubmissionBody(APPROVE_VIEW, id, 'U0APPROVER'));
     const audit = join(stateDir, 'audit.jsonl');
     await until(() => existsSync(audit) && /"type":"step-started"/.test(readFileSync(audit, 'utf8')), 15_000, 'the first step to start');
-    expect(readdirSync(join(stateDir, 'locks'))).toEqual(['gpu-node-9.lock']);
+    // The node's lock and the cluster's one fix slot.
+    expect(readdirSync(join(stateDir, 'locks')).sort()).toEqual(['gpu-node-9.lock', 'nodediag-fix-slot-0.lock']);
 
     // A second incident waits for approval across the restart.
     await sendSigned(url, SECRET, slashCommandBody('gpu-node-10', 'U0REQUESTER', 'C0INCIDENT'));
