@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createKubeIncidentStore } from './adapters/kube-incident-store.js';
 import { createKubeRails } from './adapters/kube-rails.js';
+import { createLeaderLease, soleLeader, type Leadership } from './adapters/leader-lease.js';
 import { createSlackChat } from './adapters/slack-web.js';
 import { createSshConnector } from './adapters/ssh.js';
 import { loadCatalogs } from './catalog/load.js';
@@ -45,6 +46,8 @@ export interface Server {
   metrics: PrometheusMetrics;
   /** One node watch per cluster with Kubernetes access (NODEDIAG_WATCH_NODES). */
   nodeWatches: NodeWatch[];
+  /** Whether this process runs the periodic work (expiry, recovery) among those sharing the API. */
+  leader: Leadership;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -206,19 +209,27 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
       nodeWatches.push(watch);
     }
   }
-  let recovering = false;
+  // Several processes on one API: one of them (the Lease holder) runs the periodic work.
+  const leadership: Leadership =
+    config.store === 'kube'
+      ? await createLeaderLease({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, renewSeconds: config.leaseSeconds })
+      : soleLeader();
+  let sweeping = false;
   const sweeper = setInterval(() => {
-    void service.expireDue().catch((err) => logger.error('expiry sweep failed', { error: redact(String(err)) }));
     // What other replicas recorded (a pause, unhealthy nodes) reaches this one's cards and metrics too.
     if (config.store === 'kube') void ledger.refresh().catch((err) => logger.error('rails refresh failed', { error: redact(String(err)) }));
-    // With a shared store, a fix whose process died (its Lease lapsed) is found by whichever process looks next.
-    if (config.store === 'kube' && !recovering) {
-      recovering = true;
-      void service
-        .recover()
-        .catch((err) => logger.error('recovery sweep failed', { error: redact(String(err)) }))
-        .finally(() => (recovering = false));
-    }
+    if (sweeping) return;
+    sweeping = true;
+    void (async () => {
+      const leads = await leadership.lead().catch((err) => {
+        logger.error('leader election failed; no sweep this round', { error: redact(String(err)) });
+        return false;
+      });
+      if (!leads) return;
+      await service.expireDue().catch((err) => logger.error('expiry sweep failed', { error: redact(String(err)) }));
+      // With a shared store, a fix whose process died (its Lease lapsed) is found by the leader's next sweep.
+      if (config.store === 'kube') await service.recover().catch((err) => logger.error('recovery sweep failed', { error: redact(String(err)) }));
+    })().finally(() => (sweeping = false));
   }, over.sweepIntervalMs ?? 10_000);
   sweeper.unref();
   logger.info('nodediag is serving', { mode: slack.mode, port: s.port, nodes: inventory.nodes.length });
@@ -230,10 +241,12 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     inbox,
     metrics,
     nodeWatches,
+    leader: leadership,
     logger,
     async stop() {
       ready = false;
       clearInterval(sweeper);
+      await leadership.stop().catch((err) => logger.error('leader lease release failed (it lapses)', { error: redact(String(err)) }));
       for (const watch of nodeWatches) watch.stop();
       await slack.stop();
       await inbox.stop();

@@ -153,7 +153,7 @@ function toEvent(e: K8s.CoreV1Event): KubeEvent {
 }
 
 /** The Lease that locks fixes on one node (names stay within Kubernetes' 253 characters). */
-export function leaseName(node: string): string {
+export function fixLeaseName(node: string): string {
   const name = `nodediag-fix-${node}`;
   return name.length <= 253 ? name : `nodediag-fix-${createHash('sha256').update(node).digest('hex').slice(0, 32)}`;
 }
@@ -173,7 +173,8 @@ export async function openKube(opts: KubeAccessOptions, purpose: string): Promis
  * process running it dies the lock lapses within seconds (and another
  * process can say the fix was interrupted) instead of at the fix's deadline.
  */
-export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string; renewSeconds?: number }): Promise<NodeLock> {
+export async function createLeaseLock(opts: KubeAccessOptions & { namespace: string; identity: string; renewSeconds?: number; leaseNameOf?: (key: string) => string }): Promise<NodeLock> {
+  const leaseName = opts.leaseNameOf ?? fixLeaseName;
   const { lib, kc, server } = await openKube(opts, 'the lease lock (NODEDIAG_LOCK_BACKEND=lease)');
   const api = kc.makeApiClient(lib.CoordinationV1Api);
   const ms = opts.requestTimeoutMs ?? 5000;

@@ -1,5 +1,5 @@
 /** Per-node fix locks as Leases: the real client-node against the API stand-in. */
-import { createLeaseLock, leaseName } from '../../src/adapters/kube.js';
+import { createLeaseLock, fixLeaseName } from '../../src/adapters/kube.js';
 import { LockHeldError } from '../../src/errors.js';
 import { useKubeStandin } from '../helpers/kube-api.js';
 
@@ -29,7 +29,7 @@ describe('lease lock', () => {
     await new Promise((r) => setTimeout(r, 1200));
     const b = await replica('bot-b');
     const h = await b.acquire('gpu-node-3', 'U333', 60_000);
-    expect(api.leases.get(`nodediag/${leaseName('gpu-node-3')}`)!.spec.holderIdentity).toBe('bot-b');
+    expect(api.leases.get(`nodediag/${fixLeaseName('gpu-node-3')}`)!.spec.holderIdentity).toBe('bot-b');
     await h.release();
   });
 
@@ -54,6 +54,6 @@ describe('lease lock', () => {
   });
 
   it('keeps long node names within the Lease name limit', () => {
-    expect(leaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
+    expect(fixLeaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
   });
 });

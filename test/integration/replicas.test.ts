@@ -130,6 +130,23 @@ describe('two replicas, one truth', () => {
     expect(summaries(second)[0]!.text).toMatch(/fixed/);
   });
 
+  it('one process leads the sweeps through the nodediag-leader Lease; when it stops, another leads', async () => {
+    const servers = [w.server, b.server];
+    await until(() => servers.filter((s) => s.leader.leading).length === 1, 5000, 'one leader');
+    const holder = () => w.fleet.kube.leases.get('nodediag/nodediag-leader')?.spec.holderIdentity as string | undefined;
+    expect(holder()).toMatch(/\/\d+\/[0-9a-f]{8}$/);
+    const first = holder();
+    const leader = servers.find((s) => s.leader.leading)!;
+    const other = servers.find((s) => s !== leader)!;
+    // Several sweeps later, still one leader.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(servers.filter((s) => s.leader.leading)).toEqual([leader]);
+    await leader.leader.stop();
+    await until(() => other.leader.leading, 5000, 'the other process to lead');
+    expect(leader.leader.leading).toBe(false);
+    expect(holder()).not.toBe(first);
+  });
+
   it('a replica that starts while another runs a fix leaves that fix alone', async () => {
     await w.slash('gpu-node-3', 'U0REQUESTER');
     const c = await until(() => card('gpu-node-3'), 20_000, 'the card');
