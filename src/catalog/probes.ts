@@ -135,7 +135,11 @@ export const SHIMS_SCRIPT = [
   // diagnosis, on nodes with a hundred pods): the shell's builtins and one awk per pass do the rest.
   `hz=$(getconf CLK_TCK 2>/dev/null || echo 100); read up _ < /proc/uptime; up=\${up%.*}`,
   `procs=$(ps -eo pid=,ppid=,comm=,args= 2>/dev/null)`,
-  `shims=$(printf '%s\\n' "$procs" | awk '$3 ~ /^containerd-shim/ && ++n <= 200 { print $1 }')`,
+  // Only shims that serve containers: not one that exited and waits to be reaped (ps shows
+  // "[containerd-shim] <defunct>"), nor the shim binary run for a moment by containerd (2.x asks it
+  // `-info` at start; `start` launches a shim, `delete` cleans one up). Listed, a workload guard
+  // would see them "end" during a fix.
+  `shims=$(printf '%s\\n' "$procs" | awk '$3 ~ /^containerd-shim/ && $4 !~ /^\\[/ && $NF != "start" && $NF != "delete" && index($0, " -namespace ") && ++n <= 200 { print $1 }')`,
   `set -- $shims; echo "shims=$#"`,
   `[ -n "$shims" ] || exit 0`,
   `list=" $(echo $shims) "`,
@@ -165,13 +169,8 @@ export const SHIMS_SCRIPT = [
   `  sec == "@@cwd" { for (i = 1; i <= NF; i++) if ($i ~ /^\\/proc\\/[0-9]+\\/cwd$/) { split($i, a, "/"); bundle[a[3]] = ($0 ~ / \\(deleted\\)$/) ? "deleted" : "present" }; next }`,
   `  sec == "@@fd" && /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); k = a[3]; next }`,
   `  sec == "@@fd" && / -> \\/dev\\/nvidia/ && k != "" { gpu[k] = 1; k = ""; next }`,
-  // Only a shim that serves containers is listed: not one that exited and waits to be reaped (ps shows
-  // "[containerd-shim] <defunct>"), nor the shim binary run for a moment by containerd (2.x asks it
-  // `-info` at start; `start` launches a shim, `delete` cleans one up). Listed, a workload guard
-  // would see them "end" during a fix.
   `  sec == "@@procs" && NF >= 3 { q = $1; pp[q] = $2; l = $0; sub(/^ *[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[q] = substr(l, 1, 60)`,
-  `    if ((q in start) && $4 !~ /^\\[/ && $NF != "start" && $NF != "delete") { n_ = "-"; for (i = 4; i < NF; i++) if ($i == "-namespace") n_ = $(i + 1)`,
-  `      if (n_ != "-") { ns[q] = n_; id[q] = ad[q] = "-"; for (i = 4; i < NF; i++) { if ($i == "-id") id[q] = $(i + 1); if ($i == "-address") ad[q] = $(i + 1) } } } }`,
+  `    if (q in start) { ns[q] = id[q] = ad[q] = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns[q] = $(i + 1); if ($i == "-id") id[q] = $(i + 1); if ($i == "-address") ad[q] = $(i + 1) } } }`,
   `  END {`,
   `    for (i = 1; i <= n; i++) {`,
   `      p = order[i]; if (!(p in ns)) continue; kids = ""; g = "no"`,
