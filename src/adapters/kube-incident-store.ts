@@ -10,7 +10,7 @@
 import { KubeAccessError } from '../errors.js';
 import { INCIDENT_ID, offerOf, TERMINAL_STATES, type Incident, type IncidentState } from '../incidents/incident.js';
 import { ConflictError, type IncidentStore } from '../incidents/store.js';
-import { httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
+import { crdMissing, httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
 
 /** The custom resource's coordinates. */
 export const NODE_INCIDENT = { group: 'nodediag.io', version: 'v1alpha1', plural: 'nodeincidents', kind: 'NodeIncident' } as const;
@@ -122,7 +122,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
     await api.listNamespacedCustomObject({ ...at, limit: 1 }, timeoutOptions(lib, ms));
   } catch (err) {
     if (httpStatus(err) === 404) {
-      throw new KubeAccessError('KUBE_ERROR', `the API at ${server} does not serve ${NODE_INCIDENT.plural}.${NODE_INCIDENT.group}/${NODE_INCIDENT.version}`, 'install the CRD: kubectl apply -f manifests/kubernetes/crd.yaml');
+      throw crdMissing(server, NODE_INCIDENT);
     }
     throw mapError(err, op('list'), server);
   }

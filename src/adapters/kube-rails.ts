@@ -10,7 +10,7 @@
 import { KubeAccessError } from '../errors.js';
 import type { LedgerEvent, Pause } from '../rails/gates.js';
 import type { RailsMemory } from '../rails/ledger.js';
-import { httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
+import { crdMissing, httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
 
 /** The custom resource's coordinates. */
 export const NODEDIAG_RAILS = { group: 'nodediag.io', version: 'v1alpha1', plural: 'nodediagrails', kind: 'NodediagRails' } as const;
@@ -83,7 +83,7 @@ export async function createKubeRails(opts: KubeRailsOptions): Promise<RailsMemo
       // Another replica created it first: read theirs.
       if (httpStatus(err) !== 409) {
         if (httpStatus(err) === 404) {
-          throw new KubeAccessError('KUBE_ERROR', `the API at ${server} does not serve ${NODEDIAG_RAILS.plural}.${NODEDIAG_RAILS.group}/${NODEDIAG_RAILS.version}`, 'install the CRDs: kubectl apply -f manifests/kubernetes/crd.yaml');
+          throw crdMissing(server, NODEDIAG_RAILS);
         }
         throw mapError(err, op('create'), server);
       }

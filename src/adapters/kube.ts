@@ -158,6 +158,11 @@ export function fixLeaseName(node: string): string {
   return name.length <= 253 ? name : `nodediag-fix-${createHash('sha256').update(node).digest('hex').slice(0, 32)}`;
 }
 
+/** The API does not serve one of nodediag's custom resources: its CRD is not installed. */
+export function crdMissing(server: string, kind: { group: string; version: string; plural: string }): KubeAccessError {
+  return new KubeAccessError('KUBE_ERROR', `the API at ${server} does not serve ${kind.plural}.${kind.group}/${kind.version}`, 'install the CRDs: kubectl apply -f manifests/kubernetes/crd.yaml');
+}
+
 /** The client library with a loaded kubeconfig, for adapters that need more than {@link KubeClient}. */
 export async function openKube(opts: KubeAccessOptions, purpose: string): Promise<{ lib: Lib; kc: K8s.KubeConfig; server: string }> {
   const source = kubeSource(opts);

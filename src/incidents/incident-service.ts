@@ -12,7 +12,7 @@ import { reportJson } from '../diagnose/report-json.js';
 import { Semaphore } from '../concurrency.js';
 import { AuditError, LockHeldError, NodediagError, errorMessage } from '../errors.js';
 import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
-import type { RunEvent } from '../runbooks/execute.js';
+import { DEFAULT_LOCK_TTL_MS, type RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
 import type { LockHandle } from '../runbooks/lock.js';
 import { expandPlan, shortHash, storePlan } from '../runbooks/plan.js';
@@ -32,8 +32,6 @@ import type { RailsMemory } from '../rails/ledger.js';
 const FIX_SLOT_LOCK = 'nodediag-fix-slot-';
 /** How often a fix waiting for a slot another process holds looks again. */
 const SLOT_POLL_MS = 2000;
-/** A fix slot's lifetime, as the node lock's default (runbooks/execute.ts); a Lease is renewed within it while the fix runs. */
-const FIX_SLOT_TTL_MS = 30 * 60_000;
 
 /** Collaborators of the incident service. */
 export interface IncidentServiceDeps {
@@ -645,7 +643,7 @@ export class IncidentService {
       const holders: string[] = [];
       for (let i = 0; i < this.d.rails.config.maxConcurrentFixes; i++) {
         try {
-          return await fix.lock.acquire(`${FIX_SLOT_LOCK}${i}`, `${inc.node} (incident ${inc.id})`, FIX_SLOT_TTL_MS);
+          return await fix.lock.acquire(`${FIX_SLOT_LOCK}${i}`, `${inc.node} (incident ${inc.id})`, DEFAULT_LOCK_TTL_MS);
         } catch (err) {
           if (!(err instanceof LockHeldError)) throw err;
           holders.push(err.holder.replace(/ \(incident .*$/, ''));

@@ -23,6 +23,9 @@ import type { NodeLock } from './lock.js';
 import { describeKubeOp, shortHash, type Plan, type PlannedCheck, type PlannedStep } from './plan.js';
 import { endedShims, parseWorkloads, workloadViolations, type WorkloadSnapshot } from './workload-guard.js';
 
+/** A fix's node lock lasts this long unless the run says otherwise (a Lease is renewed within it while the fix runs). */
+export const DEFAULT_LOCK_TTL_MS = 30 * 60_000;
+
 /** What happened to one step. */
 export interface StepRecord {
   index: number;
@@ -100,6 +103,7 @@ export interface ExecuteDeps {
   actor: string;
   incident?: string;
   onEvent?: (e: RunEvent) => void;
+  /** How long the node's lock lasts (default {@link DEFAULT_LOCK_TTL_MS}). */
   lockTtlMs?: number;
   pollIntervalMs?: number;
   /** Output kept per step. */
@@ -494,7 +498,7 @@ export async function executePlan(plan: Plan, d: ExecuteDeps): Promise<RunOutcom
   run.audit('fix-requested', { runbook: plan.runbook, finding: plan.finding, steps: plan.steps.length, plan: shortHash(plan.hash) });
   let lock;
   try {
-    lock = await d.lock.acquire(plan.node, `${d.actor}${d.incident ? ` (incident ${d.incident})` : ''}`, d.lockTtlMs ?? 30 * 60_000);
+    lock = await d.lock.acquire(plan.node, `${d.actor}${d.incident ? ` (incident ${d.incident})` : ''}`, d.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
   } catch (err) {
     run.audit('fix-refused', { reason: errorMessage(err) });
     throw err;

@@ -9,6 +9,8 @@ import { loadCatalogs } from '../../src/catalog/load.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Server, type ServerOverrides } from '../../src/main.js';
 import { silentLogger } from '../../src/ports.js';
+import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
+import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { startSimFleet, type SimFleet, type SimNodeSpec } from '../../src/sim/sim-fleet.js';
 import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { freePort } from './sshd.js';
@@ -55,6 +57,14 @@ export interface SlackWorld {
   /** Stops the bot and starts a new one on the same state, port and configuration (`server` is the new one). */
   restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Approves a fix as `user` would: Approve, then the confirmation's submit — through `via`, another replica, when given. */
+export async function approve(w: SlackWorld, id: string, user: string, via: Pick<Replica, 'click' | 'submit'> = w): Promise<void> {
+  const views = w.slack.views.length;
+  await via.click(ACTIONS.approve, id, user);
+  await until(() => w.slack.views.length > views, 10_000, `the confirmation for ${user}`);
+  await via.submit(APPROVE_VIEW, id, user);
 }
 
 /** Polls until `predicate` holds (the bot works in the background). */

@@ -21,6 +21,14 @@ jest.setTimeout(90_000);
 
 const text = (m: EmulatedMessage | undefined) => JSON.stringify(m?.blocks ?? []);
 
+/** A clusters file (NODEDIAG_CLUSTERS) naming each simulated fleet's inventory and kubeconfig. */
+function clustersFile(clusters: Array<{ name: string; fleet: SimFleet; channels?: string[] }>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'nodediag-clusters-')), 'clusters.yaml');
+  const lines = clusters.map((c) => `  - { name: ${c.name}, inventory: ${c.fleet.inventoryPath}, kubeconfig: ${c.fleet.kubeconfigPath}${c.channels ? `, channels: [${c.channels.join(', ')}]` : ''} }`);
+  writeFileSync(file, `clusters:\n${lines.join('\n')}\n`);
+  return file;
+}
+
 describe('one bot, two clusters', () => {
   let a: SimFleet;
   let b: SimFleet;
@@ -29,11 +37,10 @@ describe('one bot, two clusters', () => {
     const catalogs = loadCatalogs();
     a = await startSimFleet([{ name: 'gpu-node-1' }, { name: 'gpu-node-2' }], catalogs, { timeScale: 0.02 });
     b = await startSimFleet([{ name: 'gpu-node-1', faults: ['containerd-socket-is-directory'] }, ...[3, 4, 5, 6].map((i) => ({ name: `gpu-node-${i}` }))], catalogs, { timeScale: 0.02 });
-    const file = join(mkdtempSync(join(tmpdir(), 'nodediag-clusters-')), 'clusters.yaml');
-    writeFileSync(
-      file,
-      `clusters:\n  - { name: prod-a, inventory: ${a.inventoryPath}, kubeconfig: ${a.kubeconfigPath}, channels: [C0PRODA] }\n  - { name: prod-b, inventory: ${b.inventoryPath}, kubeconfig: ${b.kubeconfigPath}, channels: [C0PRODB] }\n`,
-    );
+    const file = clustersFile([
+      { name: 'prod-a', fleet: a, channels: ['C0PRODA'] },
+      { name: 'prod-b', fleet: b, channels: ['C0PRODB'] },
+    ]);
     w = await slackWorld([], { NODEDIAG_CLUSTERS: file }, {}, undefined, a);
   });
   afterAll(async () => {
@@ -112,8 +119,10 @@ describe('the node watch, on every cluster', () => {
     const catalogs = loadCatalogs();
     c = await startSimFleet([{ name: 'gpu-node-1' }, { name: 'gpu-node-2' }, { name: 'gpu-node-3' }], catalogs, { timeScale: 0.02 });
     d = await startSimFleet([{ name: 'gpu-node-1', faults: ['containerd-socket-is-directory'] }, ...[4, 5, 6].map((i) => ({ name: `gpu-node-${i}` }))], catalogs, { timeScale: 0.02 });
-    const file = join(mkdtempSync(join(tmpdir(), 'nodediag-clusters-')), 'clusters.yaml');
-    writeFileSync(file, `clusters:\n  - { name: prod-c, inventory: ${c.inventoryPath}, kubeconfig: ${c.kubeconfigPath} }\n  - { name: prod-d, inventory: ${d.inventoryPath}, kubeconfig: ${d.kubeconfigPath} }\n`);
+    const file = clustersFile([
+      { name: 'prod-c', fleet: c },
+      { name: 'prod-d', fleet: d },
+    ]);
     w = await slackWorld([], { NODEDIAG_CLUSTERS: file, NODEDIAG_WATCH_NODES: 'true', NODEDIAG_NOT_READY_SECONDS: '10', NODEDIAG_ALERT_CHANNEL: 'C0ALERTS' }, {}, undefined, c);
   });
   afterAll(async () => {

@@ -8,9 +8,8 @@ import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
-import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import type { EmulatedMessage } from '../../src/sim/slack-emulator.js';
-import { CHANNEL, incidentIdOf, slackWorld, until, type SlackWorld } from '../helpers/slack-world.js';
+import { approve, CHANNEL, incidentIdOf, slackWorld, until, type SlackWorld } from '../helpers/slack-world.js';
 
 jest.setTimeout(120_000);
 
@@ -26,13 +25,6 @@ function audit(w: SlackWorld): Array<{ type: string; node: string; actor: string
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l));
-}
-
-async function approve(w: SlackWorld, id: string, user: string): Promise<void> {
-  const views = w.slack.views.length;
-  await w.click(ACTIONS.approve, id, user);
-  await until(() => w.slack.views.length > views, 5000, `the confirmation for ${user}`);
-  await w.submit(APPROVE_VIEW, id, user);
 }
 
 const refusedTo = (w: SlackWorld, user: string, re: RegExp) => w.slack.ephemerals.find((e) => e.user === user && re.test(e.text));

@@ -16,7 +16,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { blockActionBody, sendSigned, viewSubmissionBody } from '../../src/sim/slack-emulator.js';
-import { CHANNEL, incidentIdOf, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
+import { approve, CHANNEL, incidentIdOf, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
 import { freePort } from '../helpers/sshd.js';
 
 jest.setTimeout(120_000);
@@ -45,10 +45,8 @@ describe('two replicas, one truth', () => {
     const c = await until(() => card('gpu-node-1'), 20_000, 'the card');
     const id = incidentIdOf(c)!;
     expect(resource(id)).toMatchObject({ spec: { node: 'gpu-node-1', requester: 'U0REQUESTER' }, status: { state: 'awaiting-approval', finding: 'containerd-socket-is-directory' } });
-    const views = w.slack.views.length;
-    await b.click(ACTIONS.approve, id, 'U0APPROVER');
-    await until(() => w.slack.views.length > views, 5000, 'the confirmation, opened by the other replica');
-    await b.submit(APPROVE_VIEW, id, 'U0APPROVER');
+    // The confirmation is opened and submitted through the other replica.
+    await approve(w, id, 'U0APPROVER', b);
     await until(() => summaries(c)[0], 30_000, 'the summary');
     expect(summaries(c)[0]!.text).toMatch(/fixed/);
     await until(() => resource(id)?.status?.state === 'fixed', 5000, 'the resource fixed');
@@ -92,10 +90,7 @@ describe('two replicas, one truth', () => {
     expect(refused.text).toMatch(/rollout in zone-b/);
     await b.slash('resume', 'U0APPROVER');
     await until(() => rails() && !rails()!.spec.pause, 5000, 'the pause ended in the shared rails');
-    const views = w.slack.views.length;
-    await w.click(ACTIONS.approve, id, 'U0APPROVER');
-    await until(() => w.slack.views.length > views, 5000, 'the confirmation, once resumed');
-    await w.submit(APPROVE_VIEW, id, 'U0APPROVER');
+    await approve(w, id, 'U0APPROVER');
     await until(() => summaries(c)[0], 30_000, 'the summary');
     expect(summaries(c)[0]!.text).toMatch(/fixed/);
     // Both replicas' runs on gpu-node-1 count against its one retry budget.
@@ -111,14 +106,9 @@ describe('two replicas, one truth', () => {
     const second = await until(() => card('gpu-node-5'), 20_000, 'card 5');
     // The first fix is held on the API (cordon, drain) long enough for the second approval to land meanwhile.
     w.fleet.kube.faults = { latencyMs: 1000 };
-    const views = w.slack.views.length;
-    await w.click(ACTIONS.approve, incidentIdOf(first)!, 'U0APPROVER');
-    await until(() => w.slack.views.length > views, 10_000, 'confirmation 1');
-    await w.submit(APPROVE_VIEW, incidentIdOf(first)!, 'U0APPROVER');
+    await approve(w, incidentIdOf(first)!, 'U0APPROVER');
     await until(() => /Running step/.test(text(w.slack.messages.get(first.ts))), 20_000, 'the first fix running');
-    await b.click(ACTIONS.approve, incidentIdOf(second)!, 'U0APPROVER2');
-    await until(() => w.slack.views.length > views + 1, 10_000, 'confirmation 2');
-    await b.submit(APPROVE_VIEW, incidentIdOf(second)!, 'U0APPROVER2');
+    await approve(w, incidentIdOf(second)!, 'U0APPROVER2', b);
     await until(() => /queued: waiting for the fix on gpu-node-4 to finish/.test(text(w.slack.messages.get(second.ts))), 15_000, 'the queued card, from the other replica');
     // Longer than a slot poll: still waiting while the first runs.
     await new Promise((r) => setTimeout(r, 2500));
