@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createKubeIncidentStore } from './adapters/kube-incident-store.js';
 import { createKubeRails } from './adapters/kube-rails.js';
+import { createKubeOutboxStorage } from './adapters/kube-outbox.js';
 import { createLeaderLease, soleLeader, type Leadership } from './adapters/leader-lease.js';
 import { createSlackChat } from './adapters/slack-web.js';
 import { createSshConnector } from './adapters/ssh.js';
@@ -118,10 +119,21 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     paused: () => Boolean(serviceRef?.pauseNow()),
     fixesQueued: () => serviceRef?.fixesQueued ?? 0,
   });
+  // Several processes on one API: one of them (the Lease holder) runs the periodic work and delivers the shared outbox.
+  const leadership: Leadership =
+    config.store === 'kube'
+      ? await createLeaderLease({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, renewSeconds: config.leaseSeconds })
+      : soleLeader();
   const outbox = new Outbox(join(config.stateDir, 'outbox'), chat, clock, logger, {
     postIntervalMs: 1000,
     onRetry: () => metrics.outboxRetry(),
-    ...(config.store === 'kube' ? { directory: incidentMessageDirectory(store) } : {}),
+    ...(config.store === 'kube'
+      ? {
+          directory: incidentMessageDirectory(store),
+          storage: await createKubeOutboxStorage({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, now: () => clock.now() }),
+          shared: { identity: leadership.identity, delivers: () => leadership.leading },
+        }
+      : {}),
     // The outbox starts only once the service below exists.
     onUndeliverable: (op, code) => void service.undeliverable(op, code).catch((err) => logger.error('undeliverable message not handled', { error: redact(String(err)) })),
     ...over.outbox,
@@ -156,7 +168,8 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   }
   const recovered = await service.recover();
   if (recovered) logger.warn('recovered incidents left by a previous run', { count: recovered });
-  outbox.start();
+  await leadership.lead().catch((err) => logger.error('leader election failed; another round follows', { error: redact(String(err)) }));
+  await outbox.start();
   if (inbox.pending) logger.warn('alerts received before a restart are handled now', { webhooks: inbox.pending });
   inbox.start((e) => alerts.handle(e));
   const routes = [
@@ -209,11 +222,6 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
       nodeWatches.push(watch);
     }
   }
-  // Several processes on one API: one of them (the Lease holder) runs the periodic work.
-  const leadership: Leadership =
-    config.store === 'kube'
-      ? await createLeaderLease({ kubeconfigPath: config.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, namespace: config.leaseNamespace, renewSeconds: config.leaseSeconds })
-      : soleLeader();
   let sweeping = false;
   const sweeper = setInterval(() => {
     // What other replicas recorded (a pause, unhealthy nodes) reaches this one's cards and metrics too.

@@ -190,7 +190,10 @@ export class ChatError extends Error {
 
 /** The Slack Web API calls nodediag makes (the @slack/web-api adapter implements it). */
 export interface ChatPort {
-  post(channel: string, message: ChatMessage, threadTs?: string): Promise<{ ts: string }>;
+  /** Posts; a `key` is carried in the message's metadata, so that {@link ChatPort.findPosted} can find it again. */
+  post(channel: string, message: ChatMessage, threadTs?: string, key?: string): Promise<{ ts: string }>;
+  /** The ts of a message posted with `key` in the channel (in the thread, when given) since `sinceMs`. */
+  findPosted?(channel: string, key: string, threadTs: string | undefined, sinceMs: number): Promise<string | undefined>;
   update(channel: string, ts: string, message: ChatMessage): Promise<void>;
   postEphemeral(channel: string, user: string, message: ChatMessage, threadTs?: string): Promise<void>;
   openView(triggerId: string, view: Record<string, unknown>): Promise<void>;

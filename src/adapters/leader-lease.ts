@@ -12,6 +12,8 @@ import { createLeaseLock, type KubeAccessOptions } from './kube.js';
 
 /** This process's part in the periodic work. */
 export interface Leadership {
+  /** This process, as the Lease names its holder. */
+  readonly identity: string;
   /** Whether this process leads now: keeps or takes the lead (one API call when it already holds it). */
   lead(): Promise<boolean>;
   /** What the last {@link Leadership.lead} found. */
@@ -22,7 +24,7 @@ export interface Leadership {
 
 /** One process, nothing to share: it leads. */
 export function soleLeader(): Leadership {
-  return { lead: async () => true, leading: true, stop: async () => undefined };
+  return { identity: `${hostname()}/${process.pid}`, lead: async () => true, leading: true, stop: async () => undefined };
 }
 
 /** The Lease's name. */
@@ -39,6 +41,7 @@ export async function createLeaderLease(opts: KubeAccessOptions & { namespace: s
   let held: LockHandle | null = null;
   let stopped = false;
   const self = {
+    identity,
     leading: false,
     async lead(): Promise<boolean> {
       if (stopped) return false;

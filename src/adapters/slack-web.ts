@@ -55,6 +55,9 @@ export function isSlackResponseUrl(url: string, apiUrl?: string): boolean {
   return apiUrl !== undefined && u.origin === new URL(apiUrl).origin;
 }
 
+/** The metadata event type of the bot's posts, carrying the outbox key. */
+export const MESSAGE_EVENT = 'nodediag_message';
+
 export function createSlackChat(token: string, opts: SlackChatOptions = {}): ChatPort {
   const client = new WebClient(token, slackClientOptions(opts));
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -66,9 +69,33 @@ export function createSlackChat(token: string, opts: SlackChatOptions = {}): Cha
   };
   const body = (m: ChatMessage) => ({ text: m.text, ...(m.blocks ? { blocks: m.blocks as never } : {}) });
   return {
-    async post(channel, message, threadTs) {
-      const r = await call(() => client.chat.postMessage({ channel, ...body(message), ...(threadTs ? { thread_ts: threadTs } : {}), unfurl_links: false, unfurl_media: false }));
+    async post(channel, message, threadTs, key) {
+      const r = await call(() =>
+        client.chat.postMessage({
+          channel,
+          ...body(message),
+          ...(threadTs ? { thread_ts: threadTs } : {}),
+          ...(key ? { metadata: { event_type: MESSAGE_EVENT, event_payload: { key } } } : {}),
+          unfurl_links: false,
+          unfurl_media: false,
+        }),
+      );
       return { ts: String(r.ts) };
+    },
+    async findPosted(channel, key, threadTs, sinceMs) {
+      // A minute of slack on both clocks; the post looked for was sent moments before its sender stopped.
+      const oldest = String(Math.max(0, sinceMs - 60_000) / 1000);
+      let cursor: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const r = threadTs
+          ? await call(() => client.conversations.replies({ channel, ts: threadTs, oldest, include_all_metadata: true, limit: 200, ...(cursor ? { cursor } : {}) }))
+          : await call(() => client.conversations.history({ channel, oldest, include_all_metadata: true, limit: 200, ...(cursor ? { cursor } : {}) }));
+        const hit = (r.messages ?? []).find((m) => m.metadata?.event_type === MESSAGE_EVENT && (m.metadata.event_payload as { key?: string } | undefined)?.key === key);
+        if (hit?.ts) return hit.ts;
+        cursor = r.response_metadata?.next_cursor || undefined;
+        if (!cursor) return undefined;
+      }
+      return undefined;
     },
     async update(channel, ts, message) {
       await call(() => client.chat.update({ channel, ts, ...body(message) }));

@@ -19,11 +19,41 @@ export type OutboxOp =
   | { op: 'update'; key: string; channel: string; message: ChatMessage }
   | { op: 'ephemeral'; channel: string; user: string; threadKey?: string; message: ChatMessage };
 
-interface Item {
+/** A queued operation as kept. */
+export interface OutboxItem {
+  /** The item's name where it is kept. */
+  id: string;
+  /** Delivery order (per channel). */
   seq: number;
   op: OutboxOp;
   attempts: number;
   notBefore: number;
+  /** The process that handed this post to Slack last: another one cannot know whether Slack got it… */
+  sentBy?: string;
+  /** …and when. */
+  sentAt?: number;
+}
+
+/** Where the outbox keeps its items: a folder of one process, or the Kubernetes API shared by replicas. */
+export interface OutboxStorage {
+  /** The name and order of a new item, after every item this process named before. */
+  next(): { id: string; seq: number };
+  /** Every item not yet delivered nor dead-lettered. */
+  list(): Promise<OutboxItem[]>;
+  /** Keeps a new item durably; resolves once it is kept. */
+  add(item: OutboxItem): Promise<void>;
+  /** Keeps an item's changed attempts, backoff or sender. */
+  save(item: OutboxItem): Promise<void>;
+  /** Forgets a delivered item, or keeps it aside as a dead letter. */
+  remove(item: OutboxItem, dead: boolean): Promise<void>;
+}
+
+/** Several processes, one outbox: only the one that leads delivers, and it delivers every process's items. */
+export interface SharedDelivery {
+  /** This process, as recorded on a post it hands to Slack. */
+  identity: string;
+  /** Whether this process delivers now (it holds the lead). */
+  delivers(): boolean;
 }
 
 /** Tunables. */
@@ -43,6 +73,12 @@ export interface OutboxOptions {
   onRetry?: () => void;
   /** Shares message keys with other replicas (a message one posted, another updates or threads under). */
   directory?: MessageDirectory;
+  /** Where items are kept; a folder of this process by default. */
+  storage?: OutboxStorage;
+  /** With a storage shared by replicas: who delivers… */
+  shared?: SharedDelivery;
+  /** …and how often it reads the items other replicas queued. */
+  refreshMs?: number;
 }
 
 /** Where replicas find the Slack `ts` of a message another replica posted. */
@@ -62,15 +98,79 @@ const NOT_THERE = new Set(['channel_not_found', 'not_in_channel', 'is_archived']
 /** Problems that will not go away by retrying: kept aside (dead letters), never retried forever. */
 const PERMANENT_DROP = new Set([...NOT_THERE, 'message_not_found', 'cant_update_message', 'user_not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked']);
 
-export class Outbox {
-  private readonly items = new Map<number, Item>();
-  private keys: Record<string, string> = {};
+/** Items in a folder, one file each, named by their order; dead letters in `dead/`. */
+export class FileOutboxStorage implements OutboxStorage {
   private seq = 0;
+
+  constructor(private readonly dir: string) {
+    try {
+      mkdirSync(join(dir, 'dead'), { recursive: true });
+    } catch (err) {
+      throw new NodediagError('STORE_ERROR', `cannot create the outbox ${dir}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    for (const f of readdirSync(dir)) {
+      const m = ITEM_FILE.exec(f);
+      if (m) this.seq = Math.max(this.seq, Number(m[1]));
+    }
+  }
+
+  private file(id: string, dead = false): string {
+    return dead ? join(this.dir, 'dead', `${id}.json`) : join(this.dir, `${id}.json`);
+  }
+
+  next(): { id: string; seq: number } {
+    const seq = ++this.seq;
+    return { id: String(seq).padStart(12, '0'), seq };
+  }
+
+  async list(): Promise<OutboxItem[]> {
+    return readdirSync(this.dir)
+      .filter((f) => ITEM_FILE.test(f))
+      .map((f) => {
+        const item = JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as OutboxItem;
+        // Items queued before items had names.
+        item.id ??= f.slice(0, -'.json'.length);
+        return item;
+      });
+  }
+
+  async add(item: OutboxItem): Promise<void> {
+    try {
+      await writeFileAtomicAsync(this.file(item.id), JSON.stringify(item));
+    } catch (err) {
+      throw new NodediagError('STORE_ERROR', `cannot queue a Slack message: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+
+  save(item: OutboxItem): Promise<void> {
+    return writeFileAtomicAsync(this.file(item.id), JSON.stringify(item));
+  }
+
+  async remove(item: OutboxItem, dead: boolean): Promise<void> {
+    if (dead) renameSync(this.file(item.id), this.file(item.id, true));
+    else rmSync(this.file(item.id), { force: true });
+  }
+}
+
+const ITEM_FILE = /^(\d{12})\.json$/;
+
+/** Items delivered or forgotten lately, so that a listing read before their removal does not bring them back. */
+const RECENTLY_GONE_MS = 10 * 60_000;
+
+export class Outbox {
+  private readonly items = new Map<string, OutboxItem>();
+  private keys: Record<string, string> = {};
   private readonly busy = new Set<string>();
   private readonly nextAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private waiters: Array<() => void> = [];
   private writing: Promise<void> = Promise.resolve();
+  private readonly storage: OutboxStorage;
+  private readonly gone = new Map<string, number>();
+  /** Items the storage listed: one missing from a later listing was delivered by another process. */
+  private readonly listed = new Set<string>();
+  private refreshAt = 0;
+  private refreshing = false;
 
   constructor(
     private readonly dir: string,
@@ -79,36 +179,20 @@ export class Outbox {
     private readonly log: Logger,
     private readonly opts: OutboxOptions = {},
   ) {
-    try {
-      mkdirSync(join(dir, 'dead'), { recursive: true });
-    } catch (err) {
-      throw new NodediagError('STORE_ERROR', `cannot create the outbox ${dir}: ${(err as NodeJS.ErrnoException).code}`);
-    }
+    this.storage = opts.storage ?? new FileOutboxStorage(dir);
+    mkdirSync(dir, { recursive: true });
     this.loadKeys();
-    for (const f of readdirSync(dir)) {
-      const m = /^(\d{12})\.json$/.exec(f);
-      if (!m) continue;
-      const item = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Item;
-      this.items.set(item.seq, item);
-      this.seq = Math.max(this.seq, item.seq);
-    }
   }
 
-  private file(seq: number): string {
-    return join(this.dir, `${String(seq).padStart(12, '0')}.json`);
-  }
-
-  /** Queues an operation; resolves once it is on disk. Throws only when the disk refuses it. */
+  /** Queues an operation; resolves once it is kept. Throws only when the storage refuses it. */
   enqueue(op: OutboxOp): Promise<void> {
-    const item: Item = { seq: ++this.seq, op, attempts: 0, notBefore: 0 };
-    // Writes land one after another, so delivery (by sequence number) never overtakes a slower write.
+    const item: OutboxItem = { ...this.storage.next(), op, attempts: 0, notBefore: 0 };
+    // Writes land one after another, so delivery (by order) never overtakes a slower write.
     const written = this.writing.then(async () => {
-      try {
-        await writeFileAtomicAsync(this.file(item.seq), JSON.stringify(item));
-      } catch (err) {
-        throw new NodediagError('STORE_ERROR', `cannot queue a Slack message: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
-      this.items.set(item.seq, item);
+      await this.storage.add(item);
+      // Shared: every process's items reach the leader through the storage, so they go out in one order.
+      if (this.opts.shared) this.refreshAt = 0;
+      else this.items.set(item.id, item);
     });
     this.writing = written.catch(() => undefined);
     return written;
@@ -119,13 +203,15 @@ export class Outbox {
     return this.keys[key];
   }
 
-  /** Operations not yet delivered. */
+  /** Operations not yet delivered (by this process). */
   get pending(): number {
     return this.items.size;
   }
 
-  start(): void {
+  /** Reads what is kept (after a restart) and starts delivering. */
+  async start(): Promise<void> {
     if (this.timer) return;
+    if (!this.opts.shared) await this.refresh();
     this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 25);
     this.timer.unref();
   }
@@ -135,9 +221,9 @@ export class Outbox {
     this.timer = null;
   }
 
-  /** Resolves when everything queued so far is delivered (or dead-lettered). */
+  /** Resolves when everything queued so far is delivered (or dead-lettered), or left to the process that delivers. */
   drain(timeoutMs = 30_000): Promise<boolean> {
-    if (this.items.size === 0) return Promise.resolve(true);
+    if (this.items.size === 0 || (this.opts.shared && !this.opts.shared.delivers())) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
       this.waiters.push(() => {
@@ -147,19 +233,45 @@ export class Outbox {
     });
   }
 
-  private remove(item: Item, dead = false): void {
-    this.items.delete(item.seq);
+  /** Reads the kept items: new ones join, those another process delivered leave. */
+  private async refresh(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
     try {
-      if (dead) renameSync(this.file(item.seq), join(this.dir, 'dead', `${String(item.seq).padStart(12, '0')}.json`));
-      else rmSync(this.file(item.seq), { force: true });
-    } catch {
-      /* the item is delivered; a stale file would only be re-sent as a duplicate update */
+      const kept = await this.storage.list();
+      const now = this.clock.now();
+      for (const [id, at] of this.gone) if (now - at > RECENTLY_GONE_MS) this.gone.delete(id);
+      const ids = new Set(kept.map((i) => i.id));
+      for (const item of kept) {
+        if (this.gone.has(item.id)) continue;
+        this.listed.add(item.id);
+        if (!this.items.has(item.id)) this.items.set(item.id, item);
+      }
+      for (const [id, item] of this.items) if (!ids.has(id) && this.listed.has(id) && !this.busy.has(item.op.channel)) this.forget(item);
+    } catch (err) {
+      this.log.warn('outbox: cannot read the queued messages; trying again', { error: (err as Error).message });
+    } finally {
+      this.refreshing = false;
     }
+  }
+
+  private forget(item: OutboxItem): void {
+    this.items.delete(item.id);
+    this.listed.delete(item.id);
+    this.gone.set(item.id, this.clock.now());
     if (this.items.size === 0) {
       const w = this.waiters;
       this.waiters = [];
       for (const fn of w) fn();
     }
+  }
+
+  private remove(item: OutboxItem, dead = false): void {
+    this.forget(item);
+    void this.storage.remove(item, dead).catch((err) => {
+      // Delivered: a stale item would only be sent again as a duplicate update (or found already posted).
+      this.log.warn('outbox: cannot forget a delivered message', { error: (err as Error).message });
+    });
   }
 
   private keysSaving: Promise<void> = Promise.resolve();
@@ -212,7 +324,7 @@ export class Outbox {
     return this.keysSaving;
   }
 
-  private superseded(item: Item): boolean {
+  private superseded(item: OutboxItem): boolean {
     if (item.op.op !== 'update') return false;
     const key = item.op.key;
     for (const other of this.items.values()) if (other.seq > item.seq && other.op.op === 'update' && other.op.key === key) return true;
@@ -221,8 +333,20 @@ export class Outbox {
 
   private async tick(): Promise<void> {
     const now = this.clock.now();
-    const heads = new Map<string, Item>();
-    for (const item of [...this.items.values()].sort((a, b) => a.seq - b.seq)) {
+    const shared = this.opts.shared;
+    if (shared) {
+      if (!shared.delivers()) {
+        // Another process delivers: it reads everything queued from the storage.
+        if (this.busy.size === 0) for (const item of [...this.items.values()]) this.forget(item);
+        return;
+      }
+      if (now >= this.refreshAt) {
+        this.refreshAt = now + (this.opts.refreshMs ?? 1000);
+        void this.refresh();
+      }
+    }
+    const heads = new Map<string, OutboxItem>();
+    for (const item of [...this.items.values()].sort((a, b) => a.seq - b.seq || (a.id < b.id ? -1 : 1))) {
       if (!heads.has(item.op.channel)) heads.set(item.op.channel, item);
     }
     for (const [channel, item] of heads) {
@@ -250,18 +374,51 @@ export class Outbox {
     return shared;
   }
 
-  private async threadTs(threadKey: string | undefined): Promise<string | undefined | null> {
-    return threadKey ? this.resolve(threadKey) : undefined;
+  private async threadTs(item: OutboxItem, threadKey: string | undefined): Promise<string | undefined | null> {
+    if (!threadKey) return undefined;
+    const ts = await this.resolve(threadKey);
+    return ts === undefined && this.waitForOthers(item) ? null : ts;
   }
 
-  private async deliver(item: Item): Promise<void> {
+  /**
+   * Whether to ask again later for a message another replica may still be
+   * posting (an update of it, a reply under it), rather than going on without it.
+   */
+  private waitForOthers(item: OutboxItem): boolean {
+    if (!this.opts.directory || item.attempts >= 8) return false;
+    item.attempts += 1;
+    item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, (this.opts.baseBackoffMs ?? 500) * 2 ** item.attempts);
+    return true;
+  }
+
+  /**
+   * Posts, unless the process that sent this post before died not knowing
+   * whether Slack got it and Slack has it: then its ts is taken from there.
+   */
+  private async post(item: OutboxItem, op: Extract<OutboxOp, { op: 'post' }>, thread: string | undefined): Promise<string> {
+    const shared = this.opts.shared;
+    if (!shared) return (await this.chat.post(op.channel, op.message, thread)).ts;
+    if (item.sentBy && item.sentBy !== shared.identity && this.chat.findPosted) {
+      const found = await this.chat.findPosted(op.channel, op.key, thread, item.sentAt ?? 0).catch((err) => {
+        this.log.warn('outbox: cannot tell whether a message was posted before; posting it', { key: op.key, error: (err as Error).message });
+        return undefined;
+      });
+      if (found) return found;
+    }
+    item.sentBy = shared.identity;
+    item.sentAt = this.clock.now();
+    await this.storage.save(item);
+    return (await this.chat.post(op.channel, op.message, thread, op.key)).ts;
+  }
+
+  private async deliver(item: OutboxItem): Promise<void> {
     const op = item.op;
     const gap = op.op === 'update' ? (this.opts.updateIntervalMs ?? 300) : (this.opts.postIntervalMs ?? 1000);
     try {
       if (op.op === 'post') {
-        const thread = await this.threadTs(op.threadKey);
+        const thread = await this.threadTs(item, op.threadKey);
         if (thread === null) return;
-        const { ts } = await this.chat.post(op.channel, op.message, thread);
+        const ts = await this.post(item, op, thread);
         this.keys[op.key] = ts;
         // The item is removed only once its ts is on disk, so a later update always finds it.
         await this.saveKeys(op.key);
@@ -269,12 +426,7 @@ export class Outbox {
       } else if (op.op === 'update') {
         const ts = await this.resolve(op.key);
         if (ts === null) return;
-        if (!ts && this.opts.directory && item.attempts < 8) {
-          // Another replica may still be posting it: ask again a little later.
-          item.attempts += 1;
-          item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, (this.opts.baseBackoffMs ?? 500) * 2 ** item.attempts);
-          return;
-        }
+        if (!ts && this.waitForOthers(item)) return;
         if (!ts) {
           this.log.warn('outbox: update of a message that was never posted; dropped', { key: op.key });
           this.remove(item, true);
@@ -282,7 +434,7 @@ export class Outbox {
         }
         await this.chat.update(op.channel, ts, op.message);
       } else {
-        const thread = await this.threadTs(op.threadKey);
+        const thread = await this.threadTs(item, op.threadKey);
         if (thread === null) return;
         await this.chat.postEphemeral(op.channel, op.user, op.message, thread);
       }
@@ -293,7 +445,7 @@ export class Outbox {
     }
   }
 
-  private failed(item: Item, err: unknown): void {
+  private failed(item: OutboxItem, err: unknown): void {
     const e = err instanceof ChatError ? err : new ChatError('transient', (err as Error)?.message ?? 'error');
     item.attempts += 1;
     this.opts.onRetry?.();
@@ -310,8 +462,8 @@ export class Outbox {
     } else {
       item.notBefore = this.clock.now() + Math.min(this.opts.maxBackoffMs ?? 60_000, (this.opts.baseBackoffMs ?? 500) * 2 ** Math.min(item.attempts, 10));
     }
-    void writeFileAtomicAsync(this.file(item.seq), JSON.stringify(item)).catch(() => {
-      /* kept in memory; the file still holds the previous attempt count */
+    void this.storage.save(item).catch(() => {
+      /* kept in memory; the storage still holds the previous attempt count */
     });
   }
 }

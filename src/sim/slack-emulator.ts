@@ -32,6 +32,8 @@ export interface EmulatedMessage {
   text: string;
   blocks: unknown[];
   updates: number;
+  /** Message metadata as posted (`event_type`, `event_payload`). */
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 /** A canned answer for the next call(s) of a method. */
@@ -58,8 +60,9 @@ export class SlackEmulator {
   postRate: { perSecond: number; burst: number } | null = null;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly faults = new Map<string, Fault[]>();
+  /** Methods that answer 503 for as long as they are listed (Slack down for them). */
+  readonly outage = new Set<string>();
   private server: Server | null = null;
-  private clock = 1795400000;
   private seq = 0;
 
   /** Socket Mode's WebSocket side (answers only the app-level token given). */
@@ -104,7 +107,7 @@ export class SlackEmulator {
     if (String(req.headers['content-type']).includes('application/json')) return raw ? JSON.parse(raw) : {};
     const args: Record<string, any> = {};
     for (const [k, v] of new URLSearchParams(raw)) {
-      args[k] = ['blocks', 'view', 'attachments'].includes(k) ? JSON.parse(v) : v;
+      args[k] = ['blocks', 'view', 'attachments', 'metadata'].includes(k) ? JSON.parse(v) : v;
     }
     return args;
   }
@@ -130,6 +133,11 @@ export class SlackEmulator {
     return true;
   }
 
+  /** A message ts as Slack makes them: the time in seconds, and a unique part. */
+  private nextTs(): string {
+    return `${Math.floor(Date.now() / 1000)}.${String(++this.seq).padStart(6, '0')}`;
+  }
+
   /** A response_url for a slash command, served by this emulator. */
   responseUrl(): string {
     return `${this.url.replace(/\/api\/$/, '')}/commands/T0001/${++this.seq}/resp`;
@@ -152,6 +160,7 @@ export class SlackEmulator {
       return this.send(res, call, 200, { ok: true, url: `ws://127.0.0.1:${port}${this.socketMode.path}?ticket=${++this.seq}` });
     }
     if (auth !== `Bearer ${this.token}`) return this.send(res, call, 200, { ok: false, error: 'invalid_auth' });
+    if (this.outage.has(method)) return this.send(res, call, 503, { ok: false, error: 'service_unavailable' });
     const fault = this.faults.get(method)?.shift();
     if (fault) {
       if ('error' in fault) return this.send(res, call, 200, { ok: false, error: fault.error });
@@ -169,8 +178,8 @@ export class SlackEmulator {
       case 'auth.test':
         return this.send(res, call, 200, { ok: true, url: 'https://emulated.slack.com/', team: 'ops', user: 'nodediag', team_id: 'T0001', user_id: 'UBOT0001', bot_id: 'BBOT0001' });
       case 'chat.postMessage': {
-        const ts = `${this.clock}.${String(++this.seq).padStart(6, '0')}`;
-        this.messages.set(ts, { channel: args.channel, ts, threadTs: args.thread_ts, text: args.text ?? '', blocks: this.recordBodies ? (blocks ?? []) : [], updates: 0 });
+        const ts = this.nextTs();
+        this.messages.set(ts, { channel: args.channel, ts, threadTs: args.thread_ts, text: args.text ?? '', blocks: this.recordBodies ? (blocks ?? []) : [], updates: 0, ...(args.metadata ? { metadata: args.metadata } : {}) });
         return this.send(res, call, 200, { ok: true, channel: args.channel, ts, message: { text: args.text, ts } });
       }
       case 'chat.update': {
@@ -181,7 +190,7 @@ export class SlackEmulator {
       }
       case 'chat.postEphemeral':
         this.ephemerals.push({ channel: args.channel, user: args.user, text: args.text ?? '' });
-        return this.send(res, call, 200, { ok: true, message_ts: `${this.clock}.${String(++this.seq).padStart(6, '0')}` });
+        return this.send(res, call, 200, { ok: true, message_ts: this.nextTs() });
       case 'views.open': {
         const view = args.view as Record<string, any>;
         if (!args.trigger_id) return this.send(res, call, 200, { ok: false, error: 'invalid_trigger_id' });
@@ -194,6 +203,20 @@ export class SlackEmulator {
         if (g === 'plan_upgrade_required') return this.send(res, call, 200, { ok: false, error: 'plan_upgrade_required' });
         if (!g) return this.send(res, call, 200, { ok: false, error: 'no_such_subteam' });
         return this.send(res, call, 200, { ok: true, users: g });
+      }
+      case 'conversations.replies':
+      case 'conversations.history': {
+        const replies = method === 'conversations.replies';
+        if (replies && !this.messages.has(args.ts)) return this.send(res, call, 200, { ok: false, error: 'thread_not_found' });
+        // Slack: replies oldest first (the parent first), history newest first; `oldest` exclusive; a cursor pages.
+        const all = [...this.messages.values()]
+          .filter((m) => m.channel === args.channel && (replies ? m.ts === args.ts || m.threadTs === args.ts : !m.threadTs || m.threadTs === m.ts) && Number(m.ts) > Number(args.oldest ?? 0))
+          .sort((a, b) => (replies ? 1 : -1) * (Number(a.ts) - Number(b.ts)));
+        const from = Number(args.cursor ?? 0);
+        const limit = Math.min(Number(args.limit ?? 100), 1000);
+        const page = all.slice(from, from + limit).map((m) => ({ type: 'message', ts: m.ts, text: m.text, ...(m.threadTs ? { thread_ts: m.threadTs } : {}), ...(m.metadata && String(args.include_all_metadata) === 'true' ? { metadata: m.metadata } : {}) }));
+        const more = from + limit < all.length;
+        return this.send(res, call, 200, { ok: true, messages: page, has_more: more, response_metadata: { next_cursor: more ? String(from + limit) : '' } });
       }
       default:
         return this.send(res, call, 200, { ok: false, error: 'unknown_method' });

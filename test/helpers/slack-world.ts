@@ -68,10 +68,10 @@ export async function approve(w: SlackWorld, id: string, user: string, via: Pick
 }
 
 /** Polls until `predicate` holds (the bot works in the background). */
-export async function until<T>(predicate: () => T | undefined | false | null, timeoutMs = 15_000, what = 'a condition'): Promise<T> {
+export async function until<T>(predicate: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 15_000, what = 'a condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = predicate();
+    const v = await predicate();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -103,7 +103,7 @@ export async function slackWorld(
     NODEDIAG_INVENTORY: fleet.inventoryPath,
     NODEDIAG_KUBECONFIG: fleet.kubeconfigPath,
     NODEDIAG_STATE_DIR: stateDir,
-    NODEDIAG_APPROVERS: 'U0APPROVER,U0APPROVER2',
+    NODEDIAG_APPROVERS: 'U0APPROVER,U0APPROVER2,U0APPROVER3',
     NODEDIAG_REQUESTERS: '',
     ...env,
   };

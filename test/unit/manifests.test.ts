@@ -21,7 +21,13 @@ describe('deployment files', () => {
     const leases = docs.find((d) => d.kind === 'Role');
     expect(leases.rules[0]).toMatchObject({ apiGroups: ['coordination.k8s.io'], resources: ['leases'] });
     const own = Object.fromEntries(leases.rules.map((r: { resources: string[]; verbs: string[] }) => [r.resources[0], [...r.verbs].sort()]));
-    expect(own).toMatchObject({ nodeincidents: ['create', 'get', 'list', 'patch'], 'nodeincidents/status': ['update'], nodediagrails: ['create', 'get', 'update'] });
+    expect(own).toEqual({
+      leases: ['create', 'delete', 'get', 'update'],
+      nodeincidents: ['create', 'get', 'list', 'patch'],
+      'nodeincidents/status': ['update'],
+      nodediagrails: ['create', 'get', 'update'],
+      nodediagmessages: ['create', 'delete', 'list', 'patch'],
+    });
   });
 
   it('declare the NodeIncident resource the kube store writes, with its status subresource and columns', () => {
@@ -41,8 +47,35 @@ describe('deployment files', () => {
     expect(v.schema.openAPIV3Schema.properties.spec.properties.events.items.properties.kind.enum).toEqual(['incident-opened', 'unhealthy', 'healthy', 'fix-run']);
   });
 
+  it('declare the NodediagMessage resource the shared outbox keeps queued Slack posts in', () => {
+    const crd = docs.find((d) => d.kind === 'CustomResourceDefinition' && d.spec.names.kind === 'NodediagMessage');
+    expect(crd.metadata.name).toBe('nodediagmessages.nodediag.io');
+    expect(crd.spec.scope).toBe('Namespaced');
+    const v = crd.spec.versions.find((x: { storage: boolean }) => x.storage);
+    expect(v.schema.openAPIV3Schema.properties.spec.required).toEqual(['seq', 'op', 'attempts', 'notBefore']);
+  });
+
+  it('run three replicas on the shared store, spread over nodes, one at a time disrupted, each with its own volume', () => {
+    const set = docs.find((d) => d.kind === 'StatefulSet');
+    expect(docs.some((d) => d.kind === 'Deployment')).toBe(false);
+    expect(set.spec.replicas).toBe(3);
+    const labels = set.spec.template.metadata.labels;
+    const term = set.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+    expect(term.topologyKey).toBe('kubernetes.io/hostname');
+    expect(term.labelSelector.matchLabels).toEqual(labels);
+    const pdb = docs.find((d) => d.kind === 'PodDisruptionBudget');
+    expect(pdb.spec.selector.matchLabels).toEqual(labels);
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    const mounts = set.spec.template.spec.containers[0].volumeMounts.map((m: { name: string }) => m.name);
+    expect(set.spec.volumeClaimTemplates.map((t: { metadata: { name: string } }) => t.metadata.name)).toEqual(['state']);
+    expect(mounts).toContain('state');
+    expect(docs.find((d) => d.kind === 'Service' && d.metadata.name === set.spec.serviceName).spec.clusterIP).toBe('None');
+    const cm = docs.find((d) => d.kind === 'ConfigMap');
+    expect(cm.data).toMatchObject({ NODEDIAG_STORE: 'kube', NODEDIAG_LOCK_BACKEND: 'lease' });
+  });
+
   it('probe the bot\'s /healthz and /readyz and run it unprivileged', () => {
-    const dep = docs.find((d) => d.kind === 'Deployment');
+    const dep = docs.find((d) => d.kind === 'StatefulSet');
     const c = dep.spec.template.spec.containers[0];
     expect(c.readinessProbe.httpGet.path).toBe('/readyz');
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
@@ -51,9 +84,9 @@ describe('deployment files', () => {
   });
 
   it('expose /metrics to Prometheus: a ServiceMonitor that selects the Service and scrapes its named port', () => {
-    const svc = docs.find((d) => d.kind === 'Service');
+    const svc = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'nodediag');
     const sm = docs.find((d) => d.kind === 'ServiceMonitor');
-    const dep = docs.find((d) => d.kind === 'Deployment');
+    const dep = docs.find((d) => d.kind === 'StatefulSet');
     expect(sm.spec.selector.matchLabels).toEqual(svc.metadata.labels);
     const port = sm.spec.endpoints[0].port;
     expect(svc.spec.ports.map((p: { name: string }) => p.name)).toContain(port);
@@ -73,6 +106,6 @@ describe('deployment files', () => {
     expect(m.features.slash_commands[0].command).toBe('/diag');
     expect(m.settings.interactivity.is_enabled).toBe(true);
     expect(m.settings.socket_mode_enabled).toBe(true);
-    expect([...m.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'chat:write.public', 'commands', 'usergroups:read']);
+    expect([...m.oauth_config.scopes.bot].sort()).toEqual(['channels:history', 'chat:write', 'chat:write.public', 'commands', 'groups:history', 'usergroups:read']);
   });
 });
