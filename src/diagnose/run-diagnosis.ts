@@ -82,12 +82,22 @@ async function nodeOrNull(kube: KubeReader | null, name: string): Promise<KubeNo
   }
 }
 
+/**
+ * A node resolved once for a whole flow (diagnosis, plan, fix, the checks
+ * before each step, the verdict): where SSH goes, and the Node as the API had it.
+ */
+export interface ResolvedNode {
+  access: NodeAccess;
+  kubeNode: Promise<KubeNode | null>;
+}
+
+/** The same SSH target, with the Node read again (a later check needs the Node as it is now). */
+export function reread(name: string, access: NodeAccess, deps: Pick<DiagnoseDeps, 'kube'>): ResolvedNode {
+  return { access, kubeNode: nodeOrNull(deps.kube, name) };
+}
+
 /** Resolves how to reach a node; throws for an invalid or unknown name. `known` is the Node when already read (fleet mode). */
-export async function resolveNode(
-  name: string,
-  deps: Pick<DiagnoseDeps, 'inventory' | 'kube'>,
-  known?: KubeNode,
-): Promise<{ access: NodeAccess; kubeNode: Promise<KubeNode | null> }> {
+export async function resolveNode(name: string, deps: Pick<DiagnoseDeps, 'inventory' | 'kube'>, known?: KubeNode): Promise<ResolvedNode> {
   validateNodeName(name);
   if (known) return { access: resolveAccess(deps.inventory, name, known), kubeNode: Promise.resolve(known) };
   const kubeNodeRead = deps.kube ? deps.kube.getNode(name) : Promise.resolve(null);
@@ -153,10 +163,14 @@ export function summariseChecks(observations: Observation[], deps: Pick<Diagnose
   }));
 }
 
-/** Diagnoses one node. Throws only for bad input or configuration (invalid or unknown name, unreadable key). */
-export async function diagnoseNode(name: string, deps: DiagnoseDeps, known?: KubeNode, fresh: FreshnessOptions = {}): Promise<DiagnosisReport> {
+/**
+ * Diagnoses one node: resolved here, or `at` where the flow resolved it (or
+ * the Node read already, in fleet mode). Throws only for bad input or
+ * configuration (invalid or unknown name, unreadable key).
+ */
+export async function diagnoseNode(name: string, deps: DiagnoseDeps, at?: KubeNode | ResolvedNode, fresh: FreshnessOptions = {}): Promise<DiagnosisReport> {
   const started = deps.clock.now();
-  const { access, kubeNode } = await resolveNode(name, deps, known);
+  const { access, kubeNode } = at && 'access' in at ? at : await resolveNode(name, deps, at);
   let shell: RemoteShell | null = null;
   let connectionError: DiagnosisReport['connectionError'];
   try {

@@ -30,6 +30,14 @@ import type { RailsMemory } from '../rails/ledger.js';
 
 /** The fix lock's names for a cluster's fix slots (`…0` to `…N-1`, N = NODEDIAG_MAX_CONCURRENT_FIXES): lock names no real node has. */
 const FIX_SLOT_LOCK = 'nodediag-fix-slot-';
+/**
+ * The lock a process holds for each approved fix it carries, from the approval
+ * to the fix's last word (queued, running, finishing): once it lapses, that
+ * process is gone. The node's own lock is held only while the steps run.
+ */
+const INCIDENT_LOCK = 'nodediag-incident-';
+/** How long a fix may be carried holding its lock (a lease lapses sooner when its process dies: it stops renewing). */
+const INCIDENT_HOLD_MS = 24 * 3600_000;
 /** How often a fix waiting for a slot another process holds looks again. */
 const SLOT_POLL_MS = 2000;
 
@@ -323,10 +331,10 @@ export class IncidentService {
     const fix = this.fixOf(inc.cluster);
     try {
       if (!unresolved) {
-        const { access } = await resolveNode(inc.node, fix);
-        report = await diagnoseNode(inc.node, fix);
+        const resolved = await resolveNode(inc.node, fix);
+        report = await diagnoseNode(inc.node, fix, resolved);
         const candidate = report.reachable ? report.findings.find((f) => f.role === 'root-cause' && f.runbook) : undefined;
-        if (candidate) prepared = await planFix(inc.node, access, report, candidate, fix);
+        if (candidate) prepared = await planFix(inc.node, resolved.access, report, candidate, fix);
       }
     } catch (err) {
       error = this.d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
@@ -597,6 +605,15 @@ export class IncidentService {
    */
   private async run(approved: IncidentIn<'approved'>, approver: string): Promise<void> {
     const slots = this.slotsOf(approved.cluster);
+    // Held to the end: another process that finds this fix approved, queued, running or finishing knows from it that this one still lives.
+    const carried = !this.d.sharedStore
+      ? null
+      : await this.fixOf(approved.cluster)
+          .lock.acquire(`${INCIDENT_LOCK}${approved.id}`, `${approved.node} (incident ${approved.id})`, INCIDENT_HOLD_MS)
+          .catch((err) => {
+            this.d.logger.warn('cannot hold the incident lock; if this process stops before the fix ends, another replica sees it only by the node lock', { incident: approved.id, error: errorMessage(err) });
+            return null;
+          });
     let queued = false;
     const queue = async (waitingFor: string[]) => {
       if (queued) return;
@@ -629,6 +646,7 @@ export class IncidentService {
       }
       result = await this.runHoldingSlot(approved, approver);
     } finally {
+      await carried?.release().catch((err) => this.d.logger.error('incident lock release failed (it lapses with its lease)', { error: errorMessage(err) }));
       await shared?.release().catch((err) => this.d.logger.error('fix slot release failed (it lapses with its lease)', { error: errorMessage(err) }));
       this.fixing.delete(key);
       slots.release();
@@ -691,6 +709,11 @@ export class IncidentService {
       }
       const deps = this.fixOf(approved.cluster);
       const { access } = await resolveNode(approved.node, deps);
+      // The approval was given for the machine diagnosed: if the name now leads elsewhere, nothing runs.
+      const diagnosedAt = approved.report?.host;
+      if (diagnosedAt && access.target.host !== diagnosedAt) {
+        return await this.notStarted(approved, `${approved.node} now resolves to ${access.target.host}, not ${diagnosedAt} where it was diagnosed; re-diagnose`, 'fix-not-started', { diagnosedAt, now: access.target.host });
+      }
       const fix = { node: approved.node, access, plan: expandPlan(this.d.fix.catalogs, approved.plan) };
       const started = await this.apply(id, { type: 'start', total: fix.plan.steps.length });
       // The incident moved on meanwhile (another process said it was interrupted, or it was already run): this approval runs nothing.
@@ -836,10 +859,11 @@ export class IncidentService {
         const waitingFor = inc.state === 'approved' ? inc.waitingFor : undefined;
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
         await this.fixOf(inc.cluster).lock.forceRelease(inc.node);
+        await this.fixOf(inc.cluster).lock.forceRelease(`${INCIDENT_LOCK}${inc.id}`);
         await this.releaseSlotsOf(inc);
         await this.thread(done, {
           text: waitingFor?.length
-            ? `:warning: nodediag restarted while this approved fix waited for the fix on ${waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
+            ? `:warning: ${this.d.sharedStore ? 'the nodediag process holding this approved fix stopped' : 'nodediag restarted'} while it waited for the fix on ${waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
             : `:warning: ${this.d.sharedStore ? 'the nodediag process running this fix stopped (its lease on the node lapsed)' : 'nodediag restarted while the fix ran'} (step ${at?.step ?? 0}/${at?.total ?? '?'}: ${at?.title ?? 'starting'}). ` +
               `The node's lock is released; nothing will re-run without a new approval. Re-diagnose to see the node now.`,
         });
@@ -861,17 +885,20 @@ export class IncidentService {
     }
   }
 
-  /** In a shared store, only what no live replica is doing: the node's lock has lapsed, or the diagnosis is long overdue. */
+  /** In a shared store, only what no live replica is doing: the incident's and the node's locks have lapsed, or the diagnosis is long overdue. */
   private async orphaned(open: Incident[]): Promise<Incident[]> {
     if (!this.d.sharedStore) return open;
     const out: Incident[] = [];
     for (const inc of open) {
       if (inc.state === 'diagnosing') {
         if (this.d.clock.now() - Date.parse(inc.createdAt) > STALE_DIAGNOSIS_MS) out.push(inc);
-      } else if (inc.state === 'approved' && inc.waitingFor?.length) {
-        // Queued in another process's memory: it holds no lock to tell whether that process lives; nothing runs from here either way.
         continue;
-      } else if (this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000) && !(await this.fixOf(inc.cluster).lock.holder(inc.node))) out.push(inc);
+      }
+      const quiet = this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000);
+      if (!quiet) continue;
+      const lock = this.fixOf(inc.cluster).lock;
+      // The process carrying the fix holds its incident lock throughout, and the node's lock while the steps run.
+      if (!(await lock.holder(`${INCIDENT_LOCK}${inc.id}`)) && !(await lock.holder(inc.node))) out.push(inc);
     }
     return out;
   }

@@ -6,7 +6,7 @@ import { matcherLeaves, type Catalogs } from '../catalog/load.js';
 import { supportScriptData } from '../catalog/runbooks.js';
 import { renderScript } from '../catalog/template.js';
 import type { Finding } from '../diagnose/classify.js';
-import { diagnoseNode, resolveNode, type DiagnoseDeps, type DiagnosisReport } from '../diagnose/run-diagnosis.js';
+import { diagnoseNode, reread, resolveNode, type DiagnoseDeps, type DiagnosisReport } from '../diagnose/run-diagnosis.js';
 import { NodediagError, UsageError, errorMessage } from '../errors.js';
 import type { NodeAccess } from '../inventory/inventory.js';
 import { suggestNames } from '../inventory/node-name.js';
@@ -45,8 +45,9 @@ export async function prepareFix(node: string, findingId: string, deps: FixDeps,
     const close = suggestNames(findingId, deps.catalogs.findings.map((f) => f.id));
     throw new UsageError(`unknown finding "${findingId.slice(0, 60)}"${close.length ? ` (did you mean ${close.join(', ')}?)` : ''}`, 'finding ids are listed in nodediag diag output');
   }
-  const { access } = await resolveNode(node, deps);
-  const report = await diagnoseNode(node, deps);
+  const resolved = await resolveNode(node, deps);
+  const { access } = resolved;
+  const report = await diagnoseNode(node, deps, resolved);
   if (!report.reachable) {
     throw new NodediagError(report.connectionError?.code ?? 'SSH_UNREACHABLE', report.connectionError?.message ?? `cannot reach ${node}`);
   }
@@ -132,7 +133,8 @@ export async function runFix(
       audit: deps.audit,
       lock: deps.lock,
       redact: deps.redact,
-      diagnose: (fresh) => diagnoseNode(fix.node, deps, undefined, fresh),
+      // The machine the fix runs on is the one every check reads.
+      diagnose: (fresh) => diagnoseNode(fix.node, deps, reread(fix.node, fix.access, deps), fresh),
       replan: async (report) => {
         const finding = report.findings.find((f) => f.id === fix.plan.finding);
         if (!finding?.runbook) return null;

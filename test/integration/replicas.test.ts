@@ -10,6 +10,7 @@ import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
 import { NODEDIAG_RAILS } from '../../src/adapters/kube-rails.js';
+import { NODEDIAG_MESSAGE } from '../../src/adapters/kube-outbox.js';
 import type { EmulatedMessage } from '../../src/sim/slack-emulator.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -24,14 +25,17 @@ jest.setTimeout(120_000);
 const shared = { NODEDIAG_STORE: 'kube', NODEDIAG_LOCK_BACKEND: 'lease' };
 const text = (m: EmulatedMessage | undefined) => JSON.stringify(m?.blocks ?? []);
 
-describe('two replicas, one truth', () => {
+describe('three replicas, one truth', () => {
   let w: SlackWorld;
   let b: Replica;
+  let c3: Replica;
   beforeAll(async () => {
     w = await slackWorld([{ name: 'gpu-node-1', faults: ['containerd-socket-is-directory'] }, { name: 'gpu-node-2', faults: ['containerd-socket-is-directory'] }, { name: 'gpu-node-3', faults: ['cgroup-driver-mismatch'] }, ...[4, 5, 6, 7, 8, 9].map((i) => ({ name: `gpu-node-${i}` }))], shared);
     b = await w.replica();
+    c3 = await w.replica();
   });
   afterAll(async () => {
+    await c3?.server.stop();
     await b?.server.stop();
     await w?.stop();
   });
@@ -53,21 +57,21 @@ describe('two replicas, one truth', () => {
     expect(resource(id)!.status.approver).toBe('U0APPROVER');
   });
 
-  it('the same approval submitted on both replicas at once runs the fix once; either replica then says it ran', async () => {
-    await w.slash('gpu-node-2', 'U0REQUESTER');
+  it('the same approval submitted on the three replicas at once runs the fix once; any replica then says it ran', async () => {
+    await c3.slash('gpu-node-2', 'U0REQUESTER');
     const c = await until(() => card('gpu-node-2'), 20_000, 'the card');
     const id = incidentIdOf(c)!;
     const views = w.slack.views.length;
-    await Promise.all([w.click(ACTIONS.approve, id, 'U0APPROVER'), b.click(ACTIONS.approve, id, 'U0APPROVER2')]);
-    await until(() => w.slack.views.length >= views + 2, 5000, 'both confirmations');
-    await Promise.all([w.submit(APPROVE_VIEW, id, 'U0APPROVER'), b.submit(APPROVE_VIEW, id, 'U0APPROVER2')]);
+    await Promise.all([w.click(ACTIONS.approve, id, 'U0APPROVER'), b.click(ACTIONS.approve, id, 'U0APPROVER2'), c3.click(ACTIONS.approve, id, 'U0APPROVER3')]);
+    await until(() => w.slack.views.length >= views + 3, 5000, 'three confirmations');
+    await Promise.all([w.submit(APPROVE_VIEW, id, 'U0APPROVER'), b.submit(APPROVE_VIEW, id, 'U0APPROVER2'), c3.submit(APPROVE_VIEW, id, 'U0APPROVER3')]);
     await until(() => summaries(c)[0], 30_000, 'the summary');
     // Let a second run, if there were one, show itself.
     await new Promise((r) => setTimeout(r, 1500));
     expect(summaries(c)).toHaveLength(1);
     expect(w.fleet.servers.get('gpu-node-2')!.commands.filter((x) => x.includes('systemctl stop containerd'))).toHaveLength(1);
     const approver = resource(id)!.status.approver as string;
-    expect(['U0APPROVER', 'U0APPROVER2']).toContain(approver);
+    expect(['U0APPROVER', 'U0APPROVER2', 'U0APPROVER3']).toContain(approver);
     expect(w.slack.thread(c.ts).filter((t) => / approved the fix/.test(t.text))).toHaveLength(1);
     // Either replica, asked again, knows it ran.
     await b.click(ACTIONS.approve, id, 'U0APPROVER2');
@@ -120,19 +124,33 @@ describe('two replicas, one truth', () => {
     expect(summaries(second)[0]!.text).toMatch(/fixed/);
   });
 
-  it('one process leads the sweeps through the nodediag-leader Lease; when it stops, another leads', async () => {
-    const servers = [w.server, b.server];
+  it("an approved fix does not start when the node's name now leads to another machine than the one diagnosed", async () => {
+    w.fleet.nodes.get('gpu-node-6')!.inject('containerd-socket-is-directory');
+    await w.slash('gpu-node-6', 'U0REQUESTER');
+    const c = await until(() => card('gpu-node-6'), 20_000, 'the card');
+    const id = incidentIdOf(c)!;
+    // As if the diagnosis had reached the name at another address (a node replaced under the same name since).
+    resource(id)!.status.incident.report.host = '10.9.9.9';
+    await approve(w, id, 'U0APPROVER', c3);
+    const summary = await until(() => summaries(c)[0], 30_000, 'the summary');
+    expect(summary.text).toMatch(/not started|did not start|nothing ran|aborted/i);
+    expect(w.slack.thread(c.ts).some((t) => /gpu-node-6 now resolves to 127\.0\.0\.1, not 10\.9\.9\.9 where it was diagnosed; re-diagnose/.test(t.text) || /now resolves to 127\.0\.0\.1/.test(JSON.stringify(w.slack.messages.get(c.ts)?.blocks)))).toBe(true);
+    expect(w.fleet.servers.get('gpu-node-6')!.commands.filter((x) => x.includes('systemctl stop containerd'))).toHaveLength(0);
+  });
+
+  it('one process of three leads the sweeps and the outbox through the nodediag-leader Lease; when it stops, one other leads', async () => {
+    const servers = [w.server, b.server, c3.server];
     await until(() => servers.filter((s) => s.leader.leading).length === 1, 5000, 'one leader');
     const holder = () => w.fleet.kube.leases.get('nodediag/nodediag-leader')?.spec.holderIdentity as string | undefined;
     expect(holder()).toMatch(/\/\d+\/[0-9a-f]{8}$/);
     const first = holder();
     const leader = servers.find((s) => s.leader.leading)!;
-    const other = servers.find((s) => s !== leader)!;
+    const others = servers.filter((s) => s !== leader);
     // Several sweeps later, still one leader.
     await new Promise((r) => setTimeout(r, 1000));
     expect(servers.filter((s) => s.leader.leading)).toEqual([leader]);
     await leader.leader.stop();
-    await until(() => other.leader.leading, 5000, 'the other process to lead');
+    await until(() => others.filter((s) => s.leader.leading).length === 1, 5000, 'another process to lead');
     expect(leader.leader.leading).toBe(false);
     expect(holder()).not.toBe(first);
   });
@@ -166,15 +184,16 @@ describe('a replica killed mid-fix', () => {
   let w: SlackWorld;
   let child: ChildProcess | null = null;
   beforeAll(async () => {
-    w = await slackWorld([{ name: 'gpu-node-1', faults: ['cgroup-driver-mismatch'] }, ...[2, 3, 4, 5, 6].map((i) => ({ name: `gpu-node-${i}` }))], { ...shared, NODEDIAG_LEASE_SECONDS: '3' });
+    // Enough healthy nodes that three broken ones stay under the storm gate's 30%.
+    w = await slackWorld([{ name: 'gpu-node-1', faults: ['cgroup-driver-mismatch'] }, ...Array.from({ length: 13 }, (_, i) => ({ name: `gpu-node-${i + 2}` }))], { ...shared, NODEDIAG_LEASE_SECONDS: '3' });
   });
   afterAll(async () => {
     child?.kill('SIGKILL');
     await w?.stop();
   });
 
-  it('costs an "interrupted" note from the other replica within the lease time, the node lock released, nothing re-run', async () => {
-    // The real `nodediag serve` in a process of its own, so that it can be SIGKILLed.
+  /** The real `nodediag serve` in a process of its own, so that it can be SIGKILLed; its Slack request URL. */
+  const serveChild = async (): Promise<string> => {
     const port = await freePort();
     child = spawn(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli.js'), 'serve'], {
       env: { PATH: process.env.PATH ?? '', ...w.env, PORT: String(port), NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-killed-')), NODEDIAG_LOG_LEVEL: 'error' },
@@ -183,30 +202,72 @@ describe('a replica killed mid-fix', () => {
     for (let t = Date.now(); !(await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok; await new Promise((r) => setTimeout(r, 100))) {
       if (Date.now() - t > 20_000) throw new Error('the second process did not get ready');
     }
-    const url = `http://127.0.0.1:${port}/slack/events`;
+    return `http://127.0.0.1:${port}/slack/events`;
+  };
+  const card = (node: string) => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith(`${node}:`) && text(m).includes(ACTIONS.approve));
+  const resource = (id: string) => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
+
+  it('costs an "interrupted" note from the other replica within the lease time, the node lock released, nothing re-run', async () => {
+    const url = await serveChild();
 
     await w.slash('gpu-node-1', 'U0REQUESTER');
-    const c = await until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith('gpu-node-1:') && text(m).includes(ACTIONS.approve)), 20_000, 'the card');
+    const c = await until(() => card('gpu-node-1'), 20_000, 'the card');
     const id = incidentIdOf(c)!;
-    const resource = () => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
     // The API answers slowly, so the fix (cordon, drain) is still running when its process dies.
     w.fleet.kube.faults = { latencyMs: 400 };
     const views = w.slack.views.length;
     await sendSigned(url, SIGNING_SECRET, blockActionBody(ACTIONS.approve, id, 'U0APPROVER', CHANNEL));
     await until(() => w.slack.views.length > views, 5000, 'the confirmation');
+    // Slack takes no message meanwhile: what the dying replica says waits in the shared outbox.
+    for (const m of ['chat.postMessage', 'chat.update']) w.slack.outage.add(m);
     await sendSigned(url, SIGNING_SECRET, viewSubmissionBody(APPROVE_VIEW, id, 'U0APPROVER'));
-    await until(() => resource()?.status?.state === 'running' && [...w.fleet.kube.leases.values()].some((l) => l.metadata.annotations?.['nodediag.dev/node'] === 'gpu-node-1'), 20_000, 'the fix running under its Lease');
-    child.kill('SIGKILL');
+    await until(() => resource(id)?.status?.state === 'running' && [...w.fleet.kube.leases.values()].some((l) => l.metadata.annotations?.['nodediag.dev/node'] === 'gpu-node-1'), 20_000, 'the fix running under its Lease');
+    const queued = () => [...w.fleet.kube.customResources.objects(NODEDIAG_MESSAGE.group, NODEDIAG_MESSAGE.version, NODEDIAG_MESSAGE.plural).values()];
+    await until(() => queued().some((o) => /approved the fix/.test(JSON.stringify(o.spec.op))), 5000, 'the approval queued in the API');
+    child!.kill('SIGKILL');
     const killedAt = Date.now();
+    w.slack.outage.clear();
     w.fleet.kube.faults = {};
     const note = await until(() => w.slack.thread(c.ts).find((t) => /process running this fix stopped/.test(t.text)), 40_000, 'the interrupted note');
     // Lease (3 s) + the take-over grace (10 s) + a sweep, measured from the kill.
     expect(Date.now() - killedAt).toBeLessThan(25_000);
     expect(note.text).toMatch(/nothing will re-run without a new approval/);
-    expect(resource()!.status.state).toBe('interrupted');
+    expect(resource(id)!.status.state).toBe('interrupted');
     expect([...w.fleet.kube.leases.values()].some((l) => l.metadata.annotations?.['nodediag.dev/node'] === 'gpu-node-1')).toBe(false);
     await new Promise((r) => setTimeout(r, 1500));
     expect(w.slack.thread(c.ts).filter((t) => /process running this fix stopped/.test(t.text))).toHaveLength(1);
     expect(w.slack.thread(c.ts).filter((t) => t.text.startsWith('Incident summary'))).toHaveLength(1);
+    // What the killed replica queued reached the thread, once; nothing is left queued.
+    expect(w.slack.thread(c.ts).filter((t) => / approved the fix/.test(t.text))).toHaveLength(1);
+    await until(() => queued().length === 0, 10_000, 'the shared outbox empty');
+  });
+
+  it('a fix queued on a replica that is killed while it waits is marked interrupted by another; it never runs', async () => {
+    for (const n of ['gpu-node-2', 'gpu-node-3']) w.fleet.nodes.get(n)!.inject('containerd-socket-is-directory');
+    const url = await serveChild();
+    await w.slash('gpu-node-2', 'U0REQUESTER');
+    await w.slash('gpu-node-3', 'U0REQUESTER');
+    const first = await until(() => card('gpu-node-2'), 20_000, 'card 2');
+    const second = await until(() => card('gpu-node-3'), 20_000, 'card 3');
+    const id = incidentIdOf(second)!;
+    const firstId = incidentIdOf(first)!;
+    // The first fix is held on the API (cordon, drain) while the second is approved on the other process.
+    w.fleet.kube.faults = { latencyMs: 400 };
+    await approve(w, firstId, 'U0APPROVER');
+    await until(() => resource(firstId)?.status?.state === 'running', 20_000, 'the first fix running');
+    const views = w.slack.views.length;
+    await sendSigned(url, SIGNING_SECRET, blockActionBody(ACTIONS.approve, id, 'U0APPROVER2', CHANNEL));
+    await until(() => w.slack.views.length > views, 10_000, 'the confirmation');
+    await sendSigned(url, SIGNING_SECRET, viewSubmissionBody(APPROVE_VIEW, id, 'U0APPROVER2'));
+    await until(() => resource(id)?.status?.incident?.waitingFor?.length, 20_000, 'the second fix queued on the other process');
+    child!.kill('SIGKILL');
+    w.fleet.kube.faults = {};
+    const note = await until(() => w.slack.thread(second.ts).find((t) => /process holding this approved fix stopped while it waited for the fix on gpu-node-2; nothing ran/.test(t.text)), 40_000, 'the interrupted note');
+    expect(note.text).toMatch(/Nothing will run without a new approval/);
+    expect(resource(id)!.status.state).toBe('interrupted');
+    await until(() => resource(firstId)?.status?.state === 'fixed', 60_000, 'the first fix done');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(w.fleet.servers.get('gpu-node-3')!.commands.filter((x) => x.includes('systemctl stop containerd'))).toHaveLength(0);
+    expect(w.slack.thread(second.ts).filter((t) => /nothing ran/.test(t.text))).toHaveLength(1);
   });
 });
