@@ -154,8 +154,8 @@ export class FileOutboxStorage implements OutboxStorage {
 
 const ITEM_FILE = /^(\d{12})\.json$/;
 
-/** Items delivered or forgotten lately, so that a listing read before their removal does not bring them back. */
-const RECENTLY_GONE_MS = 10 * 60_000;
+/** How long a delivered item may still be listed (a listing read before its removal) before its removal is sent again. */
+const RECENTLY_GONE_MS = 60_000;
 
 export class Outbox {
   private readonly items = new Map<string, OutboxItem>();
@@ -166,7 +166,8 @@ export class Outbox {
   private waiters: Array<() => void> = [];
   private writing: Promise<void> = Promise.resolve();
   private readonly storage: OutboxStorage;
-  private readonly gone = new Map<string, number>();
+  /** Items delivered or dead-lettered here, until the storage no longer lists them. */
+  private readonly gone = new Map<string, { at: number; dead: boolean }>();
   /** Items the storage listed: one missing from a later listing was delivered by another process. */
   private readonly listed = new Set<string>();
   private refreshAt = 0;
@@ -240,14 +241,19 @@ export class Outbox {
     try {
       const kept = await this.storage.list();
       const now = this.clock.now();
-      for (const [id, at] of this.gone) if (now - at > RECENTLY_GONE_MS) this.gone.delete(id);
       const ids = new Set(kept.map((i) => i.id));
+      for (const [id, g] of this.gone) if (!ids.has(id) && now - g.at > RECENTLY_GONE_MS) this.gone.delete(id);
       for (const item of kept) {
-        if (this.gone.has(item.id)) continue;
+        const g = this.gone.get(item.id);
+        if (g) {
+          // Delivered, but its removal did not land: never deliver it again, remove it again.
+          if (now - g.at > RECENTLY_GONE_MS) void this.storage.remove(item, g.dead).catch(() => undefined);
+          continue;
+        }
         this.listed.add(item.id);
         if (!this.items.has(item.id)) this.items.set(item.id, item);
       }
-      for (const [id, item] of this.items) if (!ids.has(id) && this.listed.has(id) && !this.busy.has(item.op.channel)) this.forget(item);
+      for (const [id, item] of this.items) if (!ids.has(id) && this.listed.has(id) && !this.busy.has(item.op.channel)) this.drop(item);
     } catch (err) {
       this.log.warn('outbox: cannot read the queued messages; trying again', { error: (err as Error).message });
     } finally {
@@ -255,10 +261,10 @@ export class Outbox {
     }
   }
 
-  private forget(item: OutboxItem): void {
+  /** No longer this process's to deliver (delivered elsewhere, or handed over with the lead). */
+  private drop(item: OutboxItem): void {
     this.items.delete(item.id);
     this.listed.delete(item.id);
-    this.gone.set(item.id, this.clock.now());
     if (this.items.size === 0) {
       const w = this.waiters;
       this.waiters = [];
@@ -266,8 +272,10 @@ export class Outbox {
     }
   }
 
+  /** Delivered (or dead-lettered) here. */
   private remove(item: OutboxItem, dead = false): void {
-    this.forget(item);
+    this.drop(item);
+    this.gone.set(item.id, { at: this.clock.now(), dead });
     void this.storage.remove(item, dead).catch((err) => {
       // Delivered: a stale item would only be sent again as a duplicate update (or found already posted).
       this.log.warn('outbox: cannot forget a delivered message', { error: (err as Error).message });
@@ -337,7 +345,7 @@ export class Outbox {
     if (shared) {
       if (!shared.delivers()) {
         // Another process delivers: it reads everything queued from the storage.
-        if (this.busy.size === 0) for (const item of [...this.items.values()]) this.forget(item);
+        if (this.busy.size === 0) for (const item of [...this.items.values()]) this.drop(item);
         return;
       }
       if (now >= this.refreshAt) {

@@ -149,6 +149,33 @@ describe('the shared outbox: two processes, one leader delivers', () => {
     await b.stop();
   });
 
+  it('a delivered message whose removal did not land is never posted again; its removal is sent again', async () => {
+    const ns = fresh();
+    const real = await createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() });
+    let blips = 1;
+    const flaky: OutboxStorage = {
+      ...real,
+      remove: async (item, dead) => {
+        if (blips-- > 0) throw new Error('the API blipped');
+        return real.remove(item, dead);
+      },
+    };
+    let skewMs = 0;
+    const clock = { ...systemClock, now: () => Date.now() + skewMs };
+    const a = new Outbox(join(base, `${ns}-a`), chat, clock, silentLogger, { postIntervalMs: 5, refreshMs: 50, storage: flaky, shared: { identity: 'a', delivers: () => true } });
+    await a.start();
+    await a.enqueue({ ...post(`${ns}-once`), channel: 'C5' });
+    await until(() => texts('C5').length === 1, 5000, 'the post');
+    // Several listings still show it.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await real.list()).toHaveLength(1);
+    expect(texts('C5')).toEqual([`${ns}-once`]);
+    skewMs = 2 * 60_000;
+    await until(async () => (await real.list()).length === 0, 5000, 'the removal sent again');
+    expect(texts('C5')).toEqual([`${ns}-once`]);
+    await a.stop();
+  });
+
   it('a post threaded under a message the dead leader posted goes into that thread', async () => {
     const ns = fresh();
     const leadA = { now: true };
