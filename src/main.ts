@@ -5,14 +5,11 @@
  * Slack app, the outbox and the expiry sweeper.
  */
 import { join } from 'node:path';
-import { hostname } from 'node:os';
 import { createKubeIncidentStore } from './adapters/kube-incident-store.js';
 import { createKubeRails } from './adapters/kube-rails.js';
 import { createKubeOutboxStorage } from './adapters/kube-outbox.js';
 import { createLeaderLease, soleLeader, type Leadership } from './adapters/leader-lease.js';
 import { createSlackChat } from './adapters/slack-web.js';
-import { createSshConnector } from './adapters/ssh.js';
-import { loadCatalogs } from './catalog/load.js';
 import type { Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { FileAuditLog } from './incidents/audit-log.js';
@@ -21,7 +18,7 @@ import { Outbox, type OutboxOptions } from './incidents/outbox.js';
 import { incidentMessageDirectory } from './incidents/message-directory.js';
 import { FileIncidentStore } from './incidents/store.js';
 import { DEFAULT_CLUSTER, loadClusterSpecs, type ClusterSpec } from './clusters/clusters.js';
-import { clusterIndex, openClusters } from './clusters/cluster-access.js';
+import { clusterIndex, lockSettings, openClusters, sharedDeps } from './clusters/cluster-access.js';
 import { createLogger } from './logger.js';
 import { systemClock, type ChatPort, type Clock, type Logger } from './ports.js';
 import { createRedactor } from './redact.js';
@@ -81,16 +78,15 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
   const clusters = await openClusters(
     specs,
     {
-      catalogs: loadCatalogs(),
-      ssh: createSshConnector({
+      ...sharedDeps({
+        redact,
+        clock,
+        maxOutputBytes: config.maxOutputBytes,
         onHostKeyRefused: (node, v) => logger[v.reason === 'unknown' ? 'warn' : 'error'](v.reason === 'unknown' ? 'host key not pinned; refused' : 'POSSIBLE ATTACK: host key mismatch; refused', { node, presented: v.presented }),
       }),
-      clock,
-      redact,
-      maxOutputBytes: config.maxOutputBytes,
       audit: new FileAuditLog(config.auditLogPath, redact),
     },
-    { backend: config.lockBackend, stateDir: config.stateDir, namespace: config.leaseNamespace, identity: `${hostname()}/${process.pid}`, renewSeconds: config.leaseSeconds, kubeTimeoutMs: config.kubeTimeoutMs, ...(over.lock ? { given: over.lock } : {}) },
+    lockSettings(config, 'bot', over.lock),
   );
   // The first cluster is the default: the single-cluster paths use it.
   const home = clusters[0]!;

@@ -3,19 +3,20 @@
  * and the command-line flags.
  */
 import { createKubeClientInWorker } from '../adapters/kube-in-worker.js';
-import { createSshConnector } from '../adapters/ssh.js';
-import { loadCatalogs } from '../catalog/load.js';
+import type { KubeAccessOptions } from '../adapters/kube.js';
+import { sharedDeps } from '../clusters/cluster-access.js';
 import type { Config } from '../config.js';
 import type { DiagnoseDeps } from '../diagnose/run-diagnosis.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_CLUSTER, loadClusterSpecs } from '../clusters/clusters.js';
 import { loadInventory } from '../inventory/inventory.js';
-import { systemClock, type KubeClient } from '../ports.js';
+import type { KubeClient } from '../ports.js';
 import { createRedactor } from '../redact.js';
 
-/** Diagnosis collaborators plus the Kubernetes writer (for fixes). */
+/** Diagnosis collaborators plus the Kubernetes writer (for fixes) and where the API is (for the fix lock). */
 export interface CliContext extends DiagnoseDeps {
   kubeWriter: KubeClient | null;
+  kubeAccess: KubeAccessOptions;
 }
 
 /** Flags that override the configuration. */
@@ -48,21 +49,20 @@ export async function buildContext(config: Config, flags: ContextFlags, warn: (m
   const where = whereFrom(config, flags);
   if (!where.inventoryPath) throw new UsageError('no inventory: pass --inventory FILE or set NODEDIAG_INVENTORY', 'see the inventory example in the README');
   const inventory = loadInventory(where.inventoryPath);
-  const kube = createKubeClientInWorker({ kubeconfigPath: where.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, ...(where.context ? { context: where.context } : {}) });
-  const redact = createRedactor([config.slack.botToken, config.slack.signingSecret, config.slack.appToken]);
+  const kubeAccess: KubeAccessOptions = { kubeconfigPath: where.kubeconfigPath, requestTimeoutMs: config.kubeTimeoutMs, ...(where.context ? { context: where.context } : {}) };
+  const kube = createKubeClientInWorker(kubeAccess);
   return {
-    catalogs: loadCatalogs(),
-    inventory,
-    ssh: createSshConnector({
+    ...sharedDeps({
+      redact: createRedactor([config.slack.botToken, config.slack.signingSecret, config.slack.appToken]),
+      maxOutputBytes: config.maxOutputBytes,
       onHostKeyRefused: (node, v) => {
         if (v.reason !== 'unknown') warn(`!! POSSIBLE ATTACK: ${node} presented ${v.presented}, not the pinned key (${v.reason})`);
       },
     }),
+    inventory,
     kube: kube.client,
     kubeWriter: kube.client,
     kubeUnavailableReason: kube.client ? '' : kube.reason,
-    clock: systemClock,
-    redact,
-    maxOutputBytes: config.maxOutputBytes,
+    kubeAccess,
   };
 }

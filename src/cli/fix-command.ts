@@ -2,7 +2,6 @@
  * `nodediag fix <node> <finding-id> [--dry-run] [--yes] [--json] [--cordon]`.
  */
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { formatReport, type Style } from '../diagnose/format-text.js';
 import { reportJson } from '../diagnose/report-json.js';
@@ -10,10 +9,10 @@ import { EXIT, UsageError } from '../errors.js';
 import { FileAuditLog } from '../incidents/audit-log.js';
 import { fixJson, formatOutcome, formatStepLine } from '../runbooks/format-run.js';
 import { prepareFix, runFix } from '../runbooks/fix-service.js';
-import { FileNodeLock } from '../runbooks/lock.js';
 import { formatPlan } from '../runbooks/plan.js';
 import { parseArgs } from './args.js';
 import { buildContext } from './context.js';
+import { createFixLock, fixDeps, lockSettings } from '../clusters/cluster-access.js';
 import type { Io } from './io.js';
 
 export const FIX_HELP = `Usage: nodediag fix <node> <finding-id> [options]
@@ -53,11 +52,8 @@ export async function fixCommand(argv: string[], config: Config, io: Io, style: 
   const [node, findingId] = args.positional as [string, string];
   const json = args.flags.json === true;
   const ctx = await buildContext(config, { inventory: args.flags.inventory as string | undefined, kubeconfig: args.flags.kubeconfig as string | undefined, cluster: args.flags.cluster as string | undefined }, io.err);
-  const deps = {
-    ...ctx,
-    audit: new FileAuditLog(config.auditLogPath, ctx.redact),
-    lock: new FileNodeLock(join(config.stateDir, 'locks')),
-  };
+  // The bot's lock (a Lease with NODEDIAG_LOCK_BACKEND=lease): the terminal and the bot never fix one node at once.
+  const deps = fixDeps(ctx, ctx.inventory, { client: ctx.kubeWriter, reason: ctx.kubeUnavailableReason }, await createFixLock(lockSettings(config, 'cli'), ctx.kubeAccess), new FileAuditLog(config.auditLogPath, ctx.redact));
 
   io.progress(`diagnosing ${node}…`);
   const prepared = await prepareFix(node, findingId, deps, { cordon: args.flags.cordon === true });

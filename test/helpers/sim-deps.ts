@@ -6,11 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKubeClient } from '../../src/adapters/kube.js';
-import { createSshConnector } from '../../src/adapters/ssh.js';
+import { fixDeps, sharedDeps } from '../../src/clusters/cluster-access.js';
 import { loadCatalogs, type Catalogs } from '../../src/catalog/load.js';
 import { FileAuditLog } from '../../src/incidents/audit-log.js';
 import { loadInventory } from '../../src/inventory/inventory.js';
-import { systemClock } from '../../src/ports.js';
 import { createRedactor } from '../../src/redact.js';
 import type { FixDeps } from '../../src/runbooks/fix-service.js';
 import { FileNodeLock } from '../../src/runbooks/lock.js';
@@ -31,18 +30,6 @@ export async function simWorld(specs: SimNodeSpec[], opts: { timeScale?: number 
   const k = createKubeClient({ kubeconfigPath: fleet.kubeconfigPath, requestTimeoutMs: 3000 });
   const redact = createRedactor();
   const auditPath = join(dir, 'audit.jsonl');
-  const deps: FixDeps = {
-    catalogs,
-    inventory: loadInventory(fleet.inventoryPath),
-    ssh: createSshConnector(),
-    kube: k.client,
-    kubeUnavailableReason: k.reason,
-    kubeWriter: k.client,
-    clock: systemClock,
-    redact,
-    maxOutputBytes: 256 * 1024,
-    audit: new FileAuditLog(auditPath, redact),
-    lock: new FileNodeLock(join(dir, 'locks')),
-  };
+  const deps = fixDeps(sharedDeps({ redact, maxOutputBytes: 256 * 1024, catalogs }), loadInventory(fleet.inventoryPath), k, new FileNodeLock(join(dir, 'locks')), new FileAuditLog(auditPath, redact));
   return { fleet, deps, catalogs, dir, auditPath };
 }

@@ -5,6 +5,10 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createLeaseLock } from '../../src/adapters/kube.js';
+import { fixCommand } from '../../src/cli/fix-command.js';
+import { loadConfig } from '../../src/config.js';
+import { plain } from '../../src/diagnose/format-text.js';
 import { AuditError, LockHeldError } from '../../src/errors.js';
 import { FileAuditLog, lastStepsStarted, verifyAuditLog } from '../../src/incidents/audit-log.js';
 import { createRedactor } from '../../src/redact.js';
@@ -290,6 +294,27 @@ describe('failure paths', () => {
     expect((await first).result).toBe('fixed');
     const audit = readFileSync(w.auditPath, 'utf8');
     expect(audit).toMatch(/"type":"fix-refused"/);
+  });
+
+  it('from the terminal too, with NODEDIAG_LOCK_BACKEND=lease: a node the bot is fixing (its Lease held) is refused, nothing runs', async () => {
+    const bot = await createLeaseLock({ kubeconfigPath: w.fleet.kubeconfigPath, namespace: 'nodediag', identity: 'bot@nodediag-0/1' });
+    const held = await bot.acquire('gpu-node-1', 'U111 (incident inc-0123456789abcdef)', 60_000);
+    const before = changingScripts(w, 'gpu-node-1').length;
+    const config = loadConfig({
+      NODEDIAG_INVENTORY: w.fleet.inventoryPath,
+      NODEDIAG_KUBECONFIG: w.fleet.kubeconfigPath,
+      NODEDIAG_LOCK_BACKEND: 'lease',
+      NODEDIAG_LEASE_NAMESPACE: 'nodediag',
+      NODEDIAG_STATE_DIR: join(w.dir, 'cli-state'),
+      NODEDIAG_AUDIT_LOG: join(w.dir, 'cli-state', 'audit.jsonl'),
+    });
+    const io = { out: () => undefined, err: () => undefined, progress: () => undefined, confirm: async () => false, interactive: false };
+    try {
+      await expect(fixCommand(['gpu-node-1', 'containerd-socket-is-directory', '--yes'], config, io, plain)).rejects.toThrow(/held by U111 \(incident inc-0123456789abcdef\)/);
+      expect(changingScripts(w, 'gpu-node-1')).toHaveLength(before);
+    } finally {
+      await held.release();
+    }
   });
 
   it('stops at a failing step, says what is done and what is not, and names the follow-up (the seed\'s chain)', async () => {

@@ -18,11 +18,11 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKubeClient } from '../../src/adapters/kube.js';
-import { createSshConnector } from '../../src/adapters/ssh.js';
-import { loadCatalogs } from '../../src/catalog/load.js';
+import { sharedDeps } from '../../src/clusters/cluster-access.js';
+
 import { diagnoseNode, type DiagnoseDeps } from '../../src/diagnose/run-diagnosis.js';
 import { loadInventory } from '../../src/inventory/inventory.js';
-import { systemClock } from '../../src/ports.js';
+
 import { createRedactor } from '../../src/redact.js';
 import { toolkitBackOffEvent } from '../../src/sim/sim-fleet.js';
 import { FIXTURE_DIR, toRaw, type Fixture } from '../fixtures/fixture.js';
@@ -57,16 +57,12 @@ const lab = await Lab.boot({
       ],
 });
 const deps: DiagnoseDeps = {
-  catalogs: loadCatalogs(),
+  ...sharedDeps({ redact: createRedactor(), maxOutputBytes: 256 * 1024 }),
   inventory: loadInventory(lab.inventoryPath),
-  ssh: createSshConnector(),
   ...(() => {
     const k = createKubeClient({ kubeconfigPath: lab.kubeconfigPath });
     return { kube: k.client, kubeUnavailableReason: k.reason };
   })(),
-  clock: systemClock,
-  redact: createRedactor(),
-  maxOutputBytes: 256 * 1024,
 };
 
 async function settle(ms: number): Promise<void> {

@@ -17,12 +17,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKubeClient } from '../../src/adapters/kube.js';
-import { createSshConnector } from '../../src/adapters/ssh.js';
+import { fixDeps, sharedDeps } from '../../src/clusters/cluster-access.js';
+
 import { loadCatalogs } from '../../src/catalog/load.js';
-import { diagnoseNode, type DiagnoseDeps } from '../../src/diagnose/run-diagnosis.js';
+import { diagnoseNode } from '../../src/diagnose/run-diagnosis.js';
 import { FileAuditLog, verifyAuditLog } from '../../src/incidents/audit-log.js';
 import { loadInventory } from '../../src/inventory/inventory.js';
-import { systemClock } from '../../src/ports.js';
+
 import { createRedactor } from '../../src/redact.js';
 import type { RunOutcome } from '../../src/runbooks/execute.js';
 import { prepareFix, runFix, type FixDeps } from '../../src/runbooks/fix-service.js';
@@ -49,18 +50,9 @@ let deps: FixDeps;
 const catalogs = loadCatalogs();
 
 function makeDeps(inventoryPath: string): FixDeps {
+  const redact = createRedactor();
   const k = createKubeClient({ kubeconfigPath: lab.kubeconfigPath });
-  const base: DiagnoseDeps = {
-    catalogs,
-    inventory: loadInventory(inventoryPath),
-    ssh: createSshConnector(),
-    kube: k.client,
-    kubeUnavailableReason: k.reason,
-    clock: systemClock,
-    redact: createRedactor(),
-    maxOutputBytes: 256 * 1024,
-  };
-  return { ...base, kubeWriter: k.client, audit: new FileAuditLog(join(lab.dir, 'audit.jsonl'), base.redact), lock: new FileNodeLock(join(lab.dir, 'locks')) };
+  return fixDeps(sharedDeps({ redact, maxOutputBytes: 256 * 1024, catalogs }), loadInventory(inventoryPath), k, new FileNodeLock(join(lab.dir, 'locks')), new FileAuditLog(join(lab.dir, 'audit.jsonl'), redact));
 }
 
 async function ids(node: LabNode, d = deps): Promise<string[]> {
