@@ -48,7 +48,8 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
     apiVersion: `${NODEDIAG_MESSAGE.group}/${NODEDIAG_MESSAGE.version}`,
     kind: NODEDIAG_MESSAGE.kind,
     metadata: { name: item.id },
-    spec: { seq: item.seq, op: item.op, attempts: item.attempts, notBefore: item.notBefore, ...(item.sentBy ? { sentBy: item.sentBy, sentAt: item.sentAt ?? 0 } : {}) },
+    // The schema's integers: a fractional backoff would be refused.
+    spec: { seq: item.seq, op: item.op, attempts: item.attempts, notBefore: Math.ceil(item.notBefore), ...(item.sentBy ? { sentBy: item.sentBy, sentAt: Math.round(item.sentAt ?? 0) } : {}) },
   });
   const toItem = (o: MessageObject): OutboxItem => ({ id: o.metadata.name, ...o.spec });
 

@@ -171,7 +171,7 @@ export class Outbox {
   /** Items the storage listed: one missing from a later listing was delivered by another process. */
   private readonly listed = new Set<string>();
   private refreshAt = 0;
-  private refreshing = false;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly dir: string,
@@ -223,8 +223,15 @@ export class Outbox {
   }
 
   /** Resolves when everything queued so far is delivered (or dead-lettered), or left to the process that delivers. */
-  drain(timeoutMs = 30_000): Promise<boolean> {
-    if (this.items.size === 0 || (this.opts.shared && !this.opts.shared.delivers())) return Promise.resolve(true);
+  async drain(timeoutMs = 30_000): Promise<boolean> {
+    if (this.opts.shared) {
+      if (!this.opts.shared.delivers()) return true;
+      // What this process queued reaches its own deliveries through the storage: read it once more first.
+      await this.writing;
+      await this.refreshing;
+      await this.refresh();
+    }
+    if (this.items.size === 0) return true;
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
       this.waiters.push(() => {
@@ -234,10 +241,13 @@ export class Outbox {
     });
   }
 
-  /** Reads the kept items: new ones join, those another process delivered leave. */
-  private async refresh(): Promise<void> {
-    if (this.refreshing) return;
-    this.refreshing = true;
+  /** Reads the kept items (one reading at a time): new ones join, those another process delivered leave. */
+  private refresh(): Promise<void> {
+    this.refreshing ??= this.read().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
     try {
       const kept = await this.storage.list();
       const now = this.clock.now();
@@ -256,8 +266,6 @@ export class Outbox {
       for (const [id, item] of this.items) if (!ids.has(id) && this.listed.has(id) && !this.busy.has(item.op.channel)) this.drop(item);
     } catch (err) {
       this.log.warn('outbox: cannot read the queued messages; trying again', { error: (err as Error).message });
-    } finally {
-      this.refreshing = false;
     }
   }
 
