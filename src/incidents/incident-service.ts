@@ -12,7 +12,7 @@ import { reportJson } from '../diagnose/report-json.js';
 import { Semaphore } from '../concurrency.js';
 import { AuditError, LockHeldError, NodediagError, errorMessage } from '../errors.js';
 import type { ChatMessage, ChatPort, Clock, Logger } from '../ports.js';
-import { DEFAULT_LOCK_TTL_MS, type RunEvent } from '../runbooks/execute.js';
+import type { RunEvent } from '../runbooks/execute.js';
 import { planFix, runFix, type FixDeps, type PreparedFix } from '../runbooks/fix-service.js';
 import type { LockHandle } from '../runbooks/lock.js';
 import { expandPlan, shortHash, storePlan } from '../runbooks/plan.js';
@@ -23,23 +23,11 @@ import type { Outbox, OutboxOp } from './outbox.js';
 import { ConflictError, type IncidentStore } from './store.js';
 import { clusterNodeKey, DEFAULT_CLUSTER, resolveCluster, splitClusterNodeKey, type ClusterIndex } from '../clusters/clusters.js';
 import { lastStepsStarted } from './audit-log.js';
+import { FixClaims } from './fix-claims.js';
 import type { AlertSource } from '../alerts/alertmanager.js';
 import { NO_METRICS, type MetricsSink } from '../metrics.js';
 import { activePause, budgetRefusal, stormNow, type Pause, type RailsConfig, type Storm } from '../rails/gates.js';
 import type { RailsMemory } from '../rails/ledger.js';
-
-/** The fix lock's names for a cluster's fix slots (`…0` to `…N-1`, N = NODEDIAG_MAX_CONCURRENT_FIXES): lock names no real node has. */
-const FIX_SLOT_LOCK = 'nodediag-fix-slot-';
-/**
- * The lock a process holds for each approved fix it carries, from the approval
- * to the fix's last word (queued, running, finishing): once it lapses, that
- * process is gone. The node's own lock is held only while the steps run.
- */
-const INCIDENT_LOCK = 'nodediag-incident-';
-/** How long a fix may be carried holding its lock (a lease lapses sooner when its process dies: it stops renewing). */
-const INCIDENT_HOLD_MS = 24 * 3600_000;
-/** How often a fix waiting for a slot another process holds looks again. */
-const SLOT_POLL_MS = 2000;
 
 /** Collaborators of the incident service. */
 export interface IncidentServiceDeps {
@@ -70,9 +58,6 @@ export interface IncidentServiceDeps {
   /** Between an approval and the node's lock being taken (re-plan, preflight) no lock is held yet: not a sign of a dead process before this long. */
   takeoverGraceMs?: number;
 }
-
-/** A diagnosis still open after this long was left by a process that stopped (a diagnosis is bounded well below it). */
-const STALE_DIAGNOSIS_MS = 5 * 60_000;
 
 /** What the storm gate counts as an unhealthy node: unreachable, or a critical or high root cause (advice-level findings are not). */
 function unhealthy(report: DiagnosisReport): boolean {
@@ -119,11 +104,13 @@ export class IncidentService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly metrics: MetricsSink;
+  private readonly claims: FixClaims;
   private stormShown: Storm | null = null;
 
   constructor(private readonly d: IncidentServiceDeps) {
     this.diagnoses = new Semaphore(d.maxConcurrentDiagnoses);
     this.metrics = d.metrics ?? NO_METRICS;
+    this.claims = new FixClaims((cluster) => this.fixOf(cluster).lock, { shared: Boolean(d.sharedStore), slots: d.rails.config.maxConcurrentFixes, clock: d.clock, takeoverGraceMs: d.takeoverGraceMs ?? 30_000 });
   }
 
   /** The pause in force, if any. */
@@ -606,14 +593,10 @@ export class IncidentService {
   private async run(approved: IncidentIn<'approved'>, approver: string): Promise<void> {
     const slots = this.slotsOf(approved.cluster);
     // Held to the end: another process that finds this fix approved, queued, running or finishing knows from it that this one still lives.
-    const carried = !this.d.sharedStore
-      ? null
-      : await this.fixOf(approved.cluster)
-          .lock.acquire(`${INCIDENT_LOCK}${approved.id}`, `${approved.node} (incident ${approved.id})`, INCIDENT_HOLD_MS)
-          .catch((err) => {
-            this.d.logger.warn('cannot hold the incident lock; if this process stops before the fix ends, another replica sees it only by the node lock', { incident: approved.id, error: errorMessage(err) });
-            return null;
-          });
+    const carried = await this.claims.carry(approved).catch((err) => {
+      this.d.logger.warn('cannot hold the incident lock; if this process stops before the fix ends, another replica sees it only by the node lock', { incident: approved.id, error: errorMessage(err) });
+      return null;
+    });
     let queued = false;
     const queue = async (waitingFor: string[]) => {
       if (queued) return;
@@ -639,7 +622,7 @@ export class IncidentService {
     let shared: LockHandle | null = null;
     try {
       try {
-        shared = await this.sharedSlot(approved, queue);
+        shared = await this.claims.slot(approved, queue);
       } catch (err) {
         result = await this.notStarted(approved, `the cluster's fix slot could not be taken: ${this.d.fix.redact(errorMessage(err))}`, 'fix-not-started', {});
         return;
@@ -651,24 +634,6 @@ export class IncidentService {
       this.fixing.delete(key);
       slots.release();
       this.metrics.fixRun(approved.plan.runbook, result, (this.d.clock.now() - started) / 1000);
-    }
-  }
-
-  /** One of the cluster's fix slots, shared by every process through the fix lock; waits, saying so once, while all are taken. */
-  private async sharedSlot(inc: IncidentIn<'approved'>, onWait: (waitingFor: string[]) => Promise<void>): Promise<LockHandle> {
-    const fix = this.fixOf(inc.cluster);
-    for (;;) {
-      const holders: string[] = [];
-      for (let i = 0; i < this.d.rails.config.maxConcurrentFixes; i++) {
-        try {
-          return await fix.lock.acquire(`${FIX_SLOT_LOCK}${i}`, `${inc.node} (incident ${inc.id})`, DEFAULT_LOCK_TTL_MS);
-        } catch (err) {
-          if (!(err instanceof LockHeldError)) throw err;
-          holders.push(err.holder.replace(/ \(incident .*$/, ''));
-        }
-      }
-      await onWait(holders);
-      await this.d.clock.sleep(SLOT_POLL_MS);
     }
   }
 
@@ -847,7 +812,7 @@ export class IncidentService {
    * and nothing is re-run without a new approval.
    */
   async recover(): Promise<number> {
-    const stuck = await this.orphaned(await this.d.store.list(['approved', 'running', 'diagnosing']));
+    const stuck = await this.claims.orphaned(await this.d.store.list(['approved', 'running', 'diagnosing']));
     const inFlight = lastStepsStarted(this.d.auditPath, new Set(stuck.filter((i) => i.state === 'running').map((i) => i.id)));
     for (const inc of stuck) {
       const wasFixing = inc.state !== 'diagnosing';
@@ -858,9 +823,7 @@ export class IncidentService {
         const at = done.state === 'interrupted' ? done.progress : undefined;
         const waitingFor = inc.state === 'approved' ? inc.waitingFor : undefined;
         this.audit(done, 'interrupted', 'nodediag', { step: at?.step ?? 0, title: at?.title ?? '' });
-        await this.fixOf(inc.cluster).lock.forceRelease(inc.node);
-        await this.fixOf(inc.cluster).lock.forceRelease(`${INCIDENT_LOCK}${inc.id}`);
-        await this.releaseSlotsOf(inc);
+        await this.claims.release(inc);
         await this.thread(done, {
           text: waitingFor?.length
             ? `:warning: ${this.d.sharedStore ? 'the nodediag process holding this approved fix stopped' : 'nodediag restarted'} while it waited for the fix on ${waitingFor.join(', ')}; nothing ran. Nothing will run without a new approval: re-diagnose.`
@@ -874,32 +837,4 @@ export class IncidentService {
     return stuck.length;
   }
 
-  /** Frees the cluster fix slot an interrupted fix held: named for it; or, with one process, left by its previous run. */
-  private async releaseSlotsOf(inc: Incident): Promise<void> {
-    const lock = this.fixOf(inc.cluster).lock;
-    for (let i = 0; i < this.d.rails.config.maxConcurrentFixes; i++) {
-      const slot = `${FIX_SLOT_LOCK}${i}`;
-      const held = await lock.holder(slot);
-      // A lapsed slot in a shared store is free already, and another process may be taking it right now.
-      if (held ? held.holder.endsWith(`(incident ${inc.id})`) : !this.d.sharedStore) await lock.forceRelease(slot);
-    }
-  }
-
-  /** In a shared store, only what no live replica is doing: the incident's and the node's locks have lapsed, or the diagnosis is long overdue. */
-  private async orphaned(open: Incident[]): Promise<Incident[]> {
-    if (!this.d.sharedStore) return open;
-    const out: Incident[] = [];
-    for (const inc of open) {
-      if (inc.state === 'diagnosing') {
-        if (this.d.clock.now() - Date.parse(inc.createdAt) > STALE_DIAGNOSIS_MS) out.push(inc);
-        continue;
-      }
-      const quiet = this.d.clock.now() - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) > (this.d.takeoverGraceMs ?? 30_000);
-      if (!quiet) continue;
-      const lock = this.fixOf(inc.cluster).lock;
-      // The process carrying the fix holds its incident lock throughout, and the node's lock while the steps run.
-      if (!(await lock.holder(`${INCIDENT_LOCK}${inc.id}`)) && !(await lock.holder(inc.node))) out.push(inc);
-    }
-    return out;
-  }
 }
