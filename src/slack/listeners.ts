@@ -39,6 +39,15 @@ export interface ListenerDeps {
   redact: Redactor;
 }
 
+/** Slack gives a view submission 3 s; past this the modal is answered and the approval finishes behind it. */
+const VIEW_ACK_BUDGET_MS = 2000;
+
+/** A modal that only tells something. */
+function notice(title: string, text?: string, refusal?: Refusal): Record<string, unknown> {
+  const blocks = refusal ? refusalMessage(refusal.reason, refusal.hint).blocks : [{ type: 'section', text: { type: 'mrkdwn', text: text ?? '' } }];
+  return { type: 'modal', title: { type: 'plain_text', text: title }, close: { type: 'plain_text', text: 'Close' }, blocks };
+}
+
 export function registerListeners(app: App, d: ListenerDeps): void {
   const tell = async (channel: string, user: string, r: Refusal) => {
     try {
@@ -119,9 +128,25 @@ export function registerListeners(app: App, d: ListenerDeps): void {
       await ack({ response_action: 'errors', errors: {} } as never);
       return;
     }
-    const refusal = await d.service.track(() => d.service.confirmApproval(parsed.data.view.private_metadata, parsed.data.user.id));
-    if (refusal) {
-      await ack({ response_action: 'update', view: { type: 'modal', title: { type: 'plain_text', text: 'Not approved' }, close: { type: 'plain_text', text: 'Close' }, blocks: refusalMessage(refusal.reason, refusal.hint).blocks } } as never);
+    const id = parsed.data.view.private_metadata;
+    const user = parsed.data.user.id;
+    const work = d.service.track(() => d.service.confirmApproval(id, user));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), VIEW_ACK_BUDGET_MS)));
+    const first = await Promise.race([work, late]).finally(() => clearTimeout(timer));
+    if (first === 'late') {
+      // Slack gives a view submission 3 s: the modal is answered now, the approval finishes behind it.
+      await ack({ response_action: 'update', view: notice('Approval received', 'nodediag is still recording your approval (the Kubernetes API answers slowly). The thread says when the fix starts; if it cannot be approved, you are told why.') } as never);
+      const refusal = await work.catch((err) => {
+        d.logger.error('approval failed after its modal was answered', { incident: id, error: d.redact(String(err)) });
+        return { reason: 'The approval could not be recorded; try again.' } satisfies Refusal;
+      });
+      const inc = refusal ? await d.service.get(id).catch(() => null) : null;
+      if (refusal && inc) await tell(inc.channel, user, refusal);
+      return;
+    }
+    if (first) {
+      await ack({ response_action: 'update', view: notice('Not approved', undefined, first) } as never);
       return;
     }
     await ack();

@@ -124,6 +124,27 @@ describe('three replicas, one truth', () => {
     expect(summaries(second)[0]!.text).toMatch(/fixed/);
   });
 
+  it('with the API answering slowly, the approval modal is still answered within Slack\'s 3 s, and the fix goes on behind it', async () => {
+    w.fleet.nodes.get('gpu-node-7')!.inject('containerd-socket-is-directory');
+    await w.slash('gpu-node-7', 'U0REQUESTER');
+    const c = await until(() => card('gpu-node-7'), 20_000, 'the card');
+    const id = incidentIdOf(c)!;
+    const views = w.slack.views.length;
+    await b.click(ACTIONS.approve, id, 'U0APPROVER');
+    await until(() => w.slack.views.length > views, 10_000, 'the confirmation');
+    w.fleet.kube.faults = { latencyMs: 1000 };
+    try {
+      const answer = await b.submit(APPROVE_VIEW, id, 'U0APPROVER');
+      expect(answer.ms).toBeLessThan(3000);
+      expect(answer.body).toMatch(/Approval received/);
+    } finally {
+      w.fleet.kube.faults = {};
+    }
+    await until(() => summaries(c)[0], 60_000, 'the summary');
+    expect(summaries(c)[0]!.text).toMatch(/fixed/);
+    expect(resource(id)!.status.approver).toBe('U0APPROVER');
+  });
+
   it("an approved fix does not start when the node's name now leads to another machine than the one diagnosed", async () => {
     w.fleet.nodes.get('gpu-node-6')!.inject('containerd-socket-is-directory');
     await w.slash('gpu-node-6', 'U0REQUESTER');
