@@ -12,8 +12,10 @@ import { createKubeIncidentStore, NODE_INCIDENT } from '../../src/adapters/kube-
 import { fieldsOf, newIncidentId, type FixOffer, type Incident } from '../../src/incidents/incident.js';
 import { ConflictError, FileIncidentStore, type IncidentStore } from '../../src/incidents/store.js';
 import { NODEDIAG_CRDS, useKubeStandin } from '../helpers/kube-api.js';
+import { useRealApiServer } from '../helpers/real-api.js';
 
 const { api, kubeconfigPath: kubeconfig } = useKubeStandin('store-token-0123456789');
+const real = useRealApiServer();
 const crd = NODEDIAG_CRDS.find((d) => d.spec.names.kind === 'NodeIncident');
 
 /** An incident offering a fix; `over` may move it to any state with what that state holds. */
@@ -47,6 +49,7 @@ const fileDir = mkdtempSync(join(tmpdir(), 'nodediag-store-file-'));
 const stores: Array<[string, Make]> = [
   ['file store', async () => new FileIncidentStore(join(fileDir, 'incidents'))],
   ['NodeIncident custom resources', async () => createKubeIncidentStore({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', cluster: 'lab' })],
+  ...(real.available ? [['NodeIncident custom resources on the real API server', async () => createKubeIncidentStore({ kubeconfigPath: real.kubeconfigPath(), namespace: 'nodediag', cluster: 'lab' })] as [string, Make]] : []),
 ];
 
 describe.each(stores)('%s', (_name, make) => {
@@ -170,5 +173,24 @@ describe('NodeIncident custom resources, shared by replicas', () => {
     } finally {
       api.customResources.handle = put;
     }
+  });
+});
+
+(real.available ? describe : describe.skip)('what only the real API server checks', () => {
+  it('refuses a change of an incident\'s spec (the CRD\'s CEL rule) and a status without its required shape', async () => {
+    const store = await createKubeIncidentStore({ kubeconfigPath: real.kubeconfigPath(), namespace: 'cel', cluster: 'lab' });
+    const i = incident();
+    await store.create(i);
+    const path = `/apis/${NODE_INCIDENT.group}/${NODE_INCIDENT.version}/namespaces/cel/${NODE_INCIDENT.plural}/${i.id}`;
+    const obj = (await real.call('GET', path)).body;
+    const moved = await real.call('PUT', path, { ...obj, spec: { ...obj.spec, node: 'gpu-node-2' } });
+    expect(moved.status).toBe(422);
+    expect(moved.body.message).toMatch(/the spec of an incident never changes/);
+    const missing = await real.call('POST', `/apis/${NODE_INCIDENT.group}/${NODE_INCIDENT.version}/namespaces/cel/${NODE_INCIDENT.plural}`, { apiVersion: `${NODE_INCIDENT.group}/${NODE_INCIDENT.version}`, kind: NODE_INCIDENT.kind, metadata: { name: 'inc-0000000000000000' }, spec: { node: 'gpu-node-1' } });
+    expect(missing.status).toBe(422);
+    expect(missing.body.message).toMatch(/spec\.channel: Required value/);
+    // The store's own writes still pass, the status with them.
+    await store.put(next(i, { state: 'rejected', rejectedBy: 'U0APPROVER' }));
+    expect((await store.get(i.id))?.state).toBe('rejected');
   });
 });

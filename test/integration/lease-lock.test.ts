@@ -2,8 +2,10 @@
 import { createLeaseLock, fixLeaseName } from '../../src/adapters/kube.js';
 import { LockHeldError } from '../../src/errors.js';
 import { useKubeStandin } from '../helpers/kube-api.js';
+import { useRealApiServer } from '../helpers/real-api.js';
 
 const { api, kubeconfigPath: kubeconfig } = useKubeStandin('lease-token-0123456789');
+const real = useRealApiServer();
 
 const replica = (identity: string) => createLeaseLock({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', identity });
 
@@ -55,5 +57,30 @@ describe('lease lock', () => {
 
   it('keeps long node names within the Lease name limit', () => {
     expect(fixLeaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
+  });
+});
+
+(real.available ? describe : describe.skip)('lease lock on the real API server (Leases as a CRD there)', () => {
+  const on = (identity: string) => createLeaseLock({ kubeconfigPath: real.kubeconfigPath(), namespace: 'nodediag', identity });
+
+  it('lets exactly one of racing replicas take a node, names the holder to the others, and frees it on release', async () => {
+    const locks = await Promise.all(['r1', 'r2', 'r3', 'r4'].map(on));
+    const results = await Promise.allSettled(locks.map((l, i) => l.acquire('gpu-node-9', `replica ${i}`, 60_000)));
+    const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(won).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof LockHeldError)).toBe(true);
+    const holder = (await locks[0]!.holder('gpu-node-9'))!.holder;
+    expect(holder).toMatch(/^replica \d$/);
+    await won[0]!.release();
+    expect(await locks[0]!.holder('gpu-node-9')).toBeNull();
+  });
+
+  it('takes over a lease whose holder stopped renewing it', async () => {
+    await (await on('crashed')).acquire('gpu-node-8', 'crashed bot', 1000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const h = await (await on('bot-b')).acquire('gpu-node-8', 'U333', 60_000);
+    const lease = await real.call('GET', `/apis/coordination.k8s.io/v1/namespaces/nodediag/leases/${fixLeaseName('gpu-node-8')}`);
+    expect(lease.body.spec.holderIdentity).toBe('bot-b');
+    await h.release();
   });
 });

@@ -13,8 +13,10 @@ import { RailsLedger, type RailsMemory } from '../../src/rails/ledger.js';
 import { KubeApiStandin } from '../../src/sim/kube-standin.js';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
 import { useKubeStandin } from '../helpers/kube-api.js';
+import { useRealApiServer } from '../helpers/real-api.js';
 
 const { api, kubeconfigPath: kubeconfig } = useKubeStandin('rails-token-0123456789');
+const real = useRealApiServer();
 
 const HOUR = 3600_000;
 let clock = Date.parse('2026-11-30T12:00:00Z');
@@ -27,6 +29,7 @@ const base = mkdtempSync(join(tmpdir(), 'nodediag-rails-file-'));
 const memories: Array<[string, Make]> = [
   ['the state directory', async (where) => new RailsLedger(join(base, where), windows.retryWindowMs, now)],
   ['the NodediagRails resource', async (where) => createKubeRails({ kubeconfigPath: kubeconfig(), namespace: where, ...windows, now })],
+  ...(real.available ? [['the NodediagRails resource on the real API server', async (where: string) => createKubeRails({ kubeconfigPath: real.kubeconfigPath(), namespace: where, ...windows, now })] as [string, Make]] : []),
 ];
 
 const pause: Pause = { by: 'U0OPS', reason: 'zone-b maintenance', at: '2026-11-30T12:00:00Z', until: '2026-11-30T14:00:00Z', channel: 'C0OPS' };

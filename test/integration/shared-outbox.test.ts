@@ -15,9 +15,11 @@ import { FileOutboxStorage, Outbox, type OutboxItem, type OutboxStorage } from '
 import { silentLogger, systemClock, type ChatPort } from '../../src/ports.js';
 import { SlackEmulator } from '../../src/sim/slack-emulator.js';
 import { useKubeStandin } from '../helpers/kube-api.js';
+import { useRealApiServer } from '../helpers/real-api.js';
 import { until } from '../helpers/slack-world.js';
 
 const { api, kubeconfigPath } = useKubeStandin('outbox-token-0123456789');
+const real = useRealApiServer();
 const base = mkdtempSync(join(tmpdir(), 'nodediag-outbox-'));
 let n = 0;
 const fresh = () => `ns-${++n}-${Math.random().toString(36).slice(2, 8)}`;
@@ -26,6 +28,7 @@ type Make = (where: string) => Promise<OutboxStorage>;
 const storages: Array<[string, Make]> = [
   ['a folder', async (where) => new FileOutboxStorage(join(base, where))],
   ['NodediagMessage resources', (where) => createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: where, now: () => Date.now() })],
+  ...(real.available ? [['NodediagMessage resources on the real API server', (where: string) => createKubeOutboxStorage({ kubeconfigPath: real.kubeconfigPath(), namespace: where, now: () => Date.now() })] as [string, Make]] : []),
 ];
 
 const post = (key: string, text = key): OutboxItem['op'] => ({ op: 'post', key, channel: 'C0OPS', message: { text } });
