@@ -10,7 +10,7 @@
 import { KubeAccessError } from '../errors.js';
 import { INCIDENT_ID, offerOf, TERMINAL_STATES, type Incident, type IncidentState } from '../incidents/incident.js';
 import { ConflictError, type IncidentStore } from '../incidents/store.js';
-import { crdMissing, httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
+import { httpStatus, openCustomResource, type KubeAccessOptions } from './kube.js';
 
 /** The custom resource's coordinates. */
 export const NODE_INCIDENT = { group: 'nodediag.io', version: 'v1alpha1', plural: 'nodeincidents', kind: 'NodeIncident' } as const;
@@ -58,12 +58,8 @@ export function toNodeIncident(i: Incident, namespace: string, cluster?: string,
 
 /** Creates the store; the client library loads here, once. */
 export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): Promise<IncidentStore> {
-  const { lib, kc, server } = await openKube(opts, 'the Kubernetes incident store (NODEDIAG_STORE=kube)');
-  const api = kc.makeApiClient(lib.CustomObjectsApi);
-  const ms = opts.requestTimeoutMs ?? 5000;
+  const { lib, api, at, options, fail, checkServed } = await openCustomResource(opts, NODE_INCIDENT, 'the Kubernetes incident store (NODEDIAG_STORE=kube)');
   const ns = opts.namespace;
-  const at = { group: NODE_INCIDENT.group, version: NODE_INCIDENT.version, plural: NODE_INCIDENT.plural, namespace: ns };
-  const op = (verb: string, sub = '') => ({ verb, resource: `${NODE_INCIDENT.plural}${sub}`, scope: `API group ${NODE_INCIDENT.group}, namespace ${ns}` });
   /** The resourceVersion of each incident version last read or written here: the precondition of the next write. */
   const seen = new Map<string, { version: number; rv: string }>();
   const remember = (id: string, version: number, rv: string | undefined) => {
@@ -76,10 +72,10 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
   const read = async (id: string): Promise<Incident | null> => {
     let obj: NodeIncidentObject;
     try {
-      obj = (await api.getNamespacedCustomObject({ ...at, name: id }, timeoutOptions(lib, ms))) as NodeIncidentObject;
+      obj = (await api.getNamespacedCustomObject({ ...at, name: id }, options())) as NodeIncidentObject;
     } catch (err) {
       if (httpStatus(err) === 404) return null;
-      throw mapError(err, op('get'), server);
+      throw fail(err, 'get');
     }
     // Created but its first status write did not land: not an incident yet.
     if (!obj.status?.incident) return null;
@@ -89,7 +85,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
 
   const writeStatus = async (i: Incident, rv: string): Promise<void> => {
     try {
-      const out = (await api.replaceNamespacedCustomObjectStatus({ ...at, name: i.id, body: toNodeIncident(i, ns, opts.cluster, rv) }, timeoutOptions(lib, ms))) as NodeIncidentObject;
+      const out = (await api.replaceNamespacedCustomObjectStatus({ ...at, name: i.id, body: toNodeIncident(i, ns, opts.cluster, rv) }, options())) as NodeIncidentObject;
       remember(i.id, i.version, out.metadata.resourceVersion);
     } catch (err) {
       const code = httpStatus(err);
@@ -97,7 +93,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
         seen.delete(i.id);
         throw new ConflictError(i.id);
       }
-      throw mapError(err, op('update', '/status'), server);
+      throw fail(err, 'update', '/status');
     }
   };
 
@@ -109,7 +105,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
       // With the resourceVersion just written as precondition: a patch on top of another replica's change would make it look like ours.
       const out = (await api.patchNamespacedCustomObject(
         { ...at, name: i.id, body: { metadata: { resourceVersion: written.rv, labels: { [STATE_LABEL]: 'false' } } } },
-        timeoutOptions(lib, ms, [lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)]),
+        options([lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)]),
       )) as NodeIncidentObject;
       remember(i.id, i.version, out.metadata.resourceVersion);
     } catch {
@@ -117,15 +113,7 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
     }
   };
 
-  // Fail at start, not at the first incident, when the resource is not there or not allowed.
-  try {
-    await api.listNamespacedCustomObject({ ...at, limit: 1 }, timeoutOptions(lib, ms));
-  } catch (err) {
-    if (httpStatus(err) === 404) {
-      throw crdMissing(server, NODE_INCIDENT);
-    }
-    throw mapError(err, op('list'), server);
-  }
+  await checkServed();
 
   return {
     async get(id) {
@@ -138,10 +126,10 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
       body.metadata.labels = { [STATE_LABEL]: String(!TERMINAL_STATES.has(incident.state)) };
       let created: NodeIncidentObject;
       try {
-        created = (await api.createNamespacedCustomObject({ ...at, body }, timeoutOptions(lib, ms))) as NodeIncidentObject;
+        created = (await api.createNamespacedCustomObject({ ...at, body }, options())) as NodeIncidentObject;
       } catch (err) {
         if (httpStatus(err) === 409) throw new ConflictError(incident.id);
-        throw mapError(err, op('create'), server);
+        throw fail(err, 'create');
       }
       if (!created.metadata.resourceVersion) throw new KubeAccessError('KUBE_ERROR', `the API created ${incident.id} without a resourceVersion`);
       await writeStatus(incident, created.metadata.resourceVersion);
@@ -165,9 +153,9 @@ export async function createKubeIncidentStore(opts: KubeIncidentStoreOptions): P
       do {
         let page: { items: NodeIncidentObject[]; metadata?: { continue?: string } };
         try {
-          page = await api.listNamespacedCustomObject({ ...at, limit: 250, ...(cont ? { _continue: cont } : {}), ...(openOnly ? { labelSelector: `${STATE_LABEL}!=false` } : {}) }, timeoutOptions(lib, ms));
+          page = await api.listNamespacedCustomObject({ ...at, limit: 250, ...(cont ? { _continue: cont } : {}), ...(openOnly ? { labelSelector: `${STATE_LABEL}!=false` } : {}) }, options());
         } catch (err) {
-          throw mapError(err, op('list'), server);
+          throw fail(err, 'list');
         }
         for (const o of page.items) {
           const i = o.status?.incident;

@@ -7,9 +7,8 @@
  * labelled dead, for `kubectl get nodediagmessages -l nodediag.io/dead=true`.
  */
 import { randomBytes } from 'node:crypto';
-import { KubeAccessError } from '../errors.js';
 import type { OutboxItem, OutboxOp, OutboxStorage } from '../incidents/outbox.js';
-import { crdMissing, httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
+import { httpStatus, openCustomResource, type KubeAccessOptions } from './kube.js';
 
 /** The custom resource's coordinates. */
 export const NODEDIAG_MESSAGE = { group: 'nodediag.io', version: 'v1alpha1', plural: 'nodediagmessages', kind: 'NodediagMessage' } as const;
@@ -35,11 +34,7 @@ const CREATE_TRIES = 4;
 
 /** Creates the storage, checking once that the resource is served and allowed. */
 export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<OutboxStorage> {
-  const { lib, kc, server } = await openKube(opts, 'the shared outbox (NODEDIAG_STORE=kube)');
-  const api = kc.makeApiClient(lib.CustomObjectsApi);
-  const ms = opts.requestTimeoutMs ?? 5000;
-  const at = { group: NODEDIAG_MESSAGE.group, version: NODEDIAG_MESSAGE.version, plural: NODEDIAG_MESSAGE.plural, namespace: opts.namespace };
-  const op = (verb: string) => ({ verb, resource: NODEDIAG_MESSAGE.plural, scope: `API group ${NODEDIAG_MESSAGE.group}, namespace ${opts.namespace}` });
+  const { lib, api, at, options, fail, checkServed } = await openCustomResource(opts, NODEDIAG_MESSAGE, 'the shared outbox (NODEDIAG_STORE=kube)');
   // Names sort by time, then by process, then by order in the process: one order for every replica's messages.
   const tag = randomBytes(4).toString('hex');
   let last = 0;
@@ -53,12 +48,7 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
   });
   const toItem = (o: MessageObject): OutboxItem => ({ id: o.metadata.name, ...o.spec });
 
-  try {
-    await api.listNamespacedCustomObject({ ...at, limit: 1 }, timeoutOptions(lib, ms));
-  } catch (err) {
-    if (httpStatus(err) === 404) throw crdMissing(server, NODEDIAG_MESSAGE);
-    throw mapError(err, op('list'), server);
-  }
+  await checkServed();
 
   return {
     next() {
@@ -72,9 +62,9 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
       do {
         let page: { items: MessageObject[]; metadata?: { continue?: string } };
         try {
-          page = await api.listNamespacedCustomObject({ ...at, limit: 500, labelSelector: `${DEAD_LABEL}!=true`, ...(cont ? { _continue: cont } : {}) }, timeoutOptions(lib, ms));
+          page = await api.listNamespacedCustomObject({ ...at, limit: 500, labelSelector: `${DEAD_LABEL}!=true`, ...(cont ? { _continue: cont } : {}) }, options());
         } catch (err) {
-          throw mapError(err, op('list'), server);
+          throw fail(err, 'list');
         }
         for (const o of page.items) if (o.spec?.op && typeof o.spec.seq === 'number') out.push(toItem(o));
         cont = page.metadata?.continue || undefined;
@@ -85,13 +75,13 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
     async add(item) {
       for (let i = 1; ; i++) {
         try {
-          await api.createNamespacedCustomObject({ ...at, body: toObject(item) }, timeoutOptions(lib, ms));
+          await api.createNamespacedCustomObject({ ...at, body: toObject(item) }, options());
           return;
         } catch (err) {
           const code = httpStatus(err);
           // A create that landed although its answer was lost.
           if (code === 409) return;
-          if ((code !== undefined && code < 500 && code !== 429) || i === CREATE_TRIES) throw mapError(err, op('create'), server);
+          if ((code !== undefined && code < 500 && code !== 429) || i === CREATE_TRIES) throw fail(err, 'create');
           await new Promise((r) => setTimeout(r, 250 * 2 ** i));
         }
       }
@@ -102,10 +92,10 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
       try {
         await api.patchNamespacedCustomObject(
           { ...at, name: item.id, body: { spec } },
-          timeoutOptions(lib, ms, [lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)]),
+          options([lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)]),
         );
       } catch (err) {
-        throw mapError(err, op('patch'), server);
+        throw fail(err, 'patch');
       }
     },
 
@@ -114,14 +104,14 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
         if (dead) {
           await api.patchNamespacedCustomObject(
             { ...at, name: item.id, body: { metadata: { labels: { [DEAD_LABEL]: 'true' } } } },
-            timeoutOptions(lib, ms, [lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)]),
+            options([lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch)]),
           );
         } else {
-          await api.deleteNamespacedCustomObject({ ...at, name: item.id }, timeoutOptions(lib, ms));
+          await api.deleteNamespacedCustomObject({ ...at, name: item.id }, options());
         }
       } catch (err) {
         if (httpStatus(err) === 404) return;
-        throw err instanceof KubeAccessError ? err : mapError(err, op(dead ? 'patch' : 'delete'), server);
+        throw fail(err, dead ? 'patch' : 'delete');
       }
     },
   };

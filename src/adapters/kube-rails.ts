@@ -10,7 +10,7 @@
 import { KubeAccessError } from '../errors.js';
 import type { LedgerEvent, Pause } from '../rails/gates.js';
 import type { RailsMemory } from '../rails/ledger.js';
-import { crdMissing, httpStatus, mapError, openKube, timeoutOptions, type KubeAccessOptions } from './kube.js';
+import { crdMissing, httpStatus, openCustomResource, type KubeAccessOptions } from './kube.js';
 
 /** The custom resource's coordinates. */
 export const NODEDIAG_RAILS = { group: 'nodediag.io', version: 'v1alpha1', plural: 'nodediagrails', kind: 'NodediagRails' } as const;
@@ -45,11 +45,7 @@ const CAS_TRIES = 8;
 
 /** Creates the shared rails memory, reading it once (and creating the object on first use). */
 export async function createKubeRails(opts: KubeRailsOptions): Promise<RailsMemory> {
-  const { lib, kc, server } = await openKube(opts, 'the shared rails (NODEDIAG_STORE=kube)');
-  const api = kc.makeApiClient(lib.CustomObjectsApi);
-  const ms = opts.requestTimeoutMs ?? 5000;
-  const at = { group: NODEDIAG_RAILS.group, version: NODEDIAG_RAILS.version, plural: NODEDIAG_RAILS.plural, namespace: opts.namespace };
-  const op = (verb: string) => ({ verb, resource: NODEDIAG_RAILS.plural, scope: `API group ${NODEDIAG_RAILS.group}, namespace ${opts.namespace}` });
+  const { api, server, at, options, fail } = await openCustomResource(opts, NODEDIAG_RAILS, 'the shared rails (NODEDIAG_STORE=kube)');
   const apiVersion = `${NODEDIAG_RAILS.group}/${NODEDIAG_RAILS.version}`;
 
   let events: LedgerEvent[] = [];
@@ -71,23 +67,23 @@ export async function createKubeRails(opts: KubeRailsOptions): Promise<RailsMemo
 
   const load = async (): Promise<void> => {
     try {
-      take((await api.getNamespacedCustomObject({ ...at, name: RAILS_OBJECT }, timeoutOptions(lib, ms))) as RailsObject);
+      take((await api.getNamespacedCustomObject({ ...at, name: RAILS_OBJECT }, options())) as RailsObject);
       return;
     } catch (err) {
-      if (httpStatus(err) !== 404) throw mapError(err, op('get'), server);
+      if (httpStatus(err) !== 404) throw fail(err, 'get');
     }
     try {
       const body: RailsObject = { apiVersion, kind: NODEDIAG_RAILS.kind, metadata: { name: RAILS_OBJECT }, spec: { pause: null, events: [] } };
-      take((await api.createNamespacedCustomObject({ ...at, body }, timeoutOptions(lib, ms))) as RailsObject);
+      take((await api.createNamespacedCustomObject({ ...at, body }, options())) as RailsObject);
     } catch (err) {
       // Another replica created it first: read theirs.
       if (httpStatus(err) !== 409) {
         if (httpStatus(err) === 404) {
           throw crdMissing(server, NODEDIAG_RAILS);
         }
-        throw mapError(err, op('create'), server);
+        throw fail(err, 'create');
       }
-      take((await api.getNamespacedCustomObject({ ...at, name: RAILS_OBJECT }, timeoutOptions(lib, ms))) as RailsObject);
+      take((await api.getNamespacedCustomObject({ ...at, name: RAILS_OBJECT }, options())) as RailsObject);
     }
   };
 
@@ -100,11 +96,11 @@ export async function createKubeRails(opts: KubeRailsOptions): Promise<RailsMemo
       const next = apply({ events: [...events], pause });
       const body: RailsObject = { apiVersion, kind: NODEDIAG_RAILS.kind, metadata: { name: RAILS_OBJECT, resourceVersion: rv! }, spec: { pause: next.pause, events: keep(next.events) } };
       try {
-        take((await api.replaceNamespacedCustomObject({ ...at, name: RAILS_OBJECT, body }, timeoutOptions(lib, ms))) as RailsObject);
+        take((await api.replaceNamespacedCustomObject({ ...at, name: RAILS_OBJECT, body }, options())) as RailsObject);
         return;
       } catch (err) {
         const code = httpStatus(err);
-        if (code !== 409 && code !== 404) throw mapError(err, op('update'), server);
+        if (code !== 409 && code !== 404) throw fail(err, 'update');
         await load();
       }
     }

@@ -163,6 +163,46 @@ export function crdMissing(server: string, kind: { group: string; version: strin
   return new KubeAccessError('KUBE_ERROR', `the API at ${server} does not serve ${kind.plural}.${kind.group}/${kind.version}`, 'install the CRDs: kubectl apply -f manifests/kubernetes/crd.yaml');
 }
 
+/** One kind of nodediag's custom resources, opened for an adapter: its API client and what each call repeats. */
+export interface CustomResourceAccess {
+  lib: Lib;
+  api: K8s.CustomObjectsApi;
+  server: string;
+  /** Per-call options: the request timeout, and extra options such as a patch content type. */
+  options(extra?: K8s.ConfigurationOptions[]): K8s.ConfigurationOptions;
+  /** The kind's coordinates in the namespace, as the client's calls take them. */
+  at: { group: string; version: string; plural: string; namespace: string };
+  /** A failed call of `verb` as a coded error naming the permission it needs. */
+  fail(err: unknown, verb: string, sub?: string): KubeAccessError;
+  /** Fails at start, not at first use, when the kind is not served or not allowed. */
+  checkServed(): Promise<void>;
+}
+
+/** Opens one kind of custom resource in a namespace (the client library loads here, once). */
+export async function openCustomResource(opts: KubeAccessOptions & { namespace: string }, kind: { group: string; version: string; plural: string }, purpose: string): Promise<CustomResourceAccess> {
+  const { lib, kc, server } = await openKube(opts, purpose);
+  const api = kc.makeApiClient(lib.CustomObjectsApi);
+  const ms = opts.requestTimeoutMs ?? 5000;
+  const at = { group: kind.group, version: kind.version, plural: kind.plural, namespace: opts.namespace };
+  const fail = (err: unknown, verb: string, sub = '') => mapError(err, { verb, resource: `${kind.plural}${sub}`, scope: `API group ${kind.group}, namespace ${opts.namespace}` }, server);
+  return {
+    lib,
+    api,
+    server,
+    options: (extra = []) => timeoutOptions(lib, ms, extra),
+    at,
+    fail,
+    async checkServed() {
+      try {
+        await api.listNamespacedCustomObject({ ...at, limit: 1 }, timeoutOptions(lib, ms));
+      } catch (err) {
+        if (httpStatus(err) === 404) throw crdMissing(server, kind);
+        throw fail(err, 'list');
+      }
+    },
+  };
+}
+
 /** The client library with a loaded kubeconfig, for adapters that need more than {@link KubeClient}. */
 export async function openKube(opts: KubeAccessOptions, purpose: string): Promise<{ lib: Lib; kc: K8s.KubeConfig; server: string }> {
   const source = kubeSource(opts);

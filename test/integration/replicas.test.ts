@@ -24,6 +24,9 @@ jest.setTimeout(120_000);
 
 const shared = { NODEDIAG_STORE: 'kube', NODEDIAG_LOCK_BACKEND: 'lease' };
 const text = (m: EmulatedMessage | undefined) => JSON.stringify(m?.blocks ?? []);
+/** A world's NodeIncident resource, and the card of a node that offers an approval. */
+const resourceIn = (w: SlackWorld, id: string) => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
+const cardIn = (w: SlackWorld, node: string) => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith(`${node}:`) && text(m).includes(ACTIONS.approve));
 
 describe('three replicas, one truth', () => {
   let w: SlackWorld;
@@ -40,8 +43,8 @@ describe('three replicas, one truth', () => {
     await w?.stop();
   });
 
-  const resource = (id: string) => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
-  const card = (node: string) => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith(`${node}:`) && text(m).includes(ACTIONS.approve));
+  const resource = (id: string) => resourceIn(w, id);
+  const card = (node: string) => cardIn(w, node);
   const summaries = (m: EmulatedMessage) => w.slack.thread(m.ts).filter((t) => t.text.startsWith('Incident summary'));
 
   it('a card posted by one replica is approved and fixed through the other; the NodeIncident tells the story', async () => {
@@ -225,8 +228,8 @@ describe('a replica killed mid-fix', () => {
     }
     return `http://127.0.0.1:${port}/slack/events`;
   };
-  const card = (node: string) => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith(`${node}:`) && text(m).includes(ACTIONS.approve));
-  const resource = (id: string) => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
+  const card = (node: string) => cardIn(w, node);
+  const resource = (id: string) => resourceIn(w, id);
 
   it('costs an "interrupted" note from the other replica within the lease time, the node lock released, nothing re-run', async () => {
     const url = await serveChild();

@@ -23,11 +23,13 @@ const real = useRealApiServer();
 const base = mkdtempSync(join(tmpdir(), 'nodediag-outbox-'));
 let n = 0;
 const fresh = () => `ns-${++n}-${Math.random().toString(36).slice(2, 8)}`;
+/** The NodediagMessage storage of a namespace on the stand-in. */
+const stored = (ns: string) => createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() });
 
 type Make = (where: string) => Promise<OutboxStorage>;
 const storages: Array<[string, Make]> = [
   ['a folder', async (where) => new FileOutboxStorage(join(base, where))],
-  ['NodediagMessage resources', (where) => createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: where, now: () => Date.now() })],
+  ['NodediagMessage resources', (where) => stored(where)],
   ...(real.available ? [['NodediagMessage resources on the real API server', (where: string) => createKubeOutboxStorage({ kubeconfigPath: real.kubeconfigPath(), namespace: where, now: () => Date.now() })] as [string, Make]] : []),
 ];
 
@@ -71,7 +73,7 @@ it('a dead letter stays for inspection: a file in dead/, a labelled resource', a
   expect(readdirSync(join(base, folder, 'dead'))).toEqual([`${a.id}.json`]);
 
   const ns = fresh();
-  const k = await createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() });
+  const k = await stored(ns);
   const b: OutboxItem = { ...k.next(), op: post('dead'), attempts: 6, notBefore: 0 };
   await k.add(b);
   await k.remove(b, true);
@@ -90,12 +92,27 @@ describe('the shared outbox: two processes, one leader delivers', () => {
 
   /** A process: its outbox over the shared storage, leading when told. */
   const process = async (ns: string, name: string, lead: { now: boolean }, via: ChatPort = chat) => {
-    const storage = await createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() });
+    const storage = await stored(ns);
     const outbox = new Outbox(join(base, `${ns}-${name}`), via, systemClock, silentLogger, { postIntervalMs: 5, refreshMs: 50, storage, shared: { identity: name, delivers: () => lead.now } });
     await outbox.start();
     return outbox;
   };
   const texts = (channel: string) => [...slack.messages.values()].filter((m) => m.channel === channel).map((m) => m.text);
+  /** Process a leads through `aChat`; b queues. `handOver` stops a and makes b lead. */
+  const twoProcesses = async (ns: string, aChat: ChatPort) => {
+    const leadA = { now: true };
+    const leadB = { now: false };
+    const a = await process(ns, 'a', leadA, aChat);
+    const b = await process(ns, 'b', leadB);
+    const handOver = async () => {
+      leadA.now = false;
+      await a.stop();
+      leadB.now = true;
+    };
+    return { b, handOver };
+  };
+  /** A process that reaches Slack, then dies before it hears back. */
+  const diesAfterPosting: () => ChatPort = () => ({ ...chat, post: (c, m, t, k) => chat.post(c, m, t, k).then(() => new Promise<never>(() => undefined)) });
 
   it('what the other process queues, the leader delivers, in order, once', async () => {
     const ns = fresh();
@@ -110,23 +127,16 @@ describe('the shared outbox: two processes, one leader delivers', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(texts('C1')).toEqual(['one', 'two', 'three', 'four'].map((k) => `${ns}-${k}`));
     expect(b.pending).toBe(0);
-    await until(async () => (await (await createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() })).list()).length === 0, 5000, 'the delivered resources deleted');
+    await until(async () => (await (await stored(ns)).list()).length === 0, 5000, 'the delivered resources deleted');
     await Promise.all([a.stop(), b.stop()]);
   });
 
   it('a leader that dies after Slack took its post: the next leader finds it there and does not post it again', async () => {
     const ns = fresh();
-    const leadA = { now: true };
-    const leadB = { now: false };
-    // Process a reaches Slack, then dies before it hears back.
-    const dying: ChatPort = { ...chat, post: (c, m, t, k) => chat.post(c, m, t, k).then(() => new Promise<never>(() => undefined)) };
-    const a = await process(ns, 'a', leadA, dying);
-    const b = await process(ns, 'b', leadB);
+    const { b, handOver } = await twoProcesses(ns, diesAfterPosting());
     await b.enqueue({ ...post(`${ns}-card`), channel: 'C2' });
     await until(() => texts('C2').length === 1, 5000, 'the post at Slack');
-    leadA.now = false;
-    await a.stop();
-    leadB.now = true;
+    await handOver();
     await b.enqueue({ ...post(`${ns}-after`), channel: 'C2' });
     await until(() => texts('C2').length >= 2, 5000, 'the next post');
     await new Promise((r) => setTimeout(r, 300));
@@ -138,17 +148,11 @@ describe('the shared outbox: two processes, one leader delivers', () => {
 
   it('a leader that dies before Slack took its post: the next leader posts it', async () => {
     const ns = fresh();
-    const leadA = { now: true };
-    const leadB = { now: false };
-    const dying: ChatPort = { ...chat, post: () => new Promise<never>(() => undefined) };
-    const a = await process(ns, 'a', leadA, dying);
-    const b = await process(ns, 'b', leadB);
+    const { b, handOver } = await twoProcesses(ns, { ...chat, post: () => new Promise<never>(() => undefined) });
     await b.enqueue({ ...post(`${ns}-card`), channel: 'C3' });
     // Recorded as handed to Slack by a.
-    await until(async () => (await (await createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() })).list())[0]?.sentBy === 'a', 5000, 'the post handed over by a');
-    leadA.now = false;
-    await a.stop();
-    leadB.now = true;
+    await until(async () => (await (await stored(ns)).list())[0]?.sentBy === 'a', 5000, 'the post handed over by a');
+    await handOver();
     await until(() => texts('C3').length === 1, 5000, 'the post from b');
     await new Promise((r) => setTimeout(r, 300));
     expect(texts('C3')).toEqual([`${ns}-card`]);
@@ -157,7 +161,7 @@ describe('the shared outbox: two processes, one leader delivers', () => {
 
   it('a delivered message whose removal did not land is never posted again; its removal is sent again', async () => {
     const ns = fresh();
-    const real = await createKubeOutboxStorage({ kubeconfigPath: kubeconfigPath(), namespace: ns, now: () => Date.now() });
+    const real = await stored(ns);
     let blips = 1;
     const flaky: OutboxStorage = {
       ...real,
@@ -184,17 +188,11 @@ describe('the shared outbox: two processes, one leader delivers', () => {
 
   it('a post threaded under a message the dead leader posted goes into that thread', async () => {
     const ns = fresh();
-    const leadA = { now: true };
-    const leadB = { now: false };
-    const dying: ChatPort = { ...chat, post: (c, m, t, k) => chat.post(c, m, t, k).then(() => new Promise<never>(() => undefined)) };
-    const a = await process(ns, 'a', leadA, dying);
-    const b = await process(ns, 'b', leadB);
+    const { b, handOver } = await twoProcesses(ns, diesAfterPosting());
     await b.enqueue({ ...post(`${ns}-root`), channel: 'C4' });
     await b.enqueue({ op: 'post', key: `${ns}-reply`, channel: 'C4', threadKey: `${ns}-root`, message: { text: `${ns}-reply` } });
     await until(() => texts('C4').length === 1, 5000, 'the root at Slack');
-    leadA.now = false;
-    await a.stop();
-    leadB.now = true;
+    await handOver();
     await until(() => texts('C4').length === 2, 5000, 'the reply');
     const root = [...slack.messages.values()].find((m) => m.text === `${ns}-root`)!;
     expect(slack.thread(root.ts).map((m) => m.text)).toEqual([`${ns}-root`, `${ns}-reply`]);
