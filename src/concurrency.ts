@@ -52,3 +52,33 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   const sem = new Semaphore(Math.max(1, limit));
   return Promise.all(items.map((item, i) => sem.run(() => fn(item, i))));
 }
+
+/** Work started after a reply was sent (an acknowledged click, a diagnosis behind its card), kept so that shutdown and tests can wait for it. */
+export class BackgroundWork {
+  private readonly running = new Set<Promise<unknown>>();
+
+  /** @param onError what to do with a failure of work started with {@link spawn} (nobody awaits it). */
+  constructor(private readonly onError: (err: unknown) => void) {}
+
+  /** Starts work nobody awaits; a failure goes to `onError`. */
+  spawn(work: () => Promise<unknown>): void {
+    void this.track(work).catch(this.onError);
+  }
+
+  /** Runs work that {@link idle} must wait for; the caller gets its result. */
+  track<T>(work: () => Promise<T>): Promise<T> {
+    const p = work();
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.finally(() => this.running.delete(settled));
+    return p;
+  }
+
+  /** Resolves when the work started so far, and any it started in turn, has finished. */
+  async idle(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running]);
+  }
+}

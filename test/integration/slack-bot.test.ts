@@ -192,7 +192,7 @@ describe('refusals and bad input', () => {
     inc.expiresAt = new Date(Date.now() - 1000).toISOString();
     const { writeFileSync } = await import('node:fs');
     writeFileSync(file, JSON.stringify(inc));
-    (w.server.service as unknown as { d: { store: { cache: Map<string, unknown> } } }).d.store.cache.delete(id);
+    (w.server.service as unknown as { c: { d: { store: { cache: Map<string, unknown> } } } }).c.d.store.cache.delete(id);
     await w.click(ACTIONS.approve, id, APPROVER);
     await w.until(() => lastEphemeral(w, APPROVER).includes('expired'), 5000, 'expired refusal');
     await w.until(() => w.slack.messages.get(root.ts)!.text.includes('approval window closed'), 5000, 'expired card');

@@ -1,0 +1,152 @@
+/**
+ * The incident card's buttons: Dry run shows the exact steps, Approve opens
+ * the confirmation and its submission records the approval (a second person,
+ * allowed, not expired, once; two approvers in a storm) and starts the fix,
+ * Reject closes the incident, Re-diagnose opens a fresh one in the thread;
+ * an approval window that passes closes the offer.
+ */
+import { DEFAULT_CLUSTER } from '../clusters/clusters.js';
+import { errorMessage } from '../errors.js';
+import { expandPlan, shortHash } from '../runbooks/plan.js';
+import { offerOf, TERMINAL_STATES, type Incident } from './incident.js';
+import type { DiagnosisFlow } from './diagnosis-flow.js';
+import type { FixFlow } from './fix-flow.js';
+import type { FlowContext } from './flow-context.js';
+import { isExpired, isRefusal, STATE_REFUSAL, type Refusal } from './transitions.js';
+
+export class ApprovalFlow {
+  constructor(
+    private readonly c: FlowContext,
+    private readonly diagnosis: DiagnosisFlow,
+    private readonly fixes: FixFlow,
+  ) {}
+
+  private expired(inc: Incident): boolean {
+    return isExpired(inc, this.c.d.clock.now());
+  }
+
+  /** Marks an awaiting incident expired (and re-diagnoses when asked by a click). */
+  private async expire(inc: Incident, by?: string): Promise<void> {
+    const { d, record } = this.c;
+    const exp = await record.apply(inc.id, { type: 'expire' });
+    if (isRefusal(exp)) return;
+    await record.publish(exp);
+    await record.thread(exp, d.views.decision(exp, 'expired'));
+    record.audit(exp, 'approval-expired', 'nodediag');
+    if (by) await this.rediagnose(exp.id, by, exp.channel);
+  }
+
+  /** Closes approval requests whose window has passed (run every few seconds). */
+  async expireDue(): Promise<number> {
+    const due = (await this.c.d.store.list(['awaiting-approval'])).filter((i) => this.expired(i));
+    for (const inc of due) await this.expire(inc);
+    return due.length;
+  }
+
+  /** The Dry run button: the exact steps in the thread, nothing run. */
+  async dryRun(id: string, user: string, channel: string): Promise<Refusal | null> {
+    const { d, record } = this.c;
+    const inc = await record.load(id, channel);
+    if ('reason' in inc) return inc;
+    const refusal = d.access.requestRefusal(user, channel);
+    if (refusal && (await d.access.approveRefusal(user, channel, ''))) return refusal;
+    const offer = offerOf(inc);
+    if (!offer) return { reason: 'This incident has no fix to preview.' };
+    let plan;
+    try {
+      plan = expandPlan(d.fix.catalogs, offer.plan);
+    } catch (err) {
+      return { reason: errorMessage(err) };
+    }
+    await record.thread(inc, d.views.dryRun(inc, plan, user));
+    record.audit(inc, 'dry-run-shown', user);
+    return null;
+  }
+
+  /** Why this user may not approve this incident's fix now, or null. */
+  private async approveRefusal(inc: Incident, user: string, channel: string): Promise<Refusal | null> {
+    await this.c.rails.refresh();
+    return (await this.c.d.access.approveRefusal(user, channel, inc.requester)) ?? this.c.rails.pauseRefusal() ?? this.c.rails.budgetRefusal(inc);
+  }
+
+  /** The Approve button: checks, then opens the confirmation with the exact steps. */
+  async requestApproval(id: string, user: string, channel: string, triggerId: string): Promise<Refusal | null> {
+    const { d, record } = this.c;
+    const inc = await record.load(id, channel);
+    if ('reason' in inc) return inc;
+    if (this.expired(inc)) {
+      await this.expire(inc, user);
+      return { reason: 'This approval request expired; nodediag is diagnosing the node again in the thread.' };
+    }
+    if (inc.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[inc.state] ?? 'Nothing to approve.' };
+    const refusal = await this.approveRefusal(inc, user, channel);
+    if (refusal) return refusal;
+    if (inc.approvals?.includes(user)) return { reason: 'You have approved this fix already; it needs another approver (storm gate).' };
+    try {
+      await d.chat.openView(triggerId, d.views.approvalDialog(inc, expandPlan(d.fix.catalogs, inc.plan!)));
+    } catch (err) {
+      return { reason: `Slack did not open the confirmation (${errorMessage(err)}); click Approve again.` };
+    }
+    return null;
+  }
+
+  /** The confirmation was submitted: record the approval; once enough approvers agreed (two in a storm), run. */
+  async confirmApproval(id: string, user: string): Promise<Refusal | null> {
+    const { d, record } = this.c;
+    const loaded = await record.load(id, null);
+    if ('reason' in loaded) return loaded;
+    if (this.expired(loaded)) {
+      await this.expire(loaded, user);
+      return { reason: 'This approval request expired while the confirmation was open; nodediag is diagnosing again.' };
+    }
+    const refusal = await this.approveRefusal(loaded, user, loaded.channel);
+    if (refusal) return refusal;
+    // The gate is read again now: a storm that began after the card was posted holds this fix too.
+    const storm = this.c.rails.stormNow(loaded.cluster ?? DEFAULT_CLUSTER);
+    const approved = await record.apply(id, (cur) => {
+      const plan = offerOf(cur)?.plan;
+      return { type: 'approve', user, runbook: plan?.runbook ?? '', planHash: plan ? shortHash(plan.hash) : '', storm };
+    });
+    if ('reason' in approved) return approved;
+    if (approved.state === 'awaiting-approval') {
+      record.audit(approved, 'storm-override-approval', user, { of: approved.approvalsNeeded, so_far: approved.approvals });
+      await record.publish(approved);
+      await record.thread(approved, { text: `:raised_hand: <@${user}> approved as 1 of ${approved.approvalsNeeded} (storm gate: ${approved.storm?.why ?? 'two approvers'}). A second approver must approve before anything runs.` });
+      return null;
+    }
+    if (approved.state !== 'approved') return null;
+    record.audit(approved, 'approved', user, { runbook: approved.plan.runbook, plan: shortHash(approved.plan.hash), approvers: approved.approvals });
+    await record.publish(approved);
+    await record.thread(approved, d.views.decision(approved, 'approved', user));
+    this.c.work.spawn(() => this.fixes.run(approved, user));
+    return null;
+  }
+
+  /** The Reject button: the incident closes with its summary. */
+  async reject(id: string, user: string, channel: string): Promise<Refusal | null> {
+    const { d, record } = this.c;
+    const inc = await record.load(id, channel);
+    if ('reason' in inc) return inc;
+    const refusal = await d.access.rejectRefusal(user, channel, inc.requester);
+    if (refusal) return refusal;
+    const rejected = await record.apply(id, { type: 'reject', user });
+    if ('reason' in rejected) return rejected;
+    record.audit(rejected, 'rejected', user);
+    await record.publish(rejected);
+    await record.thread(rejected, d.views.decision(rejected, 'rejected', user));
+    await record.summary(rejected);
+    return null;
+  }
+
+  /** A fresh diagnosis posted in the same thread. */
+  async rediagnose(id: string, user: string, channel: string): Promise<Refusal | null> {
+    const { d, record } = this.c;
+    const inc = await record.load(id, channel);
+    if ('reason' in inc) return inc;
+    const refusal = d.access.requestRefusal(user, channel);
+    if (refusal) return refusal;
+    if (!TERMINAL_STATES.has(inc.state)) return { reason: 'This incident is still open; act on it first.' };
+    const next = await this.diagnosis.diagnose({ node: inc.node, cluster: inc.cluster ?? DEFAULT_CLUSTER, channel, user, threadKey: inc.threadKey });
+    return 'reason' in next ? next : null;
+  }
+}
