@@ -149,7 +149,6 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     auditPath: config.auditLogPath,
     views: slackViews,
     sharedStore: config.store === 'kube',
-    takeoverGraceMs: Math.max(10_000, 2 * config.leaseSeconds * 1000),
     rails: { config: config.rails, ledger, scope: (cluster) => scopes.get(cluster) ?? new Set() },
     ...(clusters.length > 1 || home.name !== DEFAULT_CLUSTER ? { clusters: { index: clusterIndex(clusters, specs), fix: new Map(clusters.map((c) => [c.name, c.fix])) } } : {}),
     metrics,

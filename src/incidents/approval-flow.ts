@@ -6,10 +6,12 @@
  * an approval window that passes closes the offer.
  */
 import { DEFAULT_CLUSTER } from '../clusters/clusters.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, LockHeldError } from '../errors.js';
+import type { LockHandle } from '../runbooks/lock.js';
 import { expandPlan, shortHash } from '../runbooks/plan.js';
 import { offerOf, TERMINAL_STATES, type Incident } from './incident.js';
 import type { DiagnosisFlow } from './diagnosis-flow.js';
+import type { FixClaims } from './fix-claims.js';
 import type { FixFlow } from './fix-flow.js';
 import type { FlowContext } from './flow-context.js';
 import { isExpired, isRefusal, STATE_REFUSAL, type Refusal } from './transitions.js';
@@ -19,6 +21,7 @@ export class ApprovalFlow {
     private readonly c: FlowContext,
     private readonly diagnosis: DiagnosisFlow,
     private readonly fixes: FixFlow,
+    private readonly claims: FixClaims,
   ) {}
 
   private expired(inc: Incident): boolean {
@@ -101,12 +104,28 @@ export class ApprovalFlow {
     }
     const refusal = await this.approveRefusal(loaded, user, loaded.channel);
     if (refusal) return refusal;
-    // The gate is read again now: a storm that began after the card was posted holds this fix too.
-    const storm = this.c.rails.stormNow(loaded.cluster ?? DEFAULT_CLUSTER);
-    const approved = await record.apply(id, (cur) => {
-      const plan = offerOf(cur)?.plan;
-      return { type: 'approve', user, runbook: plan?.runbook ?? '', planHash: plan ? shortHash(plan.hash) : '', storm };
-    });
+    // Taken before the approval is recorded and held to the verdict: while it is held, every replica knows a live process carries this fix.
+    let carried: LockHandle | null;
+    try {
+      carried = await this.claims.carry(loaded);
+    } catch (err) {
+      if (err instanceof LockHeldError) return { reason: 'Another approval of this fix is being recorded right now.', hint: 'Look at the card in a moment; approve again if it still asks.' };
+      return { reason: `nodediag cannot record the approval: ${d.fix.redact(errorMessage(err))}`, hint: 'Nothing runs; approve again in a moment.' };
+    }
+    const drop = () => carried?.release().catch((err) => d.logger.error('incident lock release failed (it lapses with its lease)', { error: errorMessage(err) }));
+    let approved;
+    try {
+      // The gate is read again now: a storm that began after the card was posted holds this fix too.
+      const storm = this.c.rails.stormNow(loaded.cluster ?? DEFAULT_CLUSTER);
+      approved = await record.apply(id, (cur) => {
+        const plan = offerOf(cur)?.plan;
+        return { type: 'approve', user, runbook: plan?.runbook ?? '', planHash: plan ? shortHash(plan.hash) : '', storm };
+      });
+    } catch (err) {
+      await drop();
+      throw err;
+    }
+    if ('reason' in approved || approved.state !== 'approved') await drop();
     if ('reason' in approved) return approved;
     if (approved.state === 'awaiting-approval') {
       record.audit(approved, 'storm-override-approval', user, { of: approved.approvalsNeeded, so_far: approved.approvals });
@@ -115,10 +134,15 @@ export class ApprovalFlow {
       return null;
     }
     if (approved.state !== 'approved') return null;
-    record.audit(approved, 'approved', user, { runbook: approved.plan.runbook, plan: shortHash(approved.plan.hash), approvers: approved.approvals });
-    await record.publish(approved);
-    await record.thread(approved, d.views.decision(approved, 'approved', user));
-    this.c.work.spawn(() => this.fixes.run(approved, user));
+    const running = approved;
+    try {
+      record.audit(running, 'approved', user, { runbook: running.plan.runbook, plan: shortHash(running.plan.hash), approvers: running.approvals });
+      await record.publish(running);
+      await record.thread(running, d.views.decision(running, 'approved', user));
+    } finally {
+      // Recorded as approved, it runs (and in the end releases the incident lock) even when the card could not be updated.
+      this.c.work.spawn(() => this.fixes.run(running, user, carried));
+    }
     return null;
   }
 

@@ -33,8 +33,6 @@ export interface FixClaimsOptions {
   /** The cluster's fix slots (NODEDIAG_MAX_CONCURRENT_FIXES). */
   slots: number;
   clock: Clock;
-  /** How long an incident must have been quiet before another process may take it for orphaned. */
-  takeoverGraceMs: number;
 }
 
 /** Who holds a lock named for an incident: the node, without the incident id. */
@@ -48,7 +46,11 @@ export class FixClaims {
     private readonly o: FixClaimsOptions,
   ) {}
 
-  /** Takes the incident lock (shared incidents only; one process has nothing to tell). */
+  /**
+   * Takes the incident lock (shared incidents only; one process has nothing
+   * to tell). Taken before the approval is recorded and held to the verdict,
+   * so an approved or running fix whose incident lock is free has no process.
+   */
   async carry(inc: Incident): Promise<LockHandle | null> {
     if (!this.o.shared) return null;
     return this.lockOf(inc.cluster).acquire(`${INCIDENT_LOCK}${inc.id}`, holderName(inc), INCIDENT_HOLD_MS);
@@ -87,8 +89,8 @@ export class FixClaims {
 
   /**
    * The open incidents no live process carries: with one process, all of them
-   * (it restarted); with several, those quiet for the grace whose incident and
-   * node locks have both lapsed, and diagnoses long overdue.
+   * (it restarted); with several, fixes whose incident and node locks have
+   * both lapsed, and diagnoses long overdue.
    */
   async orphaned(open: Incident[]): Promise<Incident[]> {
     if (!this.o.shared) return open;
@@ -99,7 +101,6 @@ export class FixClaims {
         if (now - Date.parse(inc.createdAt) > STALE_DIAGNOSIS_MS) out.push(inc);
         continue;
       }
-      if (now - Date.parse(inc.timeline.at(-1)?.at ?? inc.createdAt) <= this.o.takeoverGraceMs) continue;
       const lock = this.lockOf(inc.cluster);
       if (!(await lock.holder(`${INCIDENT_LOCK}${inc.id}`)) && !(await lock.holder(inc.node))) out.push(inc);
     }

@@ -46,15 +46,11 @@ export class FixFlow {
    * Runs an approved fix once a cluster fix slot is free (the card says what it waits for meanwhile):
    * first one of this process's slots, then one of the cluster's, which every process shares through
    * the fix lock (Kubernetes Leases with NODEDIAG_LOCK_BACKEND=lease), so replicas keep the limit too.
+   * `carried` is the incident lock the approval took; it is released when the fix has had its last word.
    */
-  async run(approved: IncidentIn<'approved'>, approver: string): Promise<void> {
+  async run(approved: IncidentIn<'approved'>, approver: string, carried: LockHandle | null): Promise<void> {
     const { d, record } = this.c;
     const slots = this.slotsOf(approved.cluster);
-    // Held to the end: another process that finds this fix approved, queued, running or finishing knows from it that this one still lives.
-    const carried = await this.claims.carry(approved).catch((err) => {
-      d.logger.warn('cannot hold the incident lock; if this process stops before the fix ends, another replica sees it only by the node lock', { incident: approved.id, error: errorMessage(err) });
-      return null;
-    });
     let queued = false;
     const queue = async (waitingFor: string[]) => {
       if (queued) return;

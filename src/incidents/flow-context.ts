@@ -42,8 +42,6 @@ export interface IncidentServiceDeps {
   metrics?: MetricsSink;
   /** Other replicas share the store: what they are doing right now is not this process's leftover. */
   sharedStore?: boolean;
-  /** Between an approval and the node's lock being taken (re-plan, preflight) no lock is held yet: not a sign of a dead process before this long. */
-  takeoverGraceMs?: number;
 }
 
 /** The clusters as the flows see them. */

@@ -52,10 +52,10 @@ export class IncidentService {
       work: new BackgroundWork((err) => d.logger.error('background work failed', { error: d.fix.redact(errorMessage(err)) })),
       metrics: d.metrics ?? NO_METRICS,
     };
-    const claims = new FixClaims((cluster) => clusters.of(cluster).lock, { shared: Boolean(d.sharedStore), slots: d.rails.config.maxConcurrentFixes, clock: d.clock, takeoverGraceMs: d.takeoverGraceMs ?? 30_000 });
+    const claims = new FixClaims((cluster) => clusters.of(cluster).lock, { shared: Boolean(d.sharedStore), slots: d.rails.config.maxConcurrentFixes, clock: d.clock });
     this.diagnosis = new DiagnosisFlow(this.c);
     this.fixes = new FixFlow(this.c, claims);
-    this.approvals = new ApprovalFlow(this.c, this.diagnosis, this.fixes);
+    this.approvals = new ApprovalFlow(this.c, this.diagnosis, this.fixes, claims);
     this.recovery = new Recovery(this.c, claims);
   }
 

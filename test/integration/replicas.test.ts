@@ -253,8 +253,9 @@ describe('a replica killed mid-fix', () => {
     w.slack.outage.clear();
     w.fleet.kube.faults = {};
     const note = await until(() => w.slack.thread(c.ts).find((t) => /process running this fix stopped/.test(t.text)), 40_000, 'the interrupted note');
-    // Lease (3 s) + the take-over grace (10 s) + a sweep, measured from the kill.
-    expect(Date.now() - killedAt).toBeLessThan(25_000);
+    // Its Leases lapse (3 s: NODEDIAG_LEASE_SECONDS above), then a sweep (0.2 s) and the post; no quiet time on top, measured from the kill.
+    const tookMs = Date.now() - killedAt;
+    expect(tookMs).toBeLessThan(3_000 + 3_000);
     expect(note.text).toMatch(/nothing will re-run without a new approval/);
     expect(resource(id)!.status.state).toBe('interrupted');
     expect([...w.fleet.kube.leases.values()].some((l) => l.metadata.annotations?.['nodediag.dev/node'] === 'gpu-node-1')).toBe(false);

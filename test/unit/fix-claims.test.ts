@@ -18,7 +18,7 @@ function world(shared: boolean, slots = 1) {
   const slept: number[] = [];
   const lock = new FileNodeLock(mkdtempSync(join(tmpdir(), 'nodediag-claims-')));
   const clock = { now: () => now, sleep: async (ms: number) => void slept.push(ms) };
-  const claims = new FixClaims(() => lock, { shared, slots, clock, takeoverGraceMs: 10_000 });
+  const claims = new FixClaims(() => lock, { shared, slots, clock });
   return { claims, lock, slept, advance: (ms: number) => (now += ms) };
 }
 
@@ -35,24 +35,36 @@ describe('orphaned incidents', () => {
     expect(await w.claims.orphaned(all)).toEqual(all);
   });
 
-  it('with several, a fix is orphaned only once quiet for the grace and neither its incident lock nor its node lock is held', async () => {
+  it('with several, a fix is orphaned as soon as neither its incident lock nor its node lock is held, however recently it moved', async () => {
     const w = world(true);
     const running = open('inc-run', 'n1', 'running');
     const queued = open('inc-q', 'n2', 'approved', T0, ['n1']);
+    // The approving process takes the incident lock before it records the approval.
     const carried = await w.claims.carry(queued);
     const stepping = await w.lock.acquire('n1', 'U1 (incident inc-run)', 30 * MIN);
-    w.advance(5_000);
     expect(await w.claims.orphaned([running, queued])).toEqual([]);
-    w.advance(10_000);
-    // Quiet now, but both are held by a live process.
+    w.advance(60 * MIN);
+    // Quiet for an hour, but both are held by a live process.
     expect(await w.claims.orphaned([running, queued])).toEqual([]);
     await stepping.release();
     // Its steps done, the fix still finishing: its incident lock says it is carried.
     const finishing = await w.claims.carry(running);
     expect(await w.claims.orphaned([running, queued])).toEqual([]);
     await finishing!.release();
+    expect((await w.claims.orphaned([running, queued])).map((i) => i.id)).toEqual(['inc-run']);
     await carried!.release();
-    expect((await w.claims.orphaned([running, queued])).map((i) => i.id)).toEqual(['inc-run', 'inc-q']);
+    // Its last word a moment ago: no wait once nothing holds it.
+    const fresh = open('inc-fresh', 'n3', 'approved', T0 + 60 * MIN);
+    expect((await w.claims.orphaned([running, queued, fresh])).map((i) => i.id)).toEqual(['inc-run', 'inc-q', 'inc-fresh']);
+  });
+
+  it('a second process cannot carry a fix another carries', async () => {
+    const w = world(true);
+    const inc = open('inc-x', 'n1', 'approved');
+    const held = await w.claims.carry(inc);
+    await expect(w.claims.carry(inc)).rejects.toThrow(/held|lock/i);
+    await held!.release();
+    await (await w.claims.carry(inc))!.release();
   });
 
   it('a diagnosis is orphaned only when long overdue', async () => {
