@@ -279,13 +279,22 @@ export async function createLeaseLock(opts: KubeAccessOptions & { namespace: str
           }, (duration * 1000) / 3)
         : undefined;
       renewal?.unref();
+      // Ours while it is the Lease this acquisition wrote (a renewal in flight may have moved its resourceVersion on).
+      const stillOurs = (l: K8s.V1Lease | null) => l?.spec?.holderIdentity === opts.identity && l.metadata?.annotations?.['nodediag.dev/holder'] === holder && new Date(l.spec?.acquireTime ?? 0).getTime() === now.getTime();
       return {
         release: async () => {
           if (renewal) clearInterval(renewal);
-          try {
-            await api.deleteNamespacedLease({ name: leaseName(node), namespace: ns }, timeoutOptions(lib, ms));
-          } catch (err) {
-            if ((err as { code?: number }).code !== 404) throw mapError(err, op('delete'), server);
+          // Deleted only as we last wrote it: if it lapsed (renewals failed) and another process took it, it is theirs now, and stays.
+          for (let lease: K8s.V1Lease | null = held, attempt = 0; stillOurs(lease) && attempt < 3; attempt++) {
+            try {
+              await api.deleteNamespacedLease({ name: leaseName(node), namespace: ns, body: { preconditions: { resourceVersion: lease!.metadata?.resourceVersion } } }, timeoutOptions(lib, ms));
+              return;
+            } catch (err) {
+              const code = (err as { code?: number }).code;
+              if (code === 404) return;
+              if (code !== 409) throw mapError(err, op('delete'), server);
+            }
+            lease = await read(node);
           }
         },
       };

@@ -563,6 +563,12 @@ export class KubeApiStandin {
     }
     if (method === 'DELETE' && name) {
       if (!existing) return notFound();
+      const pre = (await this.body(req)).preconditions ?? {};
+      for (const [field, want, have] of [['ResourceVersion', pre.resourceVersion, existing.metadata.resourceVersion], ['UID', pre.uid, existing.metadata.uid]]) {
+        if (want && want !== have) {
+          return this.send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": Precondition failed: ${field} in precondition: ${want}, ${field} in object meta: ${have}`, { name, group: 'coordination.k8s.io', kind: 'leases' }));
+        }
+      }
       this.leases.delete(key);
       return this.send(res, 200, status(200, '', '') as KObject);
     }

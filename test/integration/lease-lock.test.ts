@@ -55,6 +55,17 @@ describe('lease lock', () => {
     expect(await b.holder('gpu-node-5')).toBeNull();
   });
 
+  it("a holder whose lease lapsed and was taken by another does not free the other's on its late release", async () => {
+    const a = await replica('bot-a');
+    const late = await a.acquire('gpu-node-6', 'a fix whose process stalled', 1000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const now = await (await replica('bot-b')).acquire('gpu-node-6', 'the next fix', 60_000);
+    await late.release();
+    expect(await a.holder('gpu-node-6')).toMatchObject({ holder: 'the next fix' });
+    await now.release();
+    expect(await a.holder('gpu-node-6')).toBeNull();
+  });
+
   it('keeps long node names within the Lease name limit', () => {
     expect(fixLeaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
   });
@@ -82,5 +93,16 @@ describe('lease lock', () => {
     const lease = await real.call('GET', `/apis/coordination.k8s.io/v1/namespaces/nodediag/leases/${fixLeaseName('gpu-node-8')}`);
     expect(lease.body.spec.holderIdentity).toBe('bot-b');
     await h.release();
+  });
+
+  it("a holder whose lease lapsed and was taken by another does not free the other's on its late release", async () => {
+    const a = await on('bot-a');
+    const late = await a.acquire('gpu-node-7', 'a fix whose process stalled', 1000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const now = await (await on('bot-b')).acquire('gpu-node-7', 'the next fix', 60_000);
+    await late.release();
+    expect(await a.holder('gpu-node-7')).toMatchObject({ holder: 'the next fix' });
+    await now.release();
+    expect(await a.holder('gpu-node-7')).toBeNull();
   });
 });
