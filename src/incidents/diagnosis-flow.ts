@@ -187,7 +187,12 @@ export class DiagnosisFlow {
     const deps = this.c.clusters.of(where.cluster);
     if (!this.slots.tryAcquire()) return { reason: 'nodediag is busy; try again in a minute.' };
     const key = `fleet-${newIncidentId()}`;
-    await d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: d.views.fleet(req.selector, req.user, null), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}) });
+    try {
+      await d.outbox.enqueue({ op: 'post', key, channel: req.channel, message: d.views.fleet(req.selector, req.user, null), ...(req.responseUrl ? { responseUrl: req.responseUrl } : {}) });
+    } catch (err) {
+      this.slots.release();
+      return { reason: `nodediag cannot post the fleet summary: ${errorMessage(err)}` };
+    }
     this.c.work.spawn(async () => {
       try {
         const names = await nodesForSelector(req.selector, deps);

@@ -228,7 +228,8 @@ describe('a full disk under the bot\'s state', () => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a small tmpfs: run as root (CI does, see .ci/run)');
     const dir = mkdtempSync(join(tmpdir(), 'nodediag-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
-    const w = await slackWorld([{ name: 'gpu-node-8', faults: ['containerd-down'] }], {}, {}, dir);
+    // Two diagnosis slots: a refusal that kept its slot would leave none for the diagnosis after the disk is freed.
+    const w = await slackWorld([{ name: 'gpu-node-8', faults: ['containerd-down'] }], { NODEDIAG_MAX_CONCURRENT_DIAGNOSES: '2' }, {}, dir);
     try {
       mkdirSync(join(dir, 'filler'));
       try {
@@ -241,6 +242,11 @@ describe('a full disk under the bot\'s state', () => {
       expect(ack.status).toBe(200);
       await w.until(() => w.slack.ephemerals.slice(before).find((e) => /cannot record the incident/.test(e.text)), 5000, 'the refusal');
       expect(w.fleet.servers.get('gpu-node-8')!.commands).toEqual([]);
+      for (let i = 0; i < 3; i++) {
+        const asked = w.slack.ephemerals.length;
+        await w.slash('-l kubernetes.io/os=linux', 'U0REQUESTER');
+        await w.until(() => w.slack.ephemerals.slice(asked).find((e) => /cannot post the fleet summary/.test(e.text)), 5000, 'the fleet refusal');
+      }
       execFileSync('rm', ['-rf', join(dir, 'filler')]);
       await w.slash('gpu-node-8', 'U0REQUESTER');
       await w.until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 10_000, 'a normal incident after freeing space');
