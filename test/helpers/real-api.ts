@@ -56,7 +56,7 @@ const LEASE_CRD = {
 export interface RealApi {
   readonly available: boolean;
   kubeconfigPath(): string;
-  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, any> }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, any> }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 const binary = process.env.NODEDIAG_APISERVER_BIN;
@@ -74,11 +74,11 @@ export function useRealApiServer(): RealApi {
   let port = 0;
   let token = '';
   let kubeconfig = '';
-  const call: RealApi['call'] = (method, path, body) =>
+  const call: RealApi['call'] = (method, path, body, headers = {}) =>
     new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = request(
-        { host: '127.0.0.1', port, path, method, rejectUnauthorized: false, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json' } : {}) }, timeout: 10_000 },
+        { host: '127.0.0.1', port, path, method, rejectUnauthorized: false, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json' } : {}), ...headers }, timeout: 10_000 },
         (res) => {
           let text = '';
           res.on('data', (c) => (text += String(c)));
