@@ -42,6 +42,8 @@ export interface KubeFaults {
   failWith?: number;
   /** Accept connections but never answer. */
   hang?: boolean;
+  /** Only requests whose path matches suffer the faults (all when absent). */
+  paths?: RegExp;
 }
 
 /** Options of the stand-in. */
@@ -393,14 +395,15 @@ export class KubeApiStandin {
     const url = new URL(req.url ?? '/', 'http://standin');
     const method = req.method ?? 'GET';
     this.requests.push({ method, path: url.pathname, at: Date.now() });
-    if (this.faults.hang) return;
-    if (this.faults.latencyMs) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
+    const faults = !this.faults.paths || this.faults.paths.test(url.pathname) ? this.faults : {};
+    if (faults.hang) return;
+    if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
     if (req.headers.authorization !== `Bearer ${this.opts.token}`) {
       this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
       return;
     }
-    if (this.faults.failWith) {
-      this.send(res, this.faults.failWith, status(this.faults.failWith, 'InternalError', 'an error on the server ("stand-in fault") has prevented the request from succeeding'));
+    if (faults.failWith) {
+      this.send(res, faults.failWith, status(faults.failWith, 'InternalError', 'an error on the server ("stand-in fault") has prevented the request from succeeding'));
       return;
     }
     try {

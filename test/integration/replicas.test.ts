@@ -23,6 +23,8 @@ import { freePort } from '../helpers/sshd.js';
 jest.setTimeout(120_000);
 
 const shared = { NODEDIAG_STORE: 'kube', NODEDIAG_LOCK_BACKEND: 'lease' };
+/** The core API (Nodes, Pods, evictions): slowed to hold a fix's cordon and drain, while incidents and Leases answer at once. */
+const CORE_API = /^\/api\/v1\//;
 const text = (m: EmulatedMessage | undefined) => JSON.stringify(m?.blocks ?? []);
 /** A world's NodeIncident resource, and the card of a node that offers an approval. */
 const resourceIn = (w: SlackWorld, id: string) => w.fleet.kube.customResources.objects(NODE_INCIDENT.group, NODE_INCIDENT.version, NODE_INCIDENT.plural).get(`nodediag/${id}`);
@@ -111,8 +113,8 @@ describe('three replicas, one truth', () => {
     await b.slash('gpu-node-5', 'U0REQUESTER');
     const first = await until(() => card('gpu-node-4'), 20_000, 'card 4');
     const second = await until(() => card('gpu-node-5'), 20_000, 'card 5');
-    // The first fix is held on the API (cordon, drain) long enough for the second approval to land meanwhile.
-    w.fleet.kube.faults = { latencyMs: 1000 };
+    // The first fix is held on the core API (cordon, drain) long enough for the second approval to land meanwhile.
+    w.fleet.kube.faults = { latencyMs: 1000, paths: CORE_API };
     await approve(w, incidentIdOf(first)!, 'U0APPROVER');
     await until(() => /Running step/.test(text(w.slack.messages.get(first.ts))), 20_000, 'the first fix running');
     await approve(w, incidentIdOf(second)!, 'U0APPROVER2', b);
@@ -183,8 +185,8 @@ describe('three replicas, one truth', () => {
     await w.slash('gpu-node-3', 'U0REQUESTER');
     const c = await until(() => card('gpu-node-3'), 20_000, 'the card');
     const id = incidentIdOf(c)!;
-    // Held on the API (cordon, drain) long enough for a replica to start meanwhile.
-    w.fleet.kube.faults = { latencyMs: 300 };
+    // Held on the core API (cordon, drain) long enough for a replica to start meanwhile.
+    w.fleet.kube.faults = { latencyMs: 300, paths: CORE_API };
     const views = w.slack.views.length;
     await w.click(ACTIONS.approve, id, 'U0APPROVER');
     await until(() => w.slack.views.length > views, 5000, 'the confirmation');
@@ -237,8 +239,8 @@ describe('a replica killed mid-fix', () => {
     await w.slash('gpu-node-1', 'U0REQUESTER');
     const c = await until(() => card('gpu-node-1'), 20_000, 'the card');
     const id = incidentIdOf(c)!;
-    // The API answers slowly, so the fix (cordon, drain) is still running when its process dies.
-    w.fleet.kube.faults = { latencyMs: 400 };
+    // The core API answers slowly, so the fix (cordon, drain) is still running when its process dies.
+    w.fleet.kube.faults = { latencyMs: 400, paths: CORE_API };
     const views = w.slack.views.length;
     await sendSigned(url, SIGNING_SECRET, blockActionBody(ACTIONS.approve, id, 'U0APPROVER', CHANNEL));
     await until(() => w.slack.views.length > views, 5000, 'the confirmation');
@@ -276,8 +278,8 @@ describe('a replica killed mid-fix', () => {
     const second = await until(() => card('gpu-node-3'), 20_000, 'card 3');
     const id = incidentIdOf(second)!;
     const firstId = incidentIdOf(first)!;
-    // The first fix is held on the API (cordon, drain) while the second is approved on the other process.
-    w.fleet.kube.faults = { latencyMs: 400 };
+    // The first fix is held on the core API (cordon, drain) while the second is approved on the other process.
+    w.fleet.kube.faults = { latencyMs: 400, paths: CORE_API };
     await approve(w, firstId, 'U0APPROVER');
     await until(() => resource(firstId)?.status?.state === 'running', 20_000, 'the first fix running');
     const views = w.slack.views.length;
