@@ -2,6 +2,7 @@
  * The real bot (startServer: Bolt's HTTP receiver, the real Web API client)
  * against the Slack emulator and a simulated fleet.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,22 @@ export async function until<T>(predicate: () => T | undefined | false | null | P
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A real `nodediag serve` (dist/src/cli.js) in a process of its own, so that it can be SIGKILLed, on the world's configuration; its Slack request URL once it is ready. */
+export async function serveProcess(w: Pick<SlackWorld, 'env'>): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli.js'), 'serve'], {
+    env: { PATH: process.env.PATH ?? '', ...w.env, PORT: String(port), NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-serve-')), NODEDIAG_LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, 20_000, 'the nodediag serve process ready');
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return { child, url: `http://127.0.0.1:${port}/slack/events` };
 }
 
 /** The incident id an incident card's buttons carry. */

@@ -8,10 +8,7 @@
  * (test/helpers/split-api.ts). Skipped, loudly, where the server is not built.
  */
 import { jest } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
 import { NODEDIAG_MESSAGE } from '../../src/adapters/kube-outbox.js';
 import { fixLeaseName } from '../../src/adapters/kube.js';
@@ -21,9 +18,8 @@ import { blockActionBody, sendSigned, viewSubmissionBody, type EmulatedMessage }
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { useRealApiServer } from '../helpers/real-api.js';
-import { approve, CHANNEL, incidentIdOf, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
+import { CHANNEL, incidentIdOf, serveProcess, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
 import { splitApi, type SplitApi } from '../helpers/split-api.js';
-import { freePort } from '../helpers/sshd.js';
 
 jest.setTimeout(120_000);
 
@@ -97,13 +93,9 @@ const leases = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
   });
 
   it('a real `nodediag serve` SIGKILLed mid-fix costs an "interrupted" note from another within the Lease time; nothing re-runs, no post is lost', async () => {
-    const port = await freePort();
-    child = spawn(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli.js'), 'serve'], {
-      env: { PATH: process.env.PATH ?? '', ...w.env, PORT: String(port), NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-killed-')), NODEDIAG_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, 20_000, 'the serve process ready');
-    const url = `http://127.0.0.1:${port}/slack/events`;
+    const served = await serveProcess(w);
+    child = served.child;
+    const url = served.url;
     await w.slash('gpu-node-2', 'U0REQUESTER');
     const c = await until(() => card('gpu-node-2'), 20_000, 'the card');
     const id = incidentIdOf(c)!;

@@ -12,13 +12,9 @@ import { NODE_INCIDENT } from '../../src/adapters/kube-incident-store.js';
 import { NODEDIAG_RAILS } from '../../src/adapters/kube-rails.js';
 import { NODEDIAG_MESSAGE } from '../../src/adapters/kube-outbox.js';
 import type { EmulatedMessage } from '../../src/sim/slack-emulator.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { blockActionBody, sendSigned, viewSubmissionBody } from '../../src/sim/slack-emulator.js';
-import { approve, CHANNEL, incidentIdOf, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
-import { freePort } from '../helpers/sshd.js';
+import { approve, CHANNEL, incidentIdOf, serveProcess, SIGNING_SECRET, slackWorld, until, type Replica, type SlackWorld } from '../helpers/slack-world.js';
 
 jest.setTimeout(120_000);
 
@@ -220,15 +216,9 @@ describe('a replica killed mid-fix', () => {
 
   /** The real `nodediag serve` in a process of its own, so that it can be SIGKILLed; its Slack request URL. */
   const serveChild = async (): Promise<string> => {
-    const port = await freePort();
-    child = spawn(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli.js'), 'serve'], {
-      env: { PATH: process.env.PATH ?? '', ...w.env, PORT: String(port), NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-killed-')), NODEDIAG_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    for (let t = Date.now(); !(await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok; await new Promise((r) => setTimeout(r, 100))) {
-      if (Date.now() - t > 20_000) throw new Error('the second process did not get ready');
-    }
-    return `http://127.0.0.1:${port}/slack/events`;
+    const served = await serveProcess(w);
+    child = served.child;
+    return served.url;
   };
   const card = (node: string) => cardIn(w, node);
   const resource = (id: string) => resourceIn(w, id);
