@@ -20,8 +20,9 @@ import { createInterface } from 'node:readline';
 import { loadCatalogs } from '../src/catalog/load.js';
 import type { SshProbe } from '../src/catalog/schema.js';
 import { renderScript } from '../src/catalog/template.js';
+import { buildBatchScript } from '../src/probes/batch.js';
 import { defaultLayout } from '../src/probes/layout.js';
-import { wrapRemoteCommand } from '../src/shell.js';
+import { shellQuote, wrapRemoteCommand } from '../src/shell.js';
 import { REPO_ROOT, Lab, type LabNode } from '../test/lab/lab.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
@@ -100,6 +101,19 @@ async function sshBench(): Promise<void> {
         slowestId = p.id;
       }
     }
+    // What the probes cost the node's CPUs when they run side by side, as diag runs them (bash's `times`: the batch's user + sys).
+    const batch = buildBatchScript(
+      catalogs.probes
+        .filter((x): x is SshProbe => x.transport === 'ssh')
+        .map((p) => ({ id: p.id, script: renderScript(p.script, { sudo: false, ...defaultLayout().params, since: '0' }), timeoutMs: p.timeoutMs, maxOutputBytes: p.maxOutputBytes ?? 65_536 })),
+    );
+    const cpu: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const out = (await time('ssh', [...ssh, `bash -c ${shellQuote('sh -c "$1" >/dev/null 2>&1; times')} _ ${shellQuote(batch)}`])).stdout.trim().split('\n');
+      const secs = (out.at(-1) ?? '').split(/\s+/).map((t) => { const m = /^(\d+)m([\d.]+)s$/.exec(t); return m ? Number(m[1]) * 60 + Number(m[2]) : NaN; });
+      cpu.push(1000 * ((secs[0] ?? NaN) + (secs[1] ?? NaN)));
+    }
+    const cpus = (await import('node:os')).availableParallelism();
     const manual: number[] = [];
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
@@ -120,6 +134,10 @@ async function sshBench(): Promise<void> {
         `      slowest probe alone (${slowestId}): +${slowest.toFixed(0)} ms over the floor\n` +
         `  (b) manual playbook, ${MANUAL_PLAYBOOK.length} ssh commands:   ${b.toFixed(0)} ms\n` +
         `  (c) nodediag diag (${catalogs.probes.length} checks, CLI start included): ${c.toFixed(0)} ms\n`,
+    );
+    process.stdout.write(
+      `      the probes side by side use ${median(cpu).toFixed(0)} ms of CPU on the node; over this machine's ${cpus} CPUs (shared by the node, sshd and the CLI) they alone need ≥ ${(median(cpu) / cpus).toFixed(0)} ms,\n` +
+        `      against a target of ${(1.5 * (f + slowest)).toFixed(0)} ms for the whole diag: the target assumes CPUs enough for every probe at once\n`,
     );
     record('(c) / (floor + slowest probe)', `${(c / (f + slowest)).toFixed(2)}×`, '≤ 1.5×', c <= 1.5 * (f + slowest));
     record('(b) / (c): faster than the manual playbook', `${(b / c).toFixed(1)}×`, '≥ 5×', b >= 5 * c);
