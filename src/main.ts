@@ -218,6 +218,8 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
     }
   }
   let sweeping = false;
+  // Shared: every third of the Lease (as its renewals), so a dead replica's fix is marked interrupted soon after its Lease lapses.
+  const sweepMs = over.sweepIntervalMs ?? (config.store === 'kube' ? Math.min(10_000, (config.leaseSeconds * 1000) / 3) : 10_000);
   const sweeper = setInterval(() => {
     // What other replicas recorded (a pause, unhealthy nodes) reaches this one's cards and metrics too.
     if (config.store === 'kube') void ledger.refresh().catch((err) => logger.error('rails refresh failed', { error: redact(String(err)) }));
@@ -233,7 +235,7 @@ export async function startServer(config: Config, over: ServerOverrides = {}): P
       // With a shared store, a fix whose process died (its Lease lapsed) is found by the leader's next sweep.
       if (config.store === 'kube') await service.recover().catch((err) => logger.error('recovery sweep failed', { error: redact(String(err)) }));
     })().finally(() => (sweeping = false));
-  }, over.sweepIntervalMs ?? 10_000);
+  }, sweepMs);
   sweeper.unref();
   logger.info('nodediag is serving', { mode: slack.mode, port: s.port, nodes: inventory.nodes.length });
   return {
