@@ -3,7 +3,9 @@
  * `apps.connections.open` hands out. It greets with `hello` as Slack does,
  * delivers envelopes (slash commands, interactions) and resolves with the
  * app's acknowledgement, and can ask the app to reconnect (`disconnect`,
- * `refresh_requested`), which Slack does routinely. The real
+ * `refresh_requested`), which Slack does routinely. With several connections
+ * open (replicas of the app), each envelope goes to one of them, at random
+ * unless the test names which, as Slack hands it to one connection. The real
  * @slack/socket-mode client inside Bolt talks to it.
  */
 import { randomUUID } from 'node:crypto';
@@ -23,7 +25,10 @@ export type EnvelopeType = 'slash_commands' | 'interactive';
 export class SocketModeStandIn {
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly waiting = new Map<string, (ack: SocketAck) => void>();
-  private socket: WebSocket | null = null;
+  /** The connections open now, oldest first. */
+  private readonly sockets: WebSocket[] = [];
+  /** Connections told to reconnect: Slack sends them nothing more. */
+  private readonly draining = new WeakSet<WebSocket>();
   private connectedWaiters: Array<() => void> = [];
   /** WebSocket connections opened so far (a reconnect makes it grow). */
   connections = 0;
@@ -40,7 +45,7 @@ export class SocketModeStandIn {
 
   private accept(ws: WebSocket): void {
     this.connections += 1;
-    this.socket = ws;
+    this.sockets.push(ws);
     ws.on('message', (data) => {
       let ack: SocketAck;
       try {
@@ -52,19 +57,31 @@ export class SocketModeStandIn {
       this.waiting.delete(ack.envelope_id);
     });
     ws.on('close', () => {
-      if (this.socket === ws) this.socket = null;
+      const i = this.sockets.indexOf(ws);
+      if (i >= 0) this.sockets.splice(i, 1);
     });
-    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'emulated', approximate_connection_time: 3600 }, connection_info: { app_id: 'A0001' } }));
+    ws.send(JSON.stringify({ type: 'hello', num_connections: this.sockets.length, debug_info: { host: 'emulated', approximate_connection_time: 3600 }, connection_info: { app_id: 'A0001' } }));
     for (const w of this.connectedWaiters.splice(0)) w();
   }
 
-  /** Resolves once an app is connected (after at least `count` connections in all). */
-  connected(count = 1, timeoutMs = 10_000): Promise<void> {
-    if (this.socket && this.connections >= count) return Promise.resolve();
+  /** Connections open now that envelopes may go to, oldest first. */
+  private get live(): WebSocket[] {
+    return this.sockets.filter((ws) => !this.draining.has(ws));
+  }
+
+  /** Connections open now (not told to reconnect). */
+  get open(): number {
+    return this.live.length;
+  }
+
+  /** Resolves once an app is connected (after at least `count` connections in all, and `open` of them open now). */
+  connected(count = 1, timeoutMs = 10_000, open = 1): Promise<void> {
+    const ready = () => this.live.length >= open && this.connections >= count;
+    if (ready()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no Socket Mode connection in time')), timeoutMs);
       const check = () => {
-        if (this.socket && this.connections >= count) {
+        if (ready()) {
           clearTimeout(t);
           resolve();
         } else this.connectedWaiters.push(check);
@@ -73,10 +90,11 @@ export class SocketModeStandIn {
     });
   }
 
-  /** Delivers an envelope and resolves with the app's acknowledgement. */
-  deliver(type: EnvelopeType, payload: Record<string, unknown>, opts: { retryAttempt?: number; timeoutMs?: number } = {}): Promise<SocketAck> {
-    const ws = this.socket;
-    if (!ws) return Promise.reject(new Error('no app connected over Socket Mode'));
+  /** Delivers an envelope to one connection (`via`: its index among the open ones; else one at random) and resolves with the app's acknowledgement. */
+  deliver(type: EnvelopeType, payload: Record<string, unknown>, opts: { retryAttempt?: number; timeoutMs?: number; via?: number } = {}): Promise<SocketAck> {
+    const live = this.live;
+    const ws = live[opts.via ?? Math.floor(Math.random() * live.length)];
+    if (!ws) return Promise.reject(new Error(live.length ? `no open connection number ${opts.via}` : 'no app connected over Socket Mode'));
     const envelope_id = randomUUID();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
@@ -100,9 +118,12 @@ export class SocketModeStandIn {
     });
   }
 
-  /** Asks the app to reconnect, as Slack does every few hours. */
+  /** Asks the app on the newest connection to reconnect, as Slack does every few hours. */
   requestRefresh(): void {
-    this.socket?.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'emulated' } }));
+    const ws = this.live.at(-1);
+    if (!ws) return;
+    this.draining.add(ws);
+    ws.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'emulated' } }));
   }
 
   async stop(): Promise<void> {

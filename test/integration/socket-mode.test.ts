@@ -3,12 +3,13 @@
  * @slack/socket-mode client connects through `apps.connections.open` to the
  * Socket Mode stand-in, receives slash commands and interactions as
  * envelopes, acknowledges them on the socket, and survives Slack's routine
- * reconnect request.
+ * reconnect request; with two replicas connected, any envelope may reach
+ * either, and the shared incidents keep one story.
  */
 import { ACTIONS } from '../../src/slack/blocks/incident-message.js';
 import { APPROVE_VIEW } from '../../src/slack/blocks/thread-messages.js';
 import { blockActionPayload, slashCommandPayload, viewSubmissionPayload, type EmulatedMessage } from '../../src/sim/slack-emulator.js';
-import { APP_TOKEN, CHANNEL, incidentIdOf, slackWorld, type SlackWorld } from '../helpers/slack-world.js';
+import { APP_TOKEN, CHANNEL, incidentIdOf, slackWorld, type Replica, type SlackWorld } from '../helpers/slack-world.js';
 
 function cardFor(w: SlackWorld, node: string): EmulatedMessage | undefined {
   return [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith(`${node}:`) && JSON.stringify(m.blocks).includes(ACTIONS.approve));
@@ -86,5 +87,60 @@ describe('Socket Mode', () => {
     expect(w.slack.calls.filter((c) => c.method === 'apps.connections.open').length).toBeGreaterThanOrEqual(2);
     const ack = await sm.deliver('slash_commands', slashCommandPayload('help', 'U0REQUESTER', CHANNEL));
     expect(ack.payload).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/\/diag <node>/) });
+  });
+});
+
+describe('Socket Mode with replicas sharing incidents', () => {
+  let w: SlackWorld;
+  let b: Replica;
+  beforeAll(async () => {
+    // Enough healthy nodes that two broken ones stay under the storm gate.
+    w = await slackWorld(
+      [{ name: 'gpu-node-1', faults: ['containerd-socket-is-directory'] }, { name: 'gpu-node-2', faults: ['containerd-down'] }, ...[3, 4, 5, 6, 7, 8, 9].map((i) => ({ name: `gpu-node-${i}` }))],
+      { SLACK_APP_TOKEN: APP_TOKEN, NODEDIAG_STORE: 'kube', NODEDIAG_LOCK_BACKEND: 'lease' },
+    );
+    b = await w.replica();
+    await w.slack.socketMode.connected(2, 15_000, 2);
+  });
+  afterAll(async () => {
+    await b?.server.stop();
+    await w?.stop();
+  });
+
+  const starts = (node: string) => w.fleet.servers.get(node)!.commands.filter((c) => /systemctl (re)?start containerd/.test(c) && !c.includes('probe() {'));
+
+  it('the command, the click and the confirmation may each reach another replica: the fix runs once', async () => {
+    const sm = w.slack.socketMode;
+    expect(sm.open).toBe(2);
+    await sm.deliver('slash_commands', slashCommandPayload('gpu-node-1', 'U0REQUESTER', CHANNEL), { via: 0 });
+    const root = await w.until(() => cardFor(w, 'gpu-node-1'), 20_000, 'the card');
+    const id = incidentIdOf(root)!;
+    const views = w.slack.views.length;
+    // The modal is opened by the replica the click reached; its submission reaches the other.
+    await sm.deliver('interactive', blockActionPayload(ACTIONS.approve, id, 'U0APPROVER', CHANNEL, root.ts), { via: 1 });
+    await w.until(() => w.slack.views.length > views, 5000, 'the confirmation modal');
+    await sm.deliver('interactive', viewSubmissionPayload(APPROVE_VIEW, id, 'U0APPROVER'), { via: 0 });
+    const summary = await w.until(() => w.slack.thread(root.ts).find((m) => m.text.startsWith('Incident summary')), 30_000, 'the summary');
+    expect(summary.text).toMatch(/fixed/);
+    expect(w.fleet.nodes.get('gpu-node-1')!.runtimeHealthy).toBe(true);
+  });
+
+  it('envelopes handed out at random, a retried submission reaching the other replica: one approval, one run, one summary', async () => {
+    const sm = w.slack.socketMode;
+    await sm.deliver('slash_commands', slashCommandPayload('gpu-node-2', 'U0REQUESTER', CHANNEL));
+    const root = await w.until(() => cardFor(w, 'gpu-node-2'), 20_000, 'the card');
+    const id = incidentIdOf(root)!;
+    const views = w.slack.views.length;
+    await sm.deliver('interactive', blockActionPayload(ACTIONS.approve, id, 'U0APPROVER', CHANNEL, root.ts));
+    await w.until(() => w.slack.views.length > views, 5000, 'the confirmation modal');
+    const submit = viewSubmissionPayload(APPROVE_VIEW, id, 'U0APPROVER');
+    // Slack retries an envelope whose acknowledgement it did not see, on any connection.
+    await Promise.all([sm.deliver('interactive', submit, { via: 0 }), sm.deliver('interactive', submit, { via: 1, retryAttempt: 1 })]);
+    await w.until(() => w.slack.thread(root.ts).find((m) => m.text.startsWith('Incident summary')), 30_000, 'the summary');
+    await new Promise((r) => setTimeout(r, 1500));
+    await Promise.all([w.server.service.idle(), b.server.service.idle()]);
+    expect(starts('gpu-node-2')).toHaveLength(1);
+    expect(w.slack.thread(root.ts).filter((m) => m.text.startsWith('Incident summary'))).toHaveLength(1);
+    expect(w.slack.thread(root.ts).filter((m) => / approved the fix/.test(m.text))).toHaveLength(1);
   });
 });
