@@ -34,7 +34,7 @@ const CREATE_TRIES = 4;
 
 /** Creates the storage, checking once that the resource is served and allowed. */
 export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<OutboxStorage> {
-  const { lib, api, at, options, fail, checkServed } = await openCustomResource(opts, NODEDIAG_MESSAGE, 'the shared outbox (NODEDIAG_STORE=kube)');
+  const { lib, api, at, options, fail, checkServed, watch } = await openCustomResource(opts, NODEDIAG_MESSAGE, 'the shared outbox (NODEDIAG_STORE=kube)');
   // Names sort by time, then by process, then by order in the process: one order for every replica's messages.
   const tag = randomBytes(4).toString('hex');
   let last = 0;
@@ -113,6 +113,10 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
         if (httpStatus(err) === 404) return;
         throw fail(err, dead ? 'patch' : 'delete');
       }
+    },
+
+    watch(onChange, onEnd) {
+      return watch(`${DEAD_LABEL}!=true`, () => onChange(), onEnd);
     },
   };
 }

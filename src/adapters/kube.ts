@@ -176,6 +176,8 @@ export interface CustomResourceAccess {
   fail(err: unknown, verb: string, sub?: string): KubeAccessError;
   /** Fails at start, not at first use, when the kind is not served or not allowed. */
   checkServed(): Promise<void>;
+  /** Watches the kind in the namespace (objects matching `labelSelector`): `onEvent` per change until stopped or ended. */
+  watch(labelSelector: string, onEvent: (type: string) => void, onEnd: (err?: Error) => void): Promise<{ stop(): void }>;
 }
 
 /** Opens one kind of custom resource in a namespace (the client library loads here, once). */
@@ -199,6 +201,29 @@ export async function openCustomResource(opts: KubeAccessOptions & { namespace: 
         if (httpStatus(err) === 404) throw crdMissing(server, kind);
         throw fail(err, 'list');
       }
+    },
+    async watch(labelSelector, onEvent, onEnd) {
+      let ended = false;
+      const abort = await new lib.Watch(kc)
+        .watch(
+          `/apis/${kind.group}/${kind.version}/namespaces/${encodeURIComponent(opts.namespace)}/${kind.plural}`,
+          { labelSelector, allowWatchBookmarks: false },
+          (type: string) => onEvent(type),
+          (err: unknown) => {
+            if (ended) return;
+            ended = true;
+            onEnd(err ? new Error(redact(String((err as Error)?.message ?? err)).slice(0, 200)) : undefined);
+          },
+        )
+        .catch((err: unknown) => {
+          throw fail(err, 'watch');
+        });
+      return {
+        stop() {
+          ended = true;
+          abort.abort();
+        },
+      };
     },
   };
 }

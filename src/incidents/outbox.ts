@@ -46,6 +46,12 @@ export interface OutboxStorage {
   save(item: OutboxItem): Promise<void>;
   /** Forgets a delivered item, or keeps it aside as a dead letter. */
   remove(item: OutboxItem, dead: boolean): Promise<void>;
+  /**
+   * Where several processes share the items: calls `onChange` whenever any
+   * of them may have added or removed one, until stopped or ended (`onEnd`).
+   * The delivering process then reads at once instead of at its next re-list.
+   */
+  watch?(onChange: () => void, onEnd: (err?: Error) => void): Promise<{ stop(): void }>;
 }
 
 /** Several processes, one outbox: only the one that leads delivers, and it delivers every process's items. */
@@ -163,6 +169,9 @@ export class Outbox {
   private readonly busy = new Set<string>();
   private readonly nextAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** The storage's change feed, while open (shared storage that has one). */
+  private feed: { stop(): void } | null = null;
+  private feedFailures = 0;
   private waiters: Array<() => void> = [];
   private writing: Promise<void> = Promise.resolve();
   private readonly storage: OutboxStorage;
@@ -215,11 +224,14 @@ export class Outbox {
     if (!this.opts.shared) await this.refresh();
     this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 25);
     this.timer.unref();
+    void this.follow();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.feed?.stop();
+    this.feed = null;
   }
 
   /** Resolves when everything queued so far is delivered (or dead-lettered), or left to the process that delivers. */
@@ -239,6 +251,36 @@ export class Outbox {
         resolve(true);
       });
     });
+  }
+
+  /**
+   * Follows the shared storage's changes while running: the delivering
+   * process reads at its next tick when another queues something, instead of
+   * at its next re-list (which stays, should the feed miss anything).
+   * Reopened a second after it ends; after it cannot be opened (no watch
+   * permission, the API away), in 5 s, then twice as long each time up to 5 min.
+   */
+  private async follow(): Promise<void> {
+    const watch = this.storage.watch?.bind(this.storage);
+    if (!this.opts.shared || !watch || !this.timer || this.feed) return;
+    const again = (ms: number) => setTimeout(() => void this.follow(), ms).unref();
+    try {
+      this.feed = await watch(
+        () => {
+          if (this.opts.shared?.delivers()) this.refreshAt = 0;
+        },
+        () => {
+          this.feed = null;
+          if (this.timer) again(1000);
+        },
+      );
+      this.feedFailures = 0;
+      // Stopped while it opened.
+      if (!this.timer) this.feed.stop();
+    } catch (err) {
+      this.log.warn('outbox: cannot follow the queued messages; re-listing them meanwhile', { error: (err as Error).message });
+      if (this.timer) again(Math.min(300_000, 5000 * 2 ** this.feedFailures++));
+    }
   }
 
   /** Reads the kept items (one reading at a time): new ones join, those another process delivered leave. */

@@ -7,7 +7,9 @@
  * and writes to `/status` change nothing but `status`; a merge patch may carry
  * a resourceVersion as its precondition; lists page with limit/continue and
  * filter by label selector; `spec` changes bump `metadata.generation`; bodies
- * must name the right apiVersion and kind.
+ * must name the right apiVersion and kind; a watch streams ADDED, MODIFIED and
+ * DELETED events, one JSON object per line (the current objects first, as
+ * ADDED, when no resourceVersion is given).
  */
 import { randomUUID } from 'node:crypto';
 
@@ -62,9 +64,19 @@ interface Served {
   objects: Map<string, KObject>;
 }
 
+/** An open watch on a kind in a namespace. */
+interface Watcher {
+  kind: Served;
+  ns: string;
+  selector: string | null;
+  write: (line: string) => void;
+  end: () => void;
+}
+
 /** The custom resources the stand-in serves. */
 export class CustomResources {
   private readonly served = new Map<string, Served>();
+  private readonly watchers = new Set<Watcher>();
 
   constructor(private readonly nextRv: () => string) {}
 
@@ -87,6 +99,45 @@ export class CustomResources {
   /** Stored objects of a kind (for assertions). */
   objects(group: string, version: string, plural: string): Map<string, KObject> {
     return this.served.get(`${group}/${version}/${plural}`)?.objects ?? new Map();
+  }
+
+  /**
+   * Opens a watch on `/apis/{group}/{version}/namespaces/{ns}/{plural}`:
+   * `write` gets one line per event until `stop`; null when the path is not a
+   * served kind's collection.
+   */
+  watch(path: string, query: URLSearchParams, write: (line: string) => void, end: () => void): { stop(): void } | null {
+    const m = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)$/.exec(path);
+    const kind = m ? this.served.get(`${m[1]}/${m[2]}/${m[4]}`) : undefined;
+    if (!m || !kind) return null;
+    const w: Watcher = { kind, ns: decodeURIComponent(m[3]!), selector: query.get('labelSelector'), write, end };
+    if (!query.get('resourceVersion')) {
+      for (const [k, o] of kind.objects) if (k.startsWith(`${w.ns}/`) && labelSelectorMatches(w.selector, o.metadata.labels)) write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+    }
+    this.watchers.add(w);
+    return { stop: () => this.watchers.delete(w) };
+  }
+
+  /** Ends every open watch, as an API server does when a watch times out. */
+  endWatches(): void {
+    for (const w of this.watchers) w.end();
+    this.watchers.clear();
+  }
+
+  /** Open watches (for assertions). */
+  get watching(): number {
+    return this.watchers.size;
+  }
+
+  /** Tells the watchers of an object's kind and namespace what happened to it (one it no longer matches is DELETED for them). */
+  private emit(kind: Served, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KObject, old?: KObject): void {
+    for (const w of this.watchers) {
+      if (w.kind !== kind || w.ns !== obj.metadata.namespace) continue;
+      const now = labelSelectorMatches(w.selector, obj.metadata.labels);
+      const before = old ? labelSelectorMatches(w.selector, old.metadata.labels) : false;
+      const seen = type === 'DELETED' ? (now ? 'DELETED' : null) : now ? (type === 'MODIFIED' && !before ? 'ADDED' : type) : before ? 'DELETED' : null;
+      if (seen) w.write(`${JSON.stringify({ type: seen, object: obj })}\n`);
+    }
   }
 
   /** Handles `/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status]]`, or returns null when the path is not a served kind. */
@@ -133,6 +184,7 @@ export class CustomResources {
         metadata: { ...body.metadata, namespace: ns, uid: randomUUID(), resourceVersion: this.nextRv(), generation: 1, creationTimestamp: now() },
       };
       kind.objects.set(`${ns}/${n}`, obj);
+      this.emit(kind, 'ADDED', obj);
       return { code: 201, body: obj };
     }
     if (method === 'PUT' && name) {
@@ -165,6 +217,7 @@ export class CustomResources {
     if (method === 'DELETE' && name) {
       if (!existing) return notFound();
       kind.objects.delete(key);
+      this.emit(kind, 'DELETED', existing);
       return { code: 200, body: existing };
     }
     return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
@@ -175,6 +228,7 @@ export class CustomResources {
     obj.metadata = { ...obj.metadata, resourceVersion: this.nextRv(), generation: (old.metadata.generation ?? 1) + (specChanged ? 1 : 0) };
     for (const k of ['labels', 'annotations']) if (obj.metadata[k] === undefined) delete obj.metadata[k];
     kind.objects.set(key, obj);
+    this.emit(kind, 'MODIFIED', obj, old);
     return obj;
   }
 }

@@ -527,6 +527,19 @@ export class KubeApiStandin {
     if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(p))) {
       return this.leaseRoute(method, decodeURIComponent(m[1]!), m[2] ? decodeURIComponent(m[2]) : undefined, req, res);
     }
+    if (p.startsWith('/apis/') && method === 'GET' && /^(true|1)$/.test(url.searchParams.get('watch') ?? '')) {
+      // The current objects come first, once the headers are out.
+      const first: string[] = [];
+      let streaming = false;
+      const watch = this.customResources.watch(p, url.searchParams, (line) => (streaming ? res.write(line) : first.push(line)), () => res.end());
+      if (watch) {
+        res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        for (const line of first) res.write(line);
+        streaming = true;
+        res.on('close', () => watch.stop());
+        return;
+      }
+    }
     if (p.startsWith('/apis/')) {
       const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await this.body(req) : null;
       const answer = this.customResources.handle(method, p, url.searchParams, String(req.headers['content-type'] ?? ''), body);

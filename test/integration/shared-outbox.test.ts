@@ -91,9 +91,9 @@ describe('the shared outbox: two processes, one leader delivers', () => {
   afterAll(() => slack.stop());
 
   /** A process: its outbox over the shared storage, leading when told. */
-  const process = async (ns: string, name: string, lead: { now: boolean }, via: ChatPort = chat) => {
-    const storage = await stored(ns);
-    const outbox = new Outbox(join(base, `${ns}-${name}`), via, systemClock, silentLogger, { postIntervalMs: 5, refreshMs: 50, storage, shared: { identity: name, delivers: () => lead.now } });
+  const process = async (ns: string, name: string, lead: { now: boolean }, via: ChatPort = chat, refreshMs = 50, storage?: OutboxStorage) => {
+    storage ??= await stored(ns);
+    const outbox = new Outbox(join(base, `${ns}-${name}`), via, systemClock, silentLogger, { postIntervalMs: 5, refreshMs, storage, shared: { identity: name, delivers: () => lead.now } });
     await outbox.start();
     return outbox;
   };
@@ -197,5 +197,32 @@ describe('the shared outbox: two processes, one leader delivers', () => {
     const root = [...slack.messages.values()].find((m) => m.text === `${ns}-root`)!;
     expect(slack.thread(root.ts).map((m) => m.text)).toEqual([`${ns}-root`, `${ns}-reply`]);
     await b.stop();
+  });
+
+  const feeds: Array<[string, () => string]> = [['the stand-in', kubeconfigPath], ...(real.available ? [['the real API server', () => real.kubeconfigPath()] as [string, () => string]] : [])];
+  it.each(feeds)('the leader follows the queue on %s: what another process queues goes out at once, its re-list a minute away', async (_name, kubeconfig) => {
+    const ns = fresh();
+    const on = () => createKubeOutboxStorage({ kubeconfigPath: kubeconfig(), namespace: ns, now: () => Date.now() });
+    const a = await process(ns, 'a', { now: true }, chat, 60_000, await on());
+    const b = await process(ns, 'b', { now: false }, chat, 60_000, await on());
+    // Past the leader's first read at start.
+    await new Promise((r) => setTimeout(r, 300));
+    const queuedAt = Date.now();
+    await b.enqueue({ ...post(`${ns}-first`), channel: 'C5' });
+    await until(() => texts('C5').length === 1, 5000, 'the post, well before the next re-list');
+    expect(Date.now() - queuedAt).toBeLessThan(2000);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('a feed the API server ends is opened again', async () => {
+    const ns = fresh();
+    const a = await process(ns, 'a', { now: true }, chat, 60_000);
+    const b = await process(ns, 'b', { now: false }, chat, 60_000);
+    await until(() => api.customResources.watching >= 2, 5000, 'both feeds open');
+    api.customResources.endWatches();
+    await until(() => api.customResources.watching >= 2, 5000, 'both feeds open again');
+    await b.enqueue({ ...post(`${ns}-after`), channel: 'C6' });
+    await until(() => texts('C6').length === 1, 3000, 'the post through the reopened feed');
+    await Promise.all([a.stop(), b.stop()]);
   });
 });

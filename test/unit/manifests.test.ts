@@ -26,7 +26,7 @@ describe('deployment files', () => {
       nodeincidents: ['create', 'get', 'list', 'patch'],
       'nodeincidents/status': ['update'],
       nodediagrails: ['create', 'get', 'update'],
-      nodediagmessages: ['create', 'delete', 'list', 'patch'],
+      nodediagmessages: ['create', 'delete', 'list', 'patch', 'watch'],
     });
   });
 
