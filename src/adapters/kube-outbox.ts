@@ -116,7 +116,8 @@ export async function createKubeOutboxStorage(opts: KubeOutboxOptions): Promise<
     },
 
     watch(onChange, onEnd) {
-      return watch(`${DEAD_LABEL}!=true`, () => onChange(), onEnd);
+      // New items only: deliveries and removals are the leader's own doing (or, from an old leader, seen at the next re-list).
+      return watch(`${DEAD_LABEL}!=true`, (type) => type === 'ADDED' && onChange(), onEnd);
     },
   };
 }

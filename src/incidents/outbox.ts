@@ -48,7 +48,7 @@ export interface OutboxStorage {
   remove(item: OutboxItem, dead: boolean): Promise<void>;
   /**
    * Where several processes share the items: calls `onChange` whenever any
-   * of them may have added or removed one, until stopped or ended (`onEnd`).
+   * of them may have added one, until stopped or ended (`onEnd`).
    * The delivering process then reads at once instead of at its next re-list.
    */
   watch?(onChange: () => void, onEnd: (err?: Error) => void): Promise<{ stop(): void }>;
