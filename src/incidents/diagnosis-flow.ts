@@ -36,6 +36,9 @@ export interface DiagnoseRequest {
   waitForSlot?: boolean;
 }
 
+/** The least time between two progress updates of a fleet summary. */
+export const FLEET_PROGRESS_MS = 3000;
+
 /** A fleet request (`/diag -l selector`). */
 export interface FleetRequest {
   selector: string;
@@ -196,7 +199,18 @@ export class DiagnosisFlow {
     this.c.work.spawn(async () => {
       try {
         const names = await nodesForSelector(req.selector, deps);
-        const entries = await diagnoseFleet(names, deps, d.fleetConcurrency);
+        // How far it is, at most every few seconds: a fleet of hundreds takes a while, and every update is a Slack call.
+        const progress = { done: 0, total: new Set(names.map((n) => n.name)).size, notHealthy: 0 };
+        const tell = () => d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: d.views.fleet(req.selector, req.user, null, { ...progress }) });
+        await tell();
+        let toldAt = d.clock.now();
+        const entries = await diagnoseFleet(names, deps, d.fleetConcurrency, (entry, done) => {
+          progress.done = done;
+          if ('error' in entry || !entry.reachable || entry.findings.length) progress.notHealthy += 1;
+          if (d.clock.now() - toldAt < FLEET_PROGRESS_MS || done === progress.total) return;
+          toldAt = d.clock.now();
+          void tell().catch(() => undefined);
+        });
         await d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: d.views.fleet(req.selector, req.user, entries) });
       } catch (err) {
         await d.outbox.enqueue({ op: 'update', key, channel: req.channel, message: { text: `Fleet ${req.selector}: ${d.fix.redact(errorMessage(err))}` } });

@@ -22,10 +22,19 @@ export interface IncidentViews {
   stepStarted(step: PlannedStep, plan: Plan): ChatMessage;
   stepFinished(record: StepRecord, total: number): ChatMessage;
   summary(inc: Incident, auditPath: string): ChatMessage;
-  fleet(selector: string, requester: string, entries: FleetEntry[] | null): ChatMessage;
+  /** The fleet summary: in progress (`entries` null; how far, once the matching nodes are known), then the table. */
+  fleet(selector: string, requester: string, entries: FleetEntry[] | null, progress?: FleetProgress): ChatMessage;
   undeliverable(what: string, again: string, code: string): ChatMessage;
   paused(by: string, until: string, reason: string): ChatMessage;
   resumed(by: string, pausedBy: string, reason: string): ChatMessage;
+}
+
+/** How far a fleet diagnosis is. */
+export interface FleetProgress {
+  done: number;
+  total: number;
+  /** Nodes done so far with a finding, unreachable, or in error. */
+  notHealthy: number;
 }
 
 /** Who may do what (the Slack access policy implements it). */

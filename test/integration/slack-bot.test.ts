@@ -224,6 +224,10 @@ describe('/diag -l: the fleet summary', () => {
     expect(table).toMatch(/z-gpu-broken\s+findings\s+containerd-down/);
     expect(table).not.toContain('cpu-node');
     expect(w.fleet.servers.get('cpu-node')!.commands).toEqual([]);
+    // Before the table, the message said how many nodes matched and how far it was.
+    const updates = w.slack.calls.filter((c) => c.method === 'chat.update' && c.args.ts === msg.ts).map((c) => String(c.args.text));
+    expect(updates[0]).toMatch(/Diagnosing nodes matching pool=gpu… 0\/2 done/);
+    expect(updates.at(-1)).toMatch(/^Fleet pool=gpu/);
   });
 });
 

@@ -2,6 +2,7 @@
  * Short replies: help, refusals, fleet summaries. Pure.
  */
 import type { FleetEntry } from '../../diagnose/fleet.js';
+import type { FleetProgress } from '../../incidents/views.js';
 import { clip, code, context, esc, fitBlocks, header, LIMITS, section, type Block } from './limits.js';
 
 type Msg = { text: string; blocks: Block[] };
@@ -31,9 +32,10 @@ export function undeliverableMessage(what: string, again: string, code: string):
 }
 
 /** The answer to `/diag -l`: one summary. */
-export function fleetMessage(selector: string, requester: string, entries: FleetEntry[] | null): Msg {
+export function fleetMessage(selector: string, requester: string, entries: FleetEntry[] | null, progress?: FleetProgress): Msg {
   if (!entries) {
-    return { text: `Diagnosing nodes matching ${selector}…`, blocks: [header(`🔎 Diagnosing nodes matching ${selector}…`), context(`Requested by <@${requester}>`)] };
+    const far = progress ? ` ${progress.done}/${progress.total} done${progress.notHealthy ? `, ${progress.notHealthy} not healthy so far` : ''}` : '';
+    return { text: `Diagnosing nodes matching ${selector}…${far}`, blocks: [header(clip(`🔎 Diagnosing nodes matching ${selector}…`, LIMITS.headerText)), ...(progress ? [section(`*${progress.done}/${progress.total}* node(s) done${progress.notHealthy ? ` · *${progress.notHealthy}* not healthy so far` : ''}`)] : []), context(`Requested by <@${requester}>`)] };
   }
   // Worst first: a long fleet is cut to Slack's limits, and the healthy nodes are what may be cut.
   const rank = (e: FleetEntry) => ('error' in e ? 0 : !e.reachable ? 1 : e.findings.length ? 2 : 3);
