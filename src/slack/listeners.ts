@@ -7,10 +7,12 @@ import { z } from 'zod';
 import type { IncidentService } from '../incidents/incident-service.js';
 import { inventoryNames, type Inventory } from '../inventory/inventory.js';
 import { suggestNames } from '../inventory/node-name.js';
+import { errorMessage } from '../errors.js';
 import type { ChatPort, Logger } from '../ports.js';
 import type { Redactor } from '../redact.js';
 import type { AccessPolicy, Refusal } from './authz.js';
 import { ACTIONS } from './blocks/incident-message.js';
+import { esc } from './blocks/limits.js';
 import { helpMessage, refusalMessage } from './blocks/replies.js';
 import { APPROVE_VIEW } from './blocks/thread-messages.js';
 import { parseDiagText } from './command-parse.js';
@@ -133,7 +135,17 @@ export function registerListeners(app: App, d: ListenerDeps): void {
     const work = d.service.track(() => d.service.confirmApproval(id, user));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), VIEW_ACK_BUDGET_MS)));
-    const first = await Promise.race([work, late]).finally(() => clearTimeout(timer));
+    // A failure (the state unwritable, the API refusing) still answers the modal: Slack would show only "trouble connecting".
+    const first = await Promise.race([work, late])
+      .catch((err: unknown) => {
+        d.logger.error('approval failed', { incident: id, error: d.redact(String(err)) });
+        return { failed: d.redact(errorMessage(err)) };
+      })
+      .finally(() => clearTimeout(timer));
+    if (first && typeof first === 'object' && 'failed' in first) {
+      await ack({ response_action: 'update', view: notice('Approval not confirmed', `nodediag could not finish recording the approval: ${esc(first.failed.slice(0, 300))}\nThe thread says whether the fix runs; if nothing happens there, approve again.`) } as never);
+      return;
+    }
     if (first === 'late') {
       // Slack gives a view submission 3 s: the modal is answered now, the approval finishes behind it.
       await ack({ response_action: 'update', view: notice('Approval received', 'nodediag is still recording your approval (the Kubernetes API answers slowly). The thread says when the fix starts; if it cannot be approved, you are told why.') } as never);

@@ -249,7 +249,23 @@ describe('a full disk under the bot\'s state', () => {
       }
       execFileSync('rm', ['-rf', join(dir, 'filler')]);
       await w.slash('gpu-node-8', 'U0REQUESTER');
-      await w.until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 10_000, 'a normal incident after freeing space');
+      const card = await w.until(() => [...w.slack.messages.values()].find((m) => !m.threadTs && JSON.stringify(m.blocks).includes(ACTIONS.approve)), 10_000, 'a normal incident after freeing space');
+      // The disk fills again while the approval is being confirmed: the modal says so (Slack would only show "trouble connecting"), nothing runs.
+      const id = incidentIdOf(card)!;
+      const views = w.slack.views.length;
+      await w.click(ACTIONS.approve, id, 'U0APPROVER');
+      await w.until(() => w.slack.views.length > views, 5000, 'the confirmation');
+      mkdirSync(join(dir, 'filler'));
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${join(dir, 'filler', 'f')}`, 'bs=4k', 'count=1000'], { stdio: 'ignore' });
+      } catch {
+        /* full again */
+      }
+      const answer = await w.submit(APPROVE_VIEW, id, 'U0APPROVER');
+      expect(answer.status).toBe(200);
+      expect(JSON.stringify(answer.body)).toMatch(/Approval not confirmed.*could not finish recording the approval.*approve again/);
+      await w.server.service.idle();
+      expect(w.fleet.servers.get('gpu-node-8')!.commands.some((c) => /systemctl (re)?start containerd/.test(c) && !c.includes('probe() {'))).toBe(false);
     } finally {
       await w.stop();
       execFileSync('umount', [dir]);
