@@ -202,28 +202,33 @@ export async function openCustomResource(opts: KubeAccessOptions & { namespace: 
         throw fail(err, 'list');
       }
     },
-    async watch(labelSelector, onEvent, onEnd) {
-      let ended = false;
-      const abort = await new lib.Watch(kc)
-        .watch(
-          `/apis/${kind.group}/${kind.version}/namespaces/${encodeURIComponent(opts.namespace)}/${kind.plural}`,
-          { labelSelector, allowWatchBookmarks: false },
-          (type: string) => onEvent(type),
-          (err: unknown) => {
-            if (ended) return;
-            ended = true;
-            onEnd(err ? new Error(redact(String((err as Error)?.message ?? err)).slice(0, 200)) : undefined);
-          },
-        )
-        .catch((err: unknown) => {
-          throw fail(err, 'watch');
-        });
-      return {
-        stop() {
-          ended = true;
-          abort.abort();
-        },
-      };
+    watch(labelSelector, onEvent, onEnd) {
+      const path = `/apis/${kind.group}/${kind.version}/namespaces/${encodeURIComponent(opts.namespace)}/${kind.plural}`;
+      return openWatch(lib, kc, path, { labelSelector }, (type) => onEvent(type), onEnd, (err) => fail(err, 'watch'));
+    },
+  };
+}
+
+/**
+ * A watch on `path`: `onEvent` per event until stopped, `onEnd` once when
+ * the server or the network ends it (not after `stop`); an open that fails
+ * is thrown as `failed` maps it.
+ */
+async function openWatch<T>(lib: Lib, kc: K8s.KubeConfig, path: string, query: Record<string, string>, onEvent: (type: string, obj: T) => void, onEnd: (err?: Error) => void, failed: (err: unknown) => Error): Promise<WatchHandle> {
+  let ended = false;
+  const abort = await new lib.Watch(kc)
+    .watch(path, { ...query, allowWatchBookmarks: false }, onEvent, (err: unknown) => {
+      if (ended) return;
+      ended = true;
+      onEnd(err ? new Error(redact(String((err as Error)?.message ?? err)).slice(0, 200)) : undefined);
+    })
+    .catch((err: unknown) => {
+      throw failed(err);
+    });
+  return {
+    stop() {
+      ended = true;
+      abort.abort();
     },
   };
 }
@@ -463,30 +468,18 @@ async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise
     },
   };
   return Object.assign(client, {
-    async watchNodes(onNode: Parameters<KubeNodeWatcher['watchNodes']>[0], onEnd: Parameters<KubeNodeWatcher['watchNodes']>[1]): Promise<WatchHandle> {
-      const watch = new lib.Watch(kc);
-      let ended = false;
-      const end = (err?: Error) => {
-        if (ended) return;
-        ended = true;
-        onEnd(err);
-      };
-      const abort = await watch.watch(
+    watchNodes(onNode: Parameters<KubeNodeWatcher['watchNodes']>[0], onEnd: Parameters<KubeNodeWatcher['watchNodes']>[1]): Promise<WatchHandle> {
+      return openWatch<K8s.V1Node>(
+        lib,
+        kc,
         '/api/v1/nodes',
-        { allowWatchBookmarks: false },
-        (type, obj: K8s.V1Node) => {
+        {},
+        (type, obj) => {
           if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onNode(toNode(obj), type);
         },
-        (err: unknown) => end(err ? new Error(redact(String((err as Error)?.message ?? err)).slice(0, 200)) : undefined),
-      ).catch((err: unknown) => {
-        throw mapError(err, { verb: 'watch', resource: 'nodes', scope: 'cluster-wide' }, server);
-      });
-      return {
-        stop() {
-          ended = true;
-          abort.abort();
-        },
-      };
+        onEnd,
+        (err) => mapError(err, { verb: 'watch', resource: 'nodes', scope: 'cluster-wide' }, server),
+      );
     },
   });
 }

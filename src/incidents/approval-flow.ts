@@ -66,6 +66,14 @@ export class ApprovalFlow {
     return null;
   }
 
+  /** The incident a click names; one whose approval window has passed is closed (and diagnosed again for `user`), refused with `whenExpired`. */
+  private async loadUnexpired(id: string, channel: string | null, user: string, whenExpired: string): Promise<Incident | Refusal> {
+    const inc = await this.c.record.load(id, channel);
+    if ('reason' in inc || !this.expired(inc)) return inc;
+    await this.expire(inc, user);
+    return { reason: whenExpired };
+  }
+
   /** Why this user may not approve this incident's fix now, or null. */
   private async approveRefusal(inc: Incident, user: string, channel: string): Promise<Refusal | null> {
     await this.c.rails.refresh();
@@ -74,13 +82,9 @@ export class ApprovalFlow {
 
   /** The Approve button: checks, then opens the confirmation with the exact steps. */
   async requestApproval(id: string, user: string, channel: string, triggerId: string): Promise<Refusal | null> {
-    const { d, record } = this.c;
-    const inc = await record.load(id, channel);
+    const { d } = this.c;
+    const inc = await this.loadUnexpired(id, channel, user, 'This approval request expired; nodediag is diagnosing the node again in the thread.');
     if ('reason' in inc) return inc;
-    if (this.expired(inc)) {
-      await this.expire(inc, user);
-      return { reason: 'This approval request expired; nodediag is diagnosing the node again in the thread.' };
-    }
     if (inc.state !== 'awaiting-approval') return { reason: STATE_REFUSAL[inc.state] ?? 'Nothing to approve.' };
     const refusal = await this.approveRefusal(inc, user, channel);
     if (refusal) return refusal;
@@ -96,12 +100,8 @@ export class ApprovalFlow {
   /** The confirmation was submitted: record the approval; once enough approvers agreed (two in a storm), run. */
   async confirmApproval(id: string, user: string): Promise<Refusal | null> {
     const { d, record } = this.c;
-    const loaded = await record.load(id, null);
+    const loaded = await this.loadUnexpired(id, null, user, 'This approval request expired while the confirmation was open; nodediag is diagnosing again.');
     if ('reason' in loaded) return loaded;
-    if (this.expired(loaded)) {
-      await this.expire(loaded, user);
-      return { reason: 'This approval request expired while the confirmation was open; nodediag is diagnosing again.' };
-    }
     const refusal = await this.approveRefusal(loaded, user, loaded.channel);
     if (refusal) return refusal;
     // Taken before the approval is recorded and held to the verdict: while it is held, every replica knows a live process carries this fix.

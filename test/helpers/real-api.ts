@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NODEDIAG_CRDS } from './kube-api.js';
+import { NODEDIAG_CRDS, writeKubeconfig } from './kube-api.js';
 import { freePort } from './sshd.js';
 
 /** coordination.k8s.io/v1 Lease as a CRD, with the fields the lease lock writes. */
@@ -121,18 +121,7 @@ export function useRealApiServer(): RealApi {
       }
     }
     kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'real', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'tests', user: { token } }],
-        contexts: [{ name: 'real', context: { cluster: 'real', user: 'tests' } }],
-        'current-context': 'real',
-      }),
-      { mode: 0o600 },
-    );
+    writeKubeconfig(kubeconfig, { name: 'real', server: `https://127.0.0.1:${port}`, token });
   }, 90_000);
 
   afterAll(() => {

@@ -6,13 +6,14 @@
  * serve. A TLS proxy that streams both ways (watches included) and speaks to
  * each upstream with its own credentials.
  */
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
+import { writeKubeconfig } from './kube-api.js';
 
 /** The API groups the real server answers for. */
 const REAL_GROUPS = ['/apis/nodediag.io/', '/apis/coordination.k8s.io/'];
@@ -62,18 +63,7 @@ export async function splitApi(coreKubeconfig: string, realKubeconfig: string): 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const kubeconfigPath = join(mkdtempSync(join(tmpdir(), 'nodediag-split-api-')), 'kubeconfig');
-  writeFileSync(
-    kubeconfigPath,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'split', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': Buffer.from(tls.cert).toString('base64') } }],
-      users: [{ name: 'bot', user: { token: 'split-proxy-token' } }],
-      contexts: [{ name: 'split', context: { cluster: 'split', user: 'bot' } }],
-      'current-context': 'split',
-    }),
-    { mode: 0o600 },
-  );
+  writeKubeconfig(kubeconfigPath, { name: 'split', server: `https://127.0.0.1:${port}`, token: 'split-proxy-token', caPem: tls.cert });
   return {
     kubeconfigPath,
     counts,

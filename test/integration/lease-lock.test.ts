@@ -1,6 +1,7 @@
 /** Per-node fix locks as Leases: the real client-node against the API stand-in. */
 import { createLeaseLock, fixLeaseName } from '../../src/adapters/kube.js';
 import { LockHeldError } from '../../src/errors.js';
+import type { NodeLock } from '../../src/runbooks/lock.js';
 import { useKubeStandin } from '../helpers/kube-api.js';
 import { useRealApiServer } from '../helpers/real-api.js';
 
@@ -8,6 +9,18 @@ const { api, kubeconfigPath: kubeconfig } = useKubeStandin('lease-token-01234567
 const real = useRealApiServer();
 
 const replica = (identity: string) => createLeaseLock({ kubeconfigPath: kubeconfig(), namespace: 'nodediag', identity });
+
+/** A holder stalls past its one-second lease, another takes the node, then the first releases: the second still holds it. */
+async function lateReleaseSparesTheNext(open: (identity: string) => Promise<NodeLock>, node: string): Promise<void> {
+  const a = await open('bot-a');
+  const late = await a.acquire(node, 'a fix whose process stalled', 1000);
+  await new Promise((r) => setTimeout(r, 1200));
+  const now = await (await open('bot-b')).acquire(node, 'the next fix', 60_000);
+  await late.release();
+  expect(await a.holder(node)).toMatchObject({ holder: 'the next fix' });
+  await now.release();
+  expect(await a.holder(node)).toBeNull();
+}
 
 describe('lease lock', () => {
   it('lets one replica fix a node and refuses the other, naming the holder', async () => {
@@ -55,16 +68,7 @@ describe('lease lock', () => {
     expect(await b.holder('gpu-node-5')).toBeNull();
   });
 
-  it("a holder whose lease lapsed and was taken by another does not free the other's on its late release", async () => {
-    const a = await replica('bot-a');
-    const late = await a.acquire('gpu-node-6', 'a fix whose process stalled', 1000);
-    await new Promise((r) => setTimeout(r, 1200));
-    const now = await (await replica('bot-b')).acquire('gpu-node-6', 'the next fix', 60_000);
-    await late.release();
-    expect(await a.holder('gpu-node-6')).toMatchObject({ holder: 'the next fix' });
-    await now.release();
-    expect(await a.holder('gpu-node-6')).toBeNull();
-  });
+  it("a holder whose lease lapsed and was taken by another does not free the other's on its late release", () => lateReleaseSparesTheNext(replica, 'gpu-node-6'));
 
   it('keeps long node names within the Lease name limit', () => {
     expect(fixLeaseName('a'.repeat(250)).length).toBeLessThanOrEqual(253);
@@ -95,14 +99,5 @@ describe('lease lock', () => {
     await h.release();
   });
 
-  it("a holder whose lease lapsed and was taken by another does not free the other's on its late release", async () => {
-    const a = await on('bot-a');
-    const late = await a.acquire('gpu-node-7', 'a fix whose process stalled', 1000);
-    await new Promise((r) => setTimeout(r, 1200));
-    const now = await (await on('bot-b')).acquire('gpu-node-7', 'the next fix', 60_000);
-    await late.release();
-    expect(await a.holder('gpu-node-7')).toMatchObject({ holder: 'the next fix' });
-    await now.release();
-    expect(await a.holder('gpu-node-7')).toBeNull();
-  });
+  it("a holder whose lease lapsed and was taken by another does not free the other's on its late release", () => lateReleaseSparesTheNext(on, 'gpu-node-7'));
 });
