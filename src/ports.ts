@@ -22,6 +22,8 @@ export interface ExecOptions {
   timeoutMs: number;
   /** Output cap (stdout + stderr); output beyond it is dropped and the channel closed. */
   maxOutputBytes: number;
+  /** Each piece of standard output as it arrives (within the cap), for work that need not wait for the end. Optional for a shell to call. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 /** What one remote command did. */

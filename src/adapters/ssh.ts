@@ -118,11 +118,12 @@ class Ssh2Shell implements RemoteShell {
         finish(null, true);
       }, opts.timeoutMs);
 
-      const take = (into: Buffer[]) => (chunk: Buffer) => {
+      const take = (into: Buffer[], watch?: (chunk: Buffer) => void) => (chunk: Buffer) => {
         if (done || truncated) return;
         const room = opts.maxOutputBytes - bytes;
         if (chunk.length > room) {
           into.push(chunk.subarray(0, Math.max(0, room)));
+          watch?.(chunk.subarray(0, Math.max(0, room)));
           bytes = opts.maxOutputBytes;
           truncated = true;
           // Closing the channel makes the remote writer die of SIGPIPE; `timeout` bounds it otherwise.
@@ -132,6 +133,7 @@ class Ssh2Shell implements RemoteShell {
         }
         into.push(chunk);
         bytes += chunk.length;
+        watch?.(chunk);
       };
 
       try {
@@ -141,7 +143,7 @@ class Ssh2Shell implements RemoteShell {
             return;
           }
           channel = stream;
-          stream.on('data', take(out));
+          stream.on('data', take(out, opts.onStdout));
           stream.stderr.on('data', take(err));
           stream.on('close', (code: number | null | undefined) => finish(typeof code === 'number' ? code : null, false));
         });

@@ -92,8 +92,9 @@ export const probeSchema = z.discriminatedUnion('transport', [
       title: z.string().min(1),
       transport: z.literal('ssh'),
       /**
-       * `layout` probes run first, alone: they find where things are (binaries, configs,
-       * sockets), and every `main` probe is rendered with what they found.
+       * `layout` probes find where things are (binaries, configs, sockets). They run first, with
+       * the `main` probes that name none of those paths; a `main` probe that names one is rendered
+       * with what the first layout probe found and starts as soon as that one has reported.
        */
       stage: z.enum(['layout', 'main']).default('main'),
       /** Shell script template: `{{sudo}}` marks a privileged command, `{{name}}` a quoted parameter. */

@@ -32,11 +32,13 @@ export interface BatchResult {
 export const MAX_LINE_CHARS = 3800;
 
 const PROBE_FN = [
-  // probe ID CAP SCRIPT: runs SCRIPT in a subshell (a fork, no exec), its lines tagged by awk, then
+  // probe ID CAP SCRIPT: starts SCRIPT in the background, in a subshell (a fork, no exec; the
+  // pipeline itself is the background job: no shell forked just to wait for it), its lines tagged by awk, then
   // prints ID|@@rc=N ms=M from the subshell's EXIT trap. Times come from /proc/uptime through the
   // read builtin. The group's `timeout` TERMs the whole group at its deadline: a probe still running
   // then reports 124, and its tagger, which ignores TERM, still passes on what the probe printed
-  // before (mawk reads ahead). A probe whose output was cut reports 141 (SIGPIPE).
+  // before (mawk reads ahead). A probe whose output was cut reports 141 (SIGPIPE). The tagger ends
+  // with ID|@@end once the probe's output is all passed on: the rc line can overtake the last lines.
   '_nd_end() {',
   '  read _nd_u _ < /proc/uptime; _nd_e=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
   `  printf '%s|@@rc=%s ms=%s\\n' "$_nd_id" "$1" "$((_nd_e - _nd_s))"`,
@@ -44,7 +46,7 @@ const PROBE_FN = [
   'probe() {',
   '  _nd_id=$1 _nd_sc=$3',
   '  read _nd_u _ < /proc/uptime; _nd_s=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
-  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } print id "|" substr($0, 1, ${MAX_LINE_CHARS}); fflush() }' ) >&3`,
+  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } print id "|" substr($0, 1, ${MAX_LINE_CHARS}); fflush() } END { print id "|@@end" }' ) >&3 &`,
   '}',
   'exec 3>&1',
 ].join('\n');
@@ -63,11 +65,46 @@ export function buildBatchScript(items: BatchItem[]): string {
     groups.set(seconds, [...(groups.get(seconds) ?? []), it]);
   }
   const launches = [...groups].map(([seconds, group]) => {
-    const calls = group.map((it, i) => `probe ${shellQuote(it.id)} ${it.maxOutputBytes} "$${i + 1}" &`);
+    const calls = group.map((it, i) => `probe ${shellQuote(it.id)} ${it.maxOutputBytes} "$${i + 1}"`);
     const body = ['eval "$_nd_fn"', ...calls, 'wait'].join('\n');
     return `timeout -k 2 ${seconds} sh -c ${shellQuote(body)} sh ${group.map((it) => shellQuote(it.script)).join(' ')} &`;
   });
   return [`_nd_fn=${shellQuote(PROBE_FN)}; export _nd_fn`, ...launches, 'wait'].join('\n');
+}
+
+const END_MARK = '@@end';
+const RC_LINE = /^@@rc=\d+ ms=-?\d+$/;
+
+/**
+ * Follows a batch's output as it arrives and says which probes have
+ * finished: their exit status and all their output are in (the status line
+ * and the tagger's end mark can come in either order).
+ */
+export class BatchProgress {
+  private partial = '';
+  private readonly seen = new Map<string, { rc: boolean; end: boolean }>();
+
+  constructor(ids: string[]) {
+    for (const id of ids) this.seen.set(id, { rc: false, end: false });
+  }
+
+  /** Takes the next piece of output; returns the probes it completed. */
+  push(text: string): string[] {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    const done: string[] = [];
+    for (const line of lines) {
+      const bar = line.indexOf('|');
+      const state = bar > 0 ? this.seen.get(line.slice(0, bar)) : undefined;
+      if (!state || (state.rc && state.end)) continue;
+      const rest = line.slice(bar + 1);
+      if (rest === END_MARK) state.end = true;
+      else if (RC_LINE.test(rest)) state.rc = true;
+      else continue;
+      if (state.rc && state.end) done.push(line.slice(0, bar));
+    }
+    return done;
+  }
 }
 
 /** Splits the batch output back into per-probe results. */
@@ -86,6 +123,7 @@ export function parseBatchOutput(output: string, ids: string[]): Map<string, Bat
       truncated.add(id);
       continue;
     }
+    if (rest === END_MARK) continue;
     const rc = /^@@rc=(\d+) ms=(-?\d+)$/.exec(rest);
     if (rc) {
       results.set(id, { text: '', exitCode: Number(rc[1]), truncated: false, durationMs: Number(rc[2]) >= 0 ? Number(rc[2]) : null });

@@ -3,15 +3,16 @@
  * observation. A probe that fails or times out is reported as such; the
  * others still count.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { SshProbe } from '../catalog/schema.js';
-import { renderScript } from '../catalog/template.js';
+import { renderScript, templateParams } from '../catalog/template.js';
 import type { Observation } from '../diagnose/observation.js';
 import { errorMessage } from '../errors.js';
 import type { Clock, ExecResult, RemoteShell } from '../ports.js';
 import type { Redactor } from '../redact.js';
 import { TIMEOUT_EXIT_CODES, wrapRemoteCommand } from '../shell.js';
-import { buildBatchScript, parseBatchOutput, type BatchItem } from './batch.js';
-import { defaultLayout, layoutLines, resolveLayout, type LayoutOverrides, type NodeLayout } from './layout.js';
+import { BatchProgress, buildBatchScript, parseBatchOutput, type BatchItem, type BatchResult } from './batch.js';
+import { defaultLayout, LAYOUT_PARAM_NAMES, layoutLines, resolveLayout, type LayoutOverrides, type NodeLayout } from './layout.js';
 import { journalNow, parseOutput } from './parsers.js';
 
 /** What the SSH probes need to know about the node and the run. */
@@ -62,33 +63,71 @@ export interface SshProbeResult {
   layout: NodeLayout;
 }
 
-/**
- * Runs the SSH probes: the `layout` probes first (one command), then every
- * `main` probe rendered with the paths they found, in one remote command
- * (see batch.ts), each under its own deadline and output cap.
- */
-export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext): Promise<SshProbeResult> {
-  const first = probes.filter((p) => p.stage === 'layout');
-  const rest = probes.filter((p) => p.stage !== 'layout');
-  const layoutObs = first.length ? await runBatch(shell, first, ctx, null) : [];
-  // The first layout probe finds the paths; the others ride along on its short round trip (the clock).
-  const finder = layoutObs[0];
-  const layout = finder?.status === 'ok' ? resolveLayout(finder.lines, ctx.overrides) : defaultLayout(ctx.overrides);
-  if (finder?.status === 'ok') finder.lines = [...finder.lines, ...layoutLines(layout)];
-  const mainObs = await runBatch(shell, rest, ctx, layout);
-  return { observations: [...layoutObs, ...mainObs], layout };
+const LAYOUT_PARAMS = new Set<string>(LAYOUT_PARAM_NAMES);
+
+/** A main probe whose script names a path or unit the layout probe finds. */
+function needsLayout(probe: SshProbe): boolean {
+  return probe.stage !== 'layout' && templateParams(probe.script).some((name) => LAYOUT_PARAMS.has(name));
 }
 
-async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext, layout: NodeLayout | null): Promise<Observation[]> {
+/**
+ * Runs the SSH probes in two remote commands on one connection: the
+ * `layout` probes with every probe that needs no path from them, and, as
+ * soon as the first layout probe has reported (not when that whole command
+ * ends), the probes rendered with the paths it found. Each probe runs under
+ * its own deadline and output cap (see batch.ts).
+ */
+export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext): Promise<SshProbeResult> {
+  const finder = probes.find((p) => p.stage === 'layout');
+  const layoutOf = (o: Observation | undefined) => (o?.status === 'ok' ? resolveLayout(o.lines, ctx.overrides) : defaultLayout(ctx.overrides));
+  let found: (o: Observation | undefined) => void = () => undefined;
+  const finderSeen = new Promise<Observation | undefined>((resolve) => (found = resolve));
+  const first = runBatch(shell, probes.filter((p) => !needsLayout(p)), ctx, null, finder && { id: finder.id, then: found });
+  // A shell that does not stream its output: the layout is known when the first command ends.
+  void first.then((obs) => found(obs.find((o) => o.check === finder?.id)));
+  const layout = layoutOf(await finderSeen);
+  const rest = probes.filter(needsLayout);
+  const [firstObs, restObs] = await Promise.all([first, rest.length ? runBatch(shell, rest, ctx, layout) : []]);
+  const finderObs = firstObs.find((o) => o.check === finder?.id);
+  if (finderObs?.status === 'ok') finderObs.lines = [...finderObs.lines, ...layoutLines(layout)];
+  // Reported as before: the layout probes first, then the others in catalog order.
+  const order = new Map([...probes.filter((p) => p.stage === 'layout'), ...probes.filter((p) => p.stage !== 'layout')].map((p, i) => [p.id, i]));
+  return { observations: [...firstObs, ...restObs].sort((a, b) => order.get(a.check)! - order.get(b.check)!), layout };
+}
+
+/** A probe whose observation is wanted as soon as it has finished, before the rest of its batch. */
+interface EarlyWatch {
+  id: string;
+  then: (o: Observation) => void;
+}
+
+async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext, layout: NodeLayout | null, early?: EarlyWatch): Promise<Observation[]> {
   const items = probes.map((p) => renderProbe(p, ctx, layout));
   const longest = Math.max(...items.map((i) => i.timeoutMs));
   const batchTimeoutMs = longest + 3000;
   const command = wrapRemoteCommand(buildBatchScript(items), { timeoutMs: batchTimeoutMs });
   const cap = items.reduce((n, i) => n + Math.ceil(i.maxOutputBytes * 1.25) + 4096, 0);
   const sentAtMs = ctx.clock.now();
+  // When each probe's result arrived (a short probe's clock reading is not blurred by the batch's slowest).
+  const arrivedAt = new Map<string, number>();
+  const progress = new BatchProgress(items.map((i) => i.id));
+  const decoder = new StringDecoder('utf8');
+  let soFar = '';
+  const onStdout = (chunk: Buffer) => {
+    const text = decoder.write(chunk);
+    if (early && !arrivedAt.has(early.id)) soFar += text;
+    for (const id of progress.push(text)) {
+      arrivedAt.set(id, ctx.clock.now());
+      if (id === early?.id) {
+        const probe = probes.find((p) => p.id === id)!;
+        early.then(observe(probe, parseBatchOutput(soFar, [id]).get(id)!, sentAtMs, arrivedAt.get(id)!, ctx, items));
+        soFar = '';
+      }
+    }
+  };
   let result: ExecResult;
   try {
-    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap });
+    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap, onStdout });
   } catch (err) {
     const reason = ctx.redact(errorMessage(err));
     return probes.map((p) => ({ check: p.id, status: 'failed' as const, lines: [], exitCode: null, durationMs: ctx.clock.now() - sentAtMs, truncated: false, reason }));
@@ -98,29 +137,42 @@ async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeCon
   const batchProblem = result.exitCode === null || result.exitCode === 127 || result.exitCode === 126;
   return probes.map((probe) => {
     const r = parsed.get(probe.id)!;
-    const missing = r.exitCode === null;
-    const { status, reason } = missing
-      ? result.timedOut || !batchProblem || result.truncated
+    if (r.exitCode !== null) return observe(probe, r, sentAtMs, arrivedAt.get(probe.id) ?? receivedAtMs, ctx, items);
+    const { status, reason } =
+      result.timedOut || !batchProblem || result.truncated
         ? { status: 'timeout' as const, reason: `no result within ${batchTimeoutMs / 1000} s` }
-        : { status: 'failed' as const, reason: `the probe batch did not run: ${(result.stderr.split('\n')[0] ?? '').slice(0, 160)}` }
-      : statusOf({ exitCode: r.exitCode, text: r.text, timedOut: false }, probe.timeoutMs, probe.ranIf);
-    const raw = ctx.redact(r.text);
-    const lines = parseOutput(probe.parser, raw, { sentAtMs, receivedAtMs });
-    const nodeNowSec = probe.parser === 'journal' ? journalNow(raw) : undefined;
-    const truncatedReason = r.truncated ? `output cut at ${items.find((i) => i.id === probe.id)!.maxOutputBytes} bytes` : undefined;
-    const why = reason ?? truncatedReason;
-    return {
-      check: probe.id,
-      status,
-      lines,
-      raw,
-      exitCode: r.exitCode,
-      durationMs: r.durationMs ?? receivedAtMs - sentAtMs,
-      truncated: r.truncated,
-      ...(why ? { reason: ctx.redact(why) } : {}),
-      ...(nodeNowSec !== undefined ? { nodeNowSec } : {}),
-    };
+        : { status: 'failed' as const, reason: `the probe batch did not run: ${(result.stderr.split('\n')[0] ?? '').slice(0, 160)}` };
+    return observe(probe, r, sentAtMs, receivedAtMs, ctx, items, { status, reason });
   });
+}
+
+/** One probe's observation from its part of the batch output (`missing`: how it ended when it never reported). */
+function observe(
+  probe: SshProbe,
+  r: BatchResult,
+  sentAtMs: number,
+  receivedAtMs: number,
+  ctx: SshProbeContext,
+  items: BatchItem[],
+  missing?: Pick<Observation, 'status' | 'reason'>,
+): Observation {
+  const { status, reason } = missing ?? statusOf({ exitCode: r.exitCode, text: r.text, timedOut: false }, probe.timeoutMs, probe.ranIf);
+  const raw = ctx.redact(r.text);
+  const lines = parseOutput(probe.parser, raw, { sentAtMs, receivedAtMs });
+  const nodeNowSec = probe.parser === 'journal' ? journalNow(raw) : undefined;
+  const truncatedReason = r.truncated ? `output cut at ${items.find((i) => i.id === probe.id)!.maxOutputBytes} bytes` : undefined;
+  const why = reason ?? truncatedReason;
+  return {
+    check: probe.id,
+    status,
+    lines,
+    raw,
+    exitCode: r.exitCode,
+    durationMs: r.durationMs ?? receivedAtMs - sentAtMs,
+    truncated: r.truncated,
+    ...(why ? { reason: ctx.redact(why) } : {}),
+    ...(nodeNowSec !== undefined ? { nodeNowSec } : {}),
+  };
 }
 
 /** Observations for SSH probes that could not run (no connection). */

@@ -35,7 +35,7 @@ export function splitBatch(script: string): Array<{ id: string; timeoutSeconds: 
   const group = new RegExp(`^timeout -k \\d+ (\\d+) sh -c (${QUOTED}) sh((?: ${QUOTED})+) &$`, 'gm');
   for (const g of script.matchAll(group)) {
     const args = [...g[3]!.matchAll(new RegExp(QUOTED, 'g'))].map((a) => unquote(a[0]));
-    for (const m of unquote(g[2]!).matchAll(/^probe ('(?:[^']|'\\'')*') (\d+) "\$(\d+)" &$/gm)) {
+    for (const m of unquote(g[2]!).matchAll(/^probe ('(?:[^']|'\\'')*') (\d+) "\$(\d+)"$/gm)) {
       out.push({ id: unquote(m[1]!), timeoutSeconds: Number(g[1]), cap: Number(m[2]), script: args[Number(m[3]) - 1]! });
     }
   }

@@ -376,6 +376,7 @@ export class SimNode {
         }
         out.push(`${it.id}|${line}`);
       }
+      out.push(`${it.id}|@@end`);
       out.push(`${it.id}|@@rc=${timedOut ? 124 : r.exitCode} ms=${Math.min(r.delayMs, it.timeoutSeconds * 1000)}`);
       slowest = Math.max(slowest, Math.min(r.delayMs, it.timeoutSeconds * 1000));
     }

@@ -166,7 +166,7 @@ describe('ssh adapter against real sshd', () => {
         clock: systemClock,
         redact: createRedactor(),
       });
-      // The layout probe runs first, alone; then the rest in one batch.
+      // Reported with the layout probes first, then the others in catalog order.
       expect(obs.map((o) => o.check)).toEqual([...probes.filter((p) => p.stage === 'layout'), ...probes.filter((p) => p.stage !== 'layout')].map((p) => p.id));
       // No systemd unit for containerd here: the layout says so and falls back to the defaults.
       expect(layout.flavour).toBe('unknown');
@@ -175,6 +175,29 @@ describe('ssh adapter against real sshd', () => {
       const clock = obs.find((o) => o.check === 'time-sync')!;
       expect(clock.lines.some((l) => /^clock-skew-seconds=0 /.test(l))).toBe(true);
       expect(obs.find((o) => o.check === 'swap')!.lines[0]).toMatch(/^Filename/);
+    } finally {
+      shell.close();
+    }
+  });
+
+  it('starts the probes that need the layout as soon as the layout probe has reported, not when the probes beside it end', async () => {
+    const probe = (id: string, script: string, stage: 'layout' | 'main' = 'main'): SshProbe => ({ id, title: id, transport: 'ssh', stage, script, timeoutMs: 8000, parser: 'lines' });
+    const probes = [
+      probe('finder', 'echo "unit containerd load=loaded active=active pid=0"; echo "bin containerd /opt/cd/bin/containerd"', 'layout'),
+      probe('beside', 'sleep 2; echo "beside-end=$(date +%s%3N)"'),
+      probe('after', 'echo "after-start=$(date +%s%3N) containerd={{containerd}}"'),
+    ];
+    const shell = await connector.connect(target());
+    try {
+      const { observations } = await runSshProbes(shell, probes, { sudo: false, overrides: {}, maxOutputBytes: 64 * 1024, clock: systemClock, redact: createRedactor() });
+      const line = (id: string) => observations.find((o) => o.check === id)!.lines.join('\n');
+      // Rendered with the path the finder reported…
+      expect(line('after')).toMatch(/containerd='?\/opt\/cd\/bin\/containerd'?$/);
+      // …and run while `beside` still slept.
+      const afterStart = Number(/after-start=(\d+)/.exec(line('after'))![1]);
+      const besideEnd = Number(/beside-end=(\d+)/.exec(line('beside'))![1]);
+      expect(besideEnd - afterStart).toBeGreaterThan(1000);
+      expect(observations.map((o) => o.check)).toEqual(['finder', 'beside', 'after']);
     } finally {
       shell.close();
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { buildBatchScript, parseBatchOutput } from '../../src/probes/batch.js';
+import { BatchProgress, buildBatchScript, parseBatchOutput } from '../../src/probes/batch.js';
 import { journalLineEpoch, parseClock, parseJournal } from '../../src/probes/parsers.js';
 import { shellQuote, wrapRemoteCommand } from '../../src/shell.js';
 
@@ -83,6 +83,28 @@ describe('probe batch (run by a real /bin/sh)', () => {
     const f = r.get('flood')!;
     expect(f.truncated).toBe(true);
     expect(f.text.length).toBeLessThanOrEqual(600);
+  });
+
+  it('says a probe has finished only once its status and all its output are in, whichever comes first', () => {
+    const items = [
+      { id: 'chatty', script: 'i=0; while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); done', timeoutMs: 5000, maxOutputBytes: 100_000 },
+      { id: 'quiet', script: 'exit 2', timeoutMs: 5000, maxOutputBytes: 1000 },
+    ];
+    const out = execFileSync('/bin/sh', ['-c', wrapRemoteCommand(buildBatchScript(items), { timeoutMs: 10_000 })], { encoding: 'utf8' });
+    // Fed in pieces that cut lines in two, as an SSH channel delivers them.
+    const progress = new BatchProgress(['chatty', 'quiet']);
+    const finished: Array<{ id: string; linesSoFar: number }> = [];
+    for (let at = 0; at < out.length; at += 37) {
+      const seen = out.slice(0, at + 37);
+      for (const id of progress.push(out.slice(at, at + 37))) finished.push({ id, linesSoFar: parseBatchOutput(seen, [id]).get(id)!.text.split('\n').length });
+    }
+    expect(finished.map((f) => f.id).sort()).toEqual(['chatty', 'quiet']);
+    expect(finished.find((f) => f.id === 'chatty')!.linesSoFar).toBe(200);
+    // The status line alone is not the end; nor is the end mark alone.
+    const p = new BatchProgress(['a']);
+    expect(p.push('a|@@rc=0 ms=1\na|x\n')).toEqual([]);
+    expect(p.push('a|@@end\n')).toEqual(['a']);
+    expect(new BatchProgress(['a']).push('a|@@end\nb|@@rc=0 ms=1\n')).toEqual([]);
   });
 
   it('reports probes that never finished as missing', () => {
