@@ -3,6 +3,7 @@
  * @kubernetes/client-node takes most of a second of CPU, which on the main
  * thread would stall the SSH probes running at the same time.
  */
+import { enableCompileCache } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NodediagError } from '../errors.js';
 import type { KubeClient } from '../ports.js';
@@ -18,6 +19,8 @@ export interface KubeCall {
 /** Its answer: the value, or the error as data. */
 export type KubeAnswer = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; code?: string; message: string; hint?: string } };
 
+// The main thread's compile cache does not reach this thread: cached, the client library's code loads in ~2/3 of the time.
+enableCompileCache?.();
 const made = createKubeClient(workerData as KubeAccessOptions);
 const port = parentPort!;
 port.on('message', (call: KubeCall) => {

@@ -1,12 +1,14 @@
 /**
  * The Kubernetes adapter: the only module that imports @kubernetes/client-node
- * (loaded lazily: a diagnosis without Kubernetes access does not pay for it).
+ * (loaded lazily, as one bundled file where the build made it: a diagnosis
+ * without Kubernetes access does not pay for it, one with it pays little).
  * Every call has a deadline; errors become coded errors that name the missing
  * permission, never a raw response body.
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { KubeAccessError, LockHeldError } from '../errors.js';
 import type { LockHandle, LockInfo, NodeLock } from '../runbooks/lock.js';
@@ -27,6 +29,22 @@ export interface KubeAccessOptions {
 }
 
 type Lib = typeof K8s;
+
+/** The library bundled into one file by `npm run build` (scripts/bundle-client-node.mjs). */
+const BUNDLE = new URL('../vendor/client-node.js', import.meta.url);
+
+/**
+ * Loads client-node once: the one-file bundle where the build made it (a
+ * fraction of the package's start-up CPU), else the package itself.
+ */
+export function loadClientNode(): Promise<Lib> {
+  lib ??= (existsSync(fileURLToPath(BUNDLE)) ? (import(BUNDLE.href) as Promise<Lib>) : import('@kubernetes/client-node')).catch((err: unknown) => {
+    lib = undefined;
+    throw err;
+  });
+  return lib;
+}
+let lib: Promise<Lib> | undefined;
 
 /** Client-node call options that abort the call after `ms`. */
 export function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] = []): K8s.ConfigurationOptions {
@@ -237,7 +255,7 @@ async function openWatch<T>(lib: Lib, kc: K8s.KubeConfig, path: string, query: R
 export async function openKube(opts: KubeAccessOptions, purpose: string): Promise<{ lib: Lib; kc: K8s.KubeConfig; server: string }> {
   const source = kubeSource(opts);
   if (!source) throw new KubeAccessError('KUBE_ERROR', `${purpose} needs Kubernetes access`, 'give nodediag a kubeconfig (NODEDIAG_KUBECONFIG), or run it in the cluster');
-  const lib = await import('@kubernetes/client-node');
+  const lib = await loadClientNode();
   const kc = loadKubeConfig(lib, source, opts.context);
   return { lib, kc, server: kc.getCurrentCluster()?.server ?? 'unknown' };
 }
@@ -380,7 +398,7 @@ export function kubeSource(opts: KubeAccessOptions): KubeSource | null {
 }
 
 async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise<KubeClient & KubeNodeWatcher> {
-  const lib = await import('@kubernetes/client-node');
+  const lib = await loadClientNode();
   const kc = loadKubeConfig(lib, source, opts.context);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new KubeAccessError('KUBE_ERROR', 'the kubeconfig has no current cluster');

@@ -2,6 +2,7 @@
  * The Kubernetes adapter: the real @kubernetes/client-node against the API
  * stand-in over HTTPS.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { createRedactor } from '../../src/redact.js';
 import { KubeApiStandin, makeDaemonSetPod, makeEvent, makeNode } from '../../src/sim/kube-standin.js';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
 import { freePort } from '../helpers/sshd.js';
+import { REPO_ROOT } from '../lab/lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodediag-kube-'));
 const api = new KubeApiStandin({ token: 'test-token-0123456789', tls: selfSignedCert(['127.0.0.1']), recreateDelayMs: 50 });
@@ -131,6 +133,41 @@ describe('Kubernetes adapter (real client-node, HTTPS stand-in)', () => {
     api.faults = {};
     const gone = clientWith(api.kubeconfig().replace(/:\d+\n/, `:${await freePort()}\n`));
     expect(await codeOf(gone.listNodes())).toMatch(/^KUBE_UNREACHABLE/);
+  });
+
+  it('as built, loads the library as one bundled file (no file of the package) and behaves the same: reads, 403 named, 401 said', async () => {
+    const kc = join(dir, 'kc-built');
+    writeFileSync(kc, api.kubeconfig());
+    api.denials = [{ verb: 'list', resource: 'pods' }];
+    try {
+      // A real process running the built adapter, every module it loads recorded.
+      const script = [
+        `import { registerHooks } from 'node:module';`,
+        `const loaded = [];`,
+        `registerHooks({ resolve: (spec, ctx, next) => { const r = next(spec, ctx); loaded.push(r.url); return r; } });`,
+        `const { createKubeClient } = await import(${JSON.stringify(join(REPO_ROOT, 'dist', 'src', 'adapters', 'kube.js'))});`,
+        `const code = (p) => p.then((v) => 'ok ' + (v && v.name), (e) => e.code + ': ' + e.message);`,
+        `const k = createKubeClient({ kubeconfigPath: process.argv[1], requestTimeoutMs: 3000 }).client;`,
+        `const node = await code(k.getNode('gpu-node-1'));`,
+        `const pods = await code(k.listPodsOnNode('gpu-node-1'));`,
+        `const wrong = createKubeClient({ kubeconfigPath: process.argv[2], requestTimeoutMs: 3000 }).client;`,
+        `const unauthorized = await code(wrong.getNode('gpu-node-1'));`,
+        `console.log(JSON.stringify({ node, pods, unauthorized, loaded }));`,
+      ].join('\n');
+      const wrongKc = join(dir, 'kc-built-wrong');
+      writeFileSync(wrongKc, api.kubeconfig('wrong-token-999999'));
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ['--input-type=module', '-e', script, kc, wrongKc], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+      );
+      const r = JSON.parse(out) as { node: string; pods: string; unauthorized: string; loaded: string[] };
+      expect(r.node).toBe('ok gpu-node-1');
+      expect(r.pods).toMatch(/^KUBE_FORBIDDEN: forbidden: nodediag needs permission "list" on pods/);
+      expect(r.unauthorized).toMatch(/^KUBE_UNAUTHORIZED: .*401/);
+      expect(r.loaded).toContainEqual(expect.stringMatching(/\/dist\/src\/vendor\/client-node\.js$/));
+      expect(r.loaded.filter((u) => u.includes('/node_modules/'))).toEqual([]);
+    } finally {
+      api.denials = [];
+    }
   });
 
   it('skips the checks, with the reason, when there is no Kubernetes access', async () => {
