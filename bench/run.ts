@@ -150,7 +150,7 @@ async function sshBench(): Promise<void> {
       if (r.code !== 0 || kubeChecks.length !== 3 || kubeChecks.some((x) => x.status !== 'ok')) throw new Error(`diag with the Kubernetes checks did not run them all: ${JSON.stringify(kubeChecks)}`);
       k.push(r.ms);
     }
-    process.stdout.write(`  (d) nodediag diag with the Kubernetes checks too (@kubernetes/client-node loads in a worker): ${median(k).toFixed(0)} ms\n`);
+    process.stdout.write(`  (d) nodediag diag with the Kubernetes checks too (client-node, bundled by the build, loads in a worker): ${median(k).toFixed(0)} ms\n`);
     record('(d) / (floor + slowest probe)', `${(median(k) / (f + slowest)).toFixed(2)}×`, '≤ 1.5×', median(k) <= 1.5 * (f + slowest));
 
     const pid = await node.containerdPid();

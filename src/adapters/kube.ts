@@ -30,7 +30,7 @@ export interface KubeAccessOptions {
 
 type Lib = typeof K8s;
 
-/** The library bundled into one file by `npm run build` (scripts/bundle-client-node.mjs). */
+/** The library bundled into one file by `npm run build` (scripts/bundle.mjs). */
 const BUNDLE = new URL('../vendor/client-node.js', import.meta.url);
 
 /**
