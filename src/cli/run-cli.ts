@@ -4,7 +4,6 @@
  * and never prints a stack trace or a secret. Loaded by ../cli.ts once the
  * Node.js version is known to be supported.
  */
-import { enableCompileCache } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '../config.js';
 import { processIo, type Io } from './io.js';
@@ -26,8 +25,6 @@ Run "nodediag <command> --help" for a command's options.`;
 
 type Command = (argv: string[], io: Io, style: Style) => Promise<number>;
 
-// Cache compiled code on disk (Node ≥ 22.1): later runs start faster.
-enableCompileCache?.();
 // A short-lived CLI allocating many small objects (fleet mode): a small young generation keeps
 // garbage from piling up in RSS. The shebang sets it at start (fully effective); this line covers
 // `node dist/src/cli.js`, where it applies only partly (benchmark: 243 → 171 MB vs 226 MB, 100 nodes).
