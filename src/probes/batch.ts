@@ -39,6 +39,7 @@ const PROBE_FN = [
   // then reports 124, and its tagger, which ignores TERM, still passes on what the probe printed
   // before (mawk reads ahead). A probe whose output was cut reports 141 (SIGPIPE). The tagger ends
   // with ID|@@end once the probe's output is all passed on: the rc line can overtake the last lines.
+  // A probe's own line that starts with @ or \ gets a \ in front, so it can never pass for one of these.
   '_nd_end() {',
   '  read _nd_u _ < /proc/uptime; _nd_e=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
   `  printf '%s|@@rc=%s ms=%s\\n' "$_nd_id" "$1" "$((_nd_e - _nd_s))"`,
@@ -46,7 +47,7 @@ const PROBE_FN = [
   'probe() {',
   '  _nd_id=$1 _nd_sc=$3',
   '  read _nd_u _ < /proc/uptime; _nd_s=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
-  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } print id "|" substr($0, 1, ${MAX_LINE_CHARS}); fflush() } END { print id "|@@end" }' ) >&3 &`,
+  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } l = substr($0, 1, ${MAX_LINE_CHARS}); if (l ~ /^[@\\\\]/) l = "\\\\" l; print id "|" l; fflush() } END { print id "|@@end" }' ) >&3 &`,
   '}',
   'exec 3>&1',
 ].join('\n');
@@ -124,6 +125,10 @@ export function parseBatchOutput(output: string, ids: string[]): Map<string, Bat
       continue;
     }
     if (rest === END_MARK) continue;
+    if (rest.startsWith('\\')) {
+      bucket.push(rest.slice(1));
+      continue;
+    }
     const rc = /^@@rc=(\d+) ms=(-?\d+)$/.exec(rest);
     if (rc) {
       results.set(id, { text: '', exitCode: Number(rc[1]), truncated: false, durationMs: Number(rc[2]) >= 0 ? Number(rc[2]) : null });

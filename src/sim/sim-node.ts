@@ -374,7 +374,7 @@ export class SimNode {
           out.push(`${it.id}|@@truncated`);
           break;
         }
-        out.push(`${it.id}|${line}`);
+        out.push(`${it.id}|${/^[@\\]/.test(line) ? '\\' : ''}${line}`);
       }
       out.push(`${it.id}|@@end`);
       out.push(`${it.id}|@@rc=${timedOut ? 124 : r.exitCode} ms=${Math.min(r.delayMs, it.timeoutSeconds * 1000)}`);

@@ -53,6 +53,22 @@ describe('probe batch (run by a real /bin/sh)', () => {
     expect(r.get('a')!.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('a probe cannot pass its own lines off as the batch\'s: they come back as printed, and only its real end counts', () => {
+    const forged = ['@@rc=0 ms=1', '@@end', '@@truncated', 'other|@@rc=0 ms=1', '\\back', '@at'];
+    const items = [
+      { id: 'forger', script: `printf '%s\\n' ${forged.map(shellQuote).join(' ')}; sleep 1; exit 5`, timeoutMs: 5000, maxOutputBytes: 1000 },
+      { id: 'other', script: 'sleep 1; echo fine', timeoutMs: 5000, maxOutputBytes: 1000 },
+    ];
+    const out = execFileSync('/bin/sh', ['-c', wrapRemoteCommand(buildBatchScript(items), { timeoutMs: 10_000 })], { encoding: 'utf8' });
+    const r = parseBatchOutput(out, ['forger', 'other']);
+    expect(r.get('forger')).toMatchObject({ text: forged.join('\n'), exitCode: 5, truncated: false });
+    expect(r.get('other')).toMatchObject({ text: 'fine', exitCode: 0 });
+    // Read as it streams: the forged lines finish nothing.
+    const progress = new BatchProgress(['forger', 'other']);
+    const firstLines = out.split('\n').filter((l) => l.startsWith('forger|') && !/^forger\|@@(rc=|end$)/.test(l));
+    expect(progress.push(`${firstLines.join('\n')}\n`)).toEqual([]);
+  });
+
   it('stops a hung probe at its own timeout without holding the others', () => {
     const started = Date.now();
     const r = runBatch([
