@@ -37,14 +37,14 @@ const BUNDLE = new URL('../vendor/client-node.js', import.meta.url);
  * Loads client-node once: the one-file bundle where the build made it (a
  * fraction of the package's start-up CPU), else the package itself.
  */
-export function loadClientNode(): Promise<Lib> {
-  lib ??= (existsSync(fileURLToPath(BUNDLE)) ? (import(BUNDLE.href) as Promise<Lib>) : import('@kubernetes/client-node')).catch((err: unknown) => {
-    lib = undefined;
+function loadClientNode(): Promise<Lib> {
+  clientNode ??= (existsSync(fileURLToPath(BUNDLE)) ? (import(BUNDLE.href) as Promise<Lib>) : import('@kubernetes/client-node')).catch((err: unknown) => {
+    clientNode = undefined;
     throw err;
   });
-  return lib;
+  return clientNode;
 }
-let lib: Promise<Lib> | undefined;
+let clientNode: Promise<Lib> | undefined;
 
 /** Client-node call options that abort the call after `ms`. */
 export function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] = []): K8s.ConfigurationOptions {

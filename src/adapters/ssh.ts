@@ -122,8 +122,9 @@ class Ssh2Shell implements RemoteShell {
         if (done || truncated) return;
         const room = opts.maxOutputBytes - bytes;
         if (chunk.length > room) {
-          into.push(chunk.subarray(0, Math.max(0, room)));
-          watch?.(chunk.subarray(0, Math.max(0, room)));
+          const kept = chunk.subarray(0, Math.max(0, room));
+          into.push(kept);
+          watch?.(kept);
           bytes = opts.maxOutputBytes;
           truncated = true;
           // Closing the channel makes the remote writer die of SIGPIPE; `timeout` bounds it otherwise.
