@@ -31,6 +31,18 @@ export interface BatchResult {
 /** Longest line kept, so each tagged line stays one atomic pipe write. */
 export const MAX_LINE_CHARS = 3800;
 
+// The batch's own lines after `<id>|`: a probe's status, the end of its output, its output cut.
+const RC_LINE = /^@@rc=(\d+) ms=(-?\d+)$/;
+const END_MARK = '@@end';
+const TRUNCATED_MARK = '@@truncated';
+
+/** A tagged line's probe id (among `ids`) and the rest, or null for a line that is not one. */
+function untag<T>(line: string, ids: Map<string, T>): { id: string; of: T; rest: string } | null {
+  const bar = line.indexOf('|');
+  const of = bar > 0 ? ids.get(line.slice(0, bar)) : undefined;
+  return of === undefined ? null : { id: line.slice(0, bar), of, rest: line.slice(bar + 1) };
+}
+
 const PROBE_FN = [
   // probe ID CAP SCRIPT: starts SCRIPT in the background, in a subshell (a fork, no exec; the
   // pipeline itself is the background job: no shell forked just to wait for it), its lines tagged by awk, then
@@ -47,7 +59,7 @@ const PROBE_FN = [
   'probe() {',
   '  _nd_id=$1 _nd_sc=$3',
   '  read _nd_u _ < /proc/uptime; _nd_s=$(( ${_nd_u%.*}000 + 1${_nd_u#*.}0 - 1000 ))',
-  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|@@truncated"; fflush(); exit } l = substr($0, 1, ${MAX_LINE_CHARS}); if (l ~ /^[@\\\\]/) l = "\\\\" l; print id "|" l; fflush() } END { print id "|@@end" }' ) >&3 &`,
+  `  { trap '_nd_end $? >&3' EXIT; trap 'exit 124' TERM; trap 'exit 141' PIPE; set --; eval "$_nd_sc"; } 2>&1 | ( trap '' TERM; exec awk -v id="$1" -v cap="$2" '{ n += length($0) + 1; if (n > cap) { print id "|${TRUNCATED_MARK}"; fflush(); exit } l = substr($0, 1, ${MAX_LINE_CHARS}); if (l ~ /^[@\\\\]/) l = "\\\\" l; print id "|" l; fflush() } END { print id "|${END_MARK}" }' ) >&3 &`,
   '}',
   'exec 3>&1',
 ].join('\n');
@@ -73,9 +85,6 @@ export function buildBatchScript(items: BatchItem[]): string {
   return [`_nd_fn=${shellQuote(PROBE_FN)}; export _nd_fn`, ...launches, 'wait'].join('\n');
 }
 
-const END_MARK = '@@end';
-const RC_LINE = /^@@rc=\d+ ms=-?\d+$/;
-
 /**
  * Follows a batch's output as it arrives and says which probes have
  * finished: their exit status and all their output are in (the status line
@@ -95,14 +104,13 @@ export class BatchProgress {
     this.partial = lines.pop() ?? '';
     const done: string[] = [];
     for (const line of lines) {
-      const bar = line.indexOf('|');
-      const state = bar > 0 ? this.seen.get(line.slice(0, bar)) : undefined;
-      if (!state || (state.rc && state.end)) continue;
-      const rest = line.slice(bar + 1);
+      const tagged = untag(line, this.seen);
+      if (!tagged || (tagged.of.rc && tagged.of.end)) continue;
+      const { id, of: state, rest } = tagged;
       if (rest === END_MARK) state.end = true;
       else if (RC_LINE.test(rest)) state.rc = true;
       else continue;
-      if (state.rc && state.end) done.push(line.slice(0, bar));
+      if (state.rc && state.end) done.push(id);
     }
     return done;
   }
@@ -114,13 +122,10 @@ export function parseBatchOutput(output: string, ids: string[]): Map<string, Bat
   const results = new Map<string, BatchResult>();
   const truncated = new Set<string>();
   for (const raw of output.split('\n')) {
-    const bar = raw.indexOf('|');
-    if (bar <= 0) continue;
-    const id = raw.slice(0, bar);
-    const bucket = lines.get(id);
-    if (!bucket) continue;
-    const rest = raw.slice(bar + 1);
-    if (rest === '@@truncated') {
+    const tagged = untag(raw, lines);
+    if (!tagged) continue;
+    const { id, of: bucket, rest } = tagged;
+    if (rest === TRUNCATED_MARK) {
       truncated.add(id);
       continue;
     }
@@ -129,7 +134,7 @@ export function parseBatchOutput(output: string, ids: string[]): Map<string, Bat
       bucket.push(rest.slice(1));
       continue;
     }
-    const rc = /^@@rc=(\d+) ms=(-?\d+)$/.exec(rest);
+    const rc = RC_LINE.exec(rest);
     if (rc) {
       results.set(id, { text: '', exitCode: Number(rc[1]), truncated: false, durationMs: Number(rc[2]) >= 0 ? Number(rc[2]) : null });
       continue;
