@@ -153,15 +153,14 @@ export class DiagnosisFlow {
       },
     });
     if ('reason' in done) return;
+    // The decision is on record before anyone can see the card that shows it.
+    if (escalation) record.audit(done, 'escalated', 'nodediag', { reason: escalation });
+    if (storm) record.audit(done, 'storm-gate', 'nodediag', { why: storm.why, nodes: storm.nodes });
     await record.publish(done);
     if (receivedAt !== undefined) this.c.metrics.alertToCard((d.clock.now() - receivedAt) / 1000);
     // After the card's first update, so the root cause is not held behind a paced thread post.
     if (done.threadKey === done.messageKey && !done.origin) await record.thread(done, d.views.requested(done), `${done.id}:requested`);
-    if (escalation) record.audit(done, 'escalated', 'nodediag', { reason: escalation });
-    if (storm) {
-      record.audit(done, 'storm-gate', 'nodediag', { why: storm.why, nodes: storm.nodes });
-      await this.spreadStorm(storm);
-    }
+    if (storm) await this.spreadStorm(storm);
   }
 
   /**

@@ -56,8 +56,8 @@ export class FixFlow {
       if (queued) return;
       queued = true;
       const q = await record.apply(approved.id, { type: 'queue', waitingFor });
-      if (!isRefusal(q)) await record.publish(q);
       record.audit(approved, 'fix-queued', 'nodediag', { waitingFor });
+      if (!isRefusal(q)) await record.publish(q);
     };
     if (!slots.tryAcquire()) {
       // The nodes of this cluster's running fixes.
@@ -95,11 +95,11 @@ export class FixFlow {
   private async notStarted(approved: IncidentIn<'approved'>, why: string, auditType: string, data: Record<string, unknown>): Promise<IncidentState> {
     const { record } = this.c;
     const stopped = await record.apply(approved.id, { type: 'not-started', why });
+    record.audit(approved, auditType, 'nodediag', { ...data, why });
     if (!isRefusal(stopped)) {
       await record.publish(stopped);
       await record.summary(stopped);
     }
-    record.audit(approved, auditType, 'nodediag', { ...data, why });
     return 'aborted';
   }
 
