@@ -87,10 +87,18 @@ export function formatReport(r: DiagnosisReport, s: Style = plain): string {
     out.push(s.yellow('  could not check (a check that did not run is never evidence):'));
     for (const line of uncheckedLines(unchecked)) out.push(`  ${s.yellow('!')} ${line}`);
   } else {
+    // One line per reason: an unreachable node skips every SSH check for the same one.
+    const byReason = new Map<string, { status: string; reason: string; ids: string[] }>();
     for (const c of r.checks) {
       if (c.status === 'ok') continue;
-      const icon = c.status === 'skipped' ? s.dim('–') : s.yellow('!');
-      out.push(`  ${icon} ${c.id} ${c.status}${c.reason ? `: ${c.reason}` : ''}`);
+      const key = `${c.status}\n${c.reason ?? ''}`;
+      const group = byReason.get(key) ?? { status: c.status, reason: c.reason ?? '', ids: [] };
+      group.ids.push(c.id);
+      byReason.set(key, group);
+    }
+    for (const g of byReason.values()) {
+      const icon = g.status === 'skipped' ? s.dim('–') : s.yellow('!');
+      out.push(`  ${icon} ${g.ids.join(', ')} ${g.status}${g.reason ? `: ${g.reason}` : ''}`);
     }
   }
   const ok = r.checks.filter((c) => c.status === 'ok').map((c) => c.id);

@@ -3,6 +3,7 @@
  * (scripts/bundle.mjs), not from the modules tsc wrote, and says the same.
  */
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,5 +48,23 @@ describe('the built CLI', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/inventory/i);
     expect(r.stderr).toMatch(/port/);
+  });
+
+  it('says once why an unreachable node could not be checked, naming every check it skipped', async () => {
+    const server = createServer();
+    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
+    await new Promise((r) => server.close(r));
+    const dir = mkdtempSync(join(tmpdir(), 'nodediag-built-down-'));
+    const inventory = join(dir, 'inventory.yaml');
+    expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]).status).toBe(0);
+    writeFileSync(inventory, `nodes:\n  - name: gpu-node-1\n    host: 127.0.0.1\n    port: ${port}\n    privateKeyPath: ${join(dir, 'key')}\n    hostKey: "SHA256:${'A'.repeat(43)}"\n`);
+    const r = runRecorded(['diag', 'gpu-node-1', '--inventory', inventory], { NODEDIAG_KUBECONFIG: '', KUBECONFIG: '' });
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(/UNREACHABLE over SSH/);
+    const refused = r.stdout.split('\n').filter((l) => /connection refused/.test(l));
+    // The connection error itself, then one line for the checks it stopped.
+    expect(refused).toHaveLength(2);
+    expect(refused[1]).toMatch(/node-layout, .*containerd-config, .*security-denials skipped: not run: /);
+    expect(r.stdout).toMatch(/k8s-node, k8s-pods, k8s-events skipped: no Kubernetes access/);
   });
 });
