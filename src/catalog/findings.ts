@@ -364,6 +364,37 @@ export const findingCatalogData: unknown = [
     source: 'seed 002 §4.5',
   },
   {
+    id: 'kubelet-down',
+    title: 'kubelet is not running',
+    severity: 'critical',
+    role: 'root-cause',
+    summary:
+      'The kubelet service is stopped, failed or restarting: the node stops reporting to the API server (NotReady after about 40 s), no pod is started, stopped or probed on it, and its pods are evicted after the grace period. Running containers keep running meanwhile.',
+    when: {
+      allOf: [
+        { check: 'kubelet-service', line: '^LoadState=loaded$' },
+        {
+          anyOf: [
+            { check: 'kubelet-service', line: '^ActiveState=(failed|inactive)$' },
+            { check: 'kubelet-service', line: '^SubState=auto-restart$' },
+          ],
+        },
+      ],
+    },
+    supporting: [
+      { check: 'kubelet-service', line: '^(SubState|Result|NRestarts|ExecMainStatus)=' },
+      { check: 'kubelet-journal', line: 'failed to run Kubelet|command failed|Failed with result|Stopped kubelet|Main process exited' },
+    ],
+    // Each of these makes kubelet exit or refuse to start: it is the cause to fix, kubelet's state only its effect.
+    suppressedBy: [...RUNTIME_ROOT_CAUSES, 'swap-enabled', 'cgroup-driver-mismatch', 'cert-expired'],
+    runbook: 'kubelet-down',
+    advice: [
+      'If kubelet was stopped on purpose (node maintenance), leave it: starting it makes the node take pods again.',
+      'If it keeps failing after a start, `journalctl -u kubelet -n 50 --no-pager` names why (its config, its certificates, the runtime endpoint, swap).',
+    ],
+    source: 'kubelet.service stopped or failed under systemd (kubeadm nodes); produced for real by the lab fault kubelet-down',
+  },
+  {
     id: 'node-not-ready',
     title: 'The node is NotReady',
     severity: 'high',
@@ -378,6 +409,7 @@ export const findingCatalogData: unknown = [
     supporting: [{ check: 'kubelet-service', line: '^ActiveState=(?:failed|inactive|activating)$' }],
     causedBy: [
       ...RUNTIME_ROOT_CAUSES,
+      'kubelet-down',
       'pleg-unhealthy',
       'cni-not-ready',
       'clock-skew',

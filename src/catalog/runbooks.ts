@@ -362,6 +362,35 @@ export const runbookCatalogData: unknown = [
     source: 'seed 000 §3.3 and §8 (a restart storm leaves containerd start-limited, with its shims and containers still running)',
   },
   {
+    id: 'kubelet-down',
+    title: 'Start kubelet again (reset its failed state)',
+    finding: 'kubelet-down',
+    impact:
+      'Clears the unit\'s failed state and starts kubelet; the node reports Ready again and kubelet takes over its pods as the API server has them (a pod deleted meanwhile has its containers stopped, as kubelet always does). containerd and its containers are not touched.',
+    appliesWhen: STANDALONE_CONTAINERD,
+    steps: [
+      {
+        id: 'start-kubelet',
+        title: 'Start kubelet and check it stays up',
+        why: 'A started kubelet that exits again within seconds (its config, certificates or runtime endpoint) is not fixed: the same process must still run after a while. After repeated failures systemd refuses new starts until the unit is reset.',
+        action: { kind: 'ssh', script: '{{sudo}}systemctl reset-failed kubelet; {{sudo}}systemctl start kubelet', timeoutMs: 90_000 },
+        verify: {
+          kind: 'ssh',
+          script: [
+            `p=$({{sudo}}systemctl show -p MainPID --value kubelet); [ "\${p:-0}" -gt 0 ] || exit 0`,
+            `sleep 8`,
+            `[ "$({{sudo}}systemctl show -p MainPID --value kubelet)" = "$p" ] && [ "$({{sudo}}systemctl is-active kubelet)" = active ] && echo kubelet-steady; true`,
+          ].join('\n'),
+          stdout: '^kubelet-steady$',
+          timeoutMs: 20_000,
+          withinMs: 30_000,
+        },
+        retrySafe: true,
+      },
+    ],
+    source: 'systemd: `systemctl reset-failed` then `systemctl start` for a stopped or start-limited unit (as for containerd-down)',
+  },
+  {
     id: 'cgroup-driver-mismatch',
     title: 'Use the systemd cgroup driver in both kubelet and containerd, on a drained node',
     finding: 'cgroup-driver-mismatch',

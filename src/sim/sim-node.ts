@@ -86,6 +86,7 @@ export const SIM_FAULTS = [
   'clock-skew',
   'cert-expired',
   'pleg-unhealthy',
+  'kubelet-down',
 ] as const;
 export type SimFault = (typeof SIM_FAULTS)[number];
 
@@ -245,6 +246,9 @@ export class SimNode {
       case 'cert-expired':
         s.certExpired = true;
         break;
+      case 'kubelet-down':
+        this.stopKubelet(t - 5000);
+        break;
       case 'pleg-unhealthy':
         s.pleg = true;
         this.logKubelet(t - 3000, 'E', 'kubelet.go:2359', '"Skipping pod synchronization" err="PLEG is not healthy: pleg was last seen active 3m5.1s ago; threshold is 3m0s"');
@@ -329,6 +333,16 @@ export class SimNode {
     const up = this.startContainerd(ms);
     if (up) this.state.pleg = false;
     return up;
+  }
+
+  private stopKubelet(ms: number): void {
+    const k = this.state.kubelet;
+    if (k.state === 'running') {
+      this.logSystemd('kubelet', ms, 'Stopping kubelet.service - kubelet: The Kubernetes Node Agent...');
+      this.logSystemd('kubelet', ms, 'Stopped kubelet.service - kubelet: The Kubernetes Node Agent.');
+    }
+    k.state = 'inactive';
+    k.pid = 0;
   }
 
   private restartKubelet(ms: number): void {
@@ -486,7 +500,7 @@ export class SimNode {
       case 'containerd-service':
         return this.show(s.containerd, s.containerd.result, s.containerd.exitStatus);
       case 'kubelet-service':
-        return this.show(s.kubelet, s.kubelet.state === 'running' ? 'success' : 'exit-code', s.kubelet.state === 'running' ? 0 : 1, s.kubelet.loaded);
+        return this.show(s.kubelet, s.kubelet.state === 'running' || s.kubelet.state === 'inactive' ? 'success' : 'exit-code', s.kubelet.state === 'running' || s.kubelet.state === 'inactive' ? 0 : 1, s.kubelet.loaded);
       case 'containerd-journal':
         return this.journal('containerd', Number(params.since ?? 0));
       case 'kubelet-journal':
@@ -661,6 +675,11 @@ export class SimNode {
         return ok('', 0, '', 300);
       case 'restart-kubelet:verify':
         return ok(`${this.unitActive(s.kubelet.state)}\n`);
+      case 'start-kubelet:action':
+        if (s.kubelet.state !== 'running') this.restartKubelet(t);
+        return ok('', 0, '', 300);
+      case 'start-kubelet:verify':
+        return ok(s.kubelet.state === 'running' ? 'kubelet-steady\n' : '', 0, '', 8000);
       case 'check-kubelet-config-in-use:requires':
       case 'check-kubelet-config-in-use:verify':
         return ok();

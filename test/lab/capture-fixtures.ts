@@ -7,7 +7,7 @@
  * test/fixtures/lab/containerd-<version>/<fault id>.json. Refuses to write a
  * fixture whose findings do not include what the fault must produce.
  *
- *   npm run build && node dist/test/lab/capture-fixtures.js [--noise-only]
+ *   npm run build && node dist/test/lab/capture-fixtures.js [--noise-only | --only <fault id>]
  *
  * Besides the faults it captures healthy production noise, each of which must
  * give no finding: a node after a run of faults (their errors are history),
@@ -48,10 +48,16 @@ function source(v: ContainerdVersion): string {
 const LAYOUTS: LabLayout[] = ['k3s', 'cri-o', 'volatile-journal'];
 
 const noiseOnly = process.argv.includes('--noise-only');
+/** `--only <fault id>`: captures just that fault, on each containerd version. */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const onlyFault = only === undefined ? undefined : LAB_FAULTS.find((f) => f.id === only && !f.global);
+if (only !== undefined && !onlyFault) throw new Error(`--only: no lab fault ${only} (one of: ${LAB_FAULTS.filter((f) => !f.global).map((f) => f.id).join(', ')})`);
 const lab = await Lab.boot({
   nodes: noiseOnly
     ? [{ name: 'capture-16', containerd: '1.6' }]
-    : [
+    : onlyFault
+      ? VERSIONS.map((v) => ({ name: `capture-${v.replace('.', '')}`, containerd: v }))
+      : [
         ...VERSIONS.map((v) => ({ name: `capture-${v.replace('.', '')}`, containerd: v })),
         ...LAYOUTS.map((layout) => ({ name: `capture-${layout}`, containerd: '1.6' as const, layout })),
       ],
@@ -149,6 +155,13 @@ try {
     await settle(4000);
     await captureNoise(node);
     await captureSwapAllowed(node);
+  } else if (onlyFault) {
+    await Promise.all(
+      lab.nodes.map(async (node) => {
+        await diagnoseNode(node.name, deps);
+        await captureFault(onlyFault, node);
+      }),
+    );
   } else await captureAll();
 } finally {
   await lab.teardown();

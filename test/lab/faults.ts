@@ -218,6 +218,19 @@ export const LAB_FAULTS: LabFault[] = [
     restore: resetContainerd,
   },
   {
+    id: 'kubelet-down',
+    title: 'kubelet stopped (by hand, or crashed and left stopped) while containerd and its containers run',
+    expect: ['kubelet-down'],
+    fixable: true,
+    async inject(node) {
+      await node.must('systemctl stop kubelet');
+      await node.waitFor('[ "$(systemctl is-active kubelet)" = inactive ]', 10_000, 'kubelet stopped');
+    },
+    async restore(node) {
+      await node.sh('systemctl reset-failed kubelet; systemctl start kubelet');
+    },
+  },
+  {
     id: 'swap-enabled',
     title: 'seed 002 §4.13: swap on (a swap file, also in /etc/fstab); kubelet refuses to run',
     expect: ['swap-enabled'],

@@ -31,8 +31,8 @@ const DESIGN_IDS = [
   'pod-sandbox-changed',
 ];
 
-/** Findings added since the design, each from an issue (public API too). */
-const ADDED_IDS = ['orphan-holds-gpu'];
+/** Findings added since the design, each from an issue or a fault seen in the lab (public API too). */
+const ADDED_IDS = ['orphan-holds-gpu', 'kubelet-down'];
 
 /** Findings DESIGN.md gives a fix runbook (the rest are advisory). */
 const WITH_RUNBOOK = [
@@ -47,6 +47,8 @@ const WITH_RUNBOOK = [
   'disk-pressure',
   'clock-skew',
   'swap-enabled',
+  // Added since: kubelet stopped or failed (start it again, checked to stay up).
+  'kubelet-down',
 ];
 
 function variant(edit: (data: { probes: any[]; findings: any[]; runbooks: any[] }) => void) {
