@@ -333,7 +333,7 @@ export const findingCatalogData: unknown = [
         // kubelet's log is history; it stands in for the Node condition only when the API cannot be read.
         {
           allOf: [
-            { check: 'kubelet-journal', line: 'PLEG is not healthy', maxAgeSeconds: 120 },
+            { check: 'kubelet-journal', line: 'PLEG is not healthy', maxAgeSeconds: 120, clearedBy: 'event="NodeReady"' },
             { check: 'k8s-node', status: ['skipped', 'failed', 'timeout'] },
           ],
         },
@@ -403,7 +403,7 @@ export const findingCatalogData: unknown = [
     when: {
       anyOf: [
         { check: 'k8s-node', line: '^condition Ready=(?:False|Unknown)\\b' },
-        { check: 'kubelet-journal', line: 'Node not registered|failed to get node info|Unable to register node', maxAgeSeconds: 300 },
+        { check: 'kubelet-journal', line: 'Node not registered|failed to get node info|Unable to register node', maxAgeSeconds: 300, clearedBy: 'Successfully registered node' },
       ],
     },
     supporting: [{ check: 'kubelet-service', line: '^ActiveState=(?:failed|inactive|activating)$' }],

@@ -30,7 +30,9 @@ const regexSource = z.string().min(1).refine(compiles, { message: 'invalid regex
  *   become evidence, and the regex's named groups become finding parameters.
  *   With `capture`, the named group must also hold a number within bounds;
  *   with `maxAgeSeconds`, the line must be that recent (a journal line's
- *   timestamp, or a Kubernetes line's `at=`); with `minDistinct`, the named
+ *   timestamp, or a Kubernetes line's `at=`); with `clearedBy`, only lines
+ *   after the check's last line matching that regex count (a recovery the
+ *   log itself records ends what came before); with `minDistinct`, the named
  *   group must take at least that many distinct values.
  * - `status`: the check ended with one of these statuses.
  * - `noLine`: the check ran (`ok`), its output was not cut, and no line matches.
@@ -45,6 +47,7 @@ export type Matcher =
       line: string;
       capture?: { group: string; gte?: number; lte?: number };
       maxAgeSeconds?: number;
+      clearedBy?: string;
       minDistinct?: { group: string; count: number };
     }
   | { check: string; status: CheckStatus[] }
@@ -65,6 +68,8 @@ export const matcherSchema: z.ZodType<Matcher> = z.lazy(() =>
           .optional(),
         /** Only lines at most this old (by the node's clock) count: history is not current state. */
         maxAgeSeconds: z.number().int().min(1).optional(),
+        /** Lines up to the last one matching this (in the check's own order: a journal's is time) are history. */
+        clearedBy: regexSource.optional(),
         /** The named group must take at least this many distinct values (e.g. two different pods). */
         minDistinct: z.object({ group: z.string().min(1), count: z.number().int().min(2) }).strict().optional(),
       })

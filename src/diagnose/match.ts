@@ -97,7 +97,9 @@ export function evaluate(m: Matcher, obs: Observations): MatchResult {
   const evidence: Evidence[] = [];
   const groups: Record<string, string[]> = {};
   const lineOf: Record<string, Record<string, string>> = {};
-  for (const line of o.lines) {
+  const cleared = m.clearedBy ? compiled(m.clearedBy) : null;
+  const from = cleared ? o.lines.findLastIndex((l) => cleared.test(l)) + 1 : 0;
+  for (const line of o.lines.slice(from)) {
     const hit = re.exec(line);
     if (!hit) continue;
     if (m.maxAgeSeconds !== undefined) {

@@ -47,6 +47,18 @@ describe('matchers', () => {
     expect(evaluate({ check: 'containerd-journal', line: '^a$' }, cut).matched).toBe(true);
   });
 
+  it('takes no line from before the last line that clears it: a recovery the log records ends what came before', () => {
+    // As the lab node's kubelet journal had them (journalctl -o short-iso), runtime down then back.
+    const pleg = (t: string) => `2026-12-01T02:49:${t}+0000 bn1 kubelet[68]: E1201 02:49:${t}.628000      68 kubelet.go:2359] "Skipping pod synchronization" err="[container runtime is down, PLEG is not healthy: pleg was last seen active 25s ago; threshold is 3m0s]"`;
+    const ready = '2026-12-01T02:50:06+0000 bn1 kubelet[68]: I1201 02:50:06.778000      68 kubelet_node_status.go:697] "Recording event message for node" node="bn1" event="NodeReady"';
+    const rule = { check: 'kubelet-journal', line: 'PLEG is not healthy', clearedBy: 'event="NodeReady"' };
+    expect(evaluate(rule, observationsOf([obs('kubelet-journal', [pleg('52'), pleg('57'), ready])])).matched).toBe(false);
+    const again = evaluate(rule, observationsOf([obs('kubelet-journal', [pleg('52'), ready, pleg('59')])]));
+    expect(again.matched).toBe(true);
+    expect(again.evidence.map((e) => e.line)).toEqual([pleg('59')]);
+    expect(evaluate({ check: 'kubelet-journal', line: 'PLEG is not healthy' }, observationsOf([obs('kubelet-journal', [pleg('52'), ready])])).matched).toBe(true);
+  });
+
   it('combines with allOf / anyOf / not in three values', () => {
     const timeout = { check: 'runtime-ping', status: ['timeout' as const] };
     const unknownLine = { check: 'kubelet-config', line: 'x' };
