@@ -21,6 +21,7 @@ const RUNTIME_ROOT_CAUSES = [
   'containerd-socket-is-directory',
   'containerd-hung',
   'containerd-config-invalid',
+  'containerd-cri-disabled',
   'containerd-leftover-shims',
   'containerd-down',
 ];
@@ -117,6 +118,34 @@ export const findingCatalogData: unknown = [
       'The repair keeps what the node had: the last config that loaded on this node, else the newest backup that loads, else the file with only the sections containerd rejects removed. The approval shows the diff; never reset a GPU node to `containerd config default` (the nvidia runtime is lost).',
     ],
     source: 'seed 000 §4 and case C (parse error)',
+  },
+  {
+    id: 'containerd-cri-disabled',
+    title: "containerd runs with its CRI plugin disabled: kubelet cannot use it",
+    severity: 'critical',
+    role: 'root-cause',
+    summary:
+      "containerd's config disables the CRI plugin (the config.toml of Docker's containerd.io package says disabled_plugins = [\"cri\"]), so containerd runs but does not serve the Kubernetes runtime API: kubelet exits with \"unknown service runtime.v1.RuntimeService\" and the node is NotReady. Running containers are not affected.",
+    when: {
+      allOf: [
+        NOT_CRIO,
+        {
+          anyOf: [
+            { check: 'containerd-config', line: '^cri-plugin=disabled$' },
+            { check: 'runtime-ping', line: 'unknown service runtime\\.v1(?:alpha2)?\\.RuntimeService' },
+            { check: 'kubelet-journal', line: 'unknown service runtime\\.v1(?:alpha2)?\\.RuntimeService', maxAgeSeconds: 300 },
+          ],
+        },
+      ],
+    },
+    supporting: [{ check: 'containerd-config', line: '^config-dump-exit=0 path=|^disabled-plugins=' }],
+    runbook: null,
+    advice: [
+      'Remove "cri" (or "io.containerd.grpc.v1.cri") from disabled_plugins at the top of containerd\'s config file (its path is in the evidence), keeping everything else (runtimes, registries), then `systemctl restart containerd` (its containers keep running) and `systemctl restart kubelet`.',
+      'Do not replace the file with `containerd config default`: a GPU node would lose its nvidia runtime and a private registry its credentials.',
+      'If a package upgrade brought that file (Docker\'s containerd.io), its previous version is usually next to it as config.toml.dpkg-old or config.toml.rpmsave.',
+    ],
+    source: 'containerd issues #3101 and #4581, kubernetes/minikube #3471: the containerd.io package disables cri; kubelet 1.26+ fails "validate service connection … unknown service runtime.v1.RuntimeService"',
   },
   {
     id: 'containerd-leftover-shims',

@@ -99,8 +99,9 @@ export const LAST_GOOD = '/var/lib/nodediag/containerd-config.last-good.toml';
 /**
  * containerd's effective config (`containerd config dump`, so keys 2.x
  * ignores in the wrong place do not count): whether it loads, its version,
- * the default runtime and each runtime's SystemdCgroup. When it loads and
- * containerd is running, the file is kept as the node's last-known-good
+ * the plugins it disables (the CRI plugin among them?), the default runtime
+ * and each runtime's SystemdCgroup. When it loads, keeps the CRI plugin on
+ * and containerd is running, the file is kept as the node's last-known-good
  * config (root-only, on the node, never printed): the config repair's first
  * source.
  */
@@ -108,13 +109,19 @@ const CONFIG_SCRIPT = [
   `out=$({{sudo}}{{containerd}} --config {{containerdConfig}} config dump 2>&1); rc=$?`,
   `echo "config-dump-exit=$rc path="{{containerdConfig}}`,
   `if [ "$rc" -ne 0 ]; then printf '%s\\n' "$out" | grep -v '^time=' | tail -n 5; printf '%s\\n' "$out" | grep '^time=.*level=error' | tail -n 2; exit 0; fi`,
-  `printf '%s\\n' "$out" | awk '`,
+  `sum=$(printf '%s\\n' "$out" | awk '`,
   `  /^version *=/ { v = $3 }`,
+  // Top level (before any section): a Docker-packaged config.toml disables the CRI plugin kubelet needs.
+  // Without the CRI plugin there is no default runtime, and so no cgroup driver to compare: unknown, not false.
+  `  /^disabled_plugins *=/ && s == "" { x = $0; sub(/^disabled_plugins *= */, "", x); print "disabled-plugins=" x; if (x ~ /[\\042\\047](cri|io\\.containerd\\.grpc\\.v1\\.cri|io\\.containerd\\.cri\\.v1\\.runtime)[\\042\\047]/) cri = "disabled" }`,
   `  /^ *\\[/ { s = $0; gsub(/^ +| +$/, "", s); gsub(/\\047/, "\\042", s) }`,
   `  /^ *default_runtime_name *=/ { d = $3; gsub(/[\\047\\042]/, "", d) }`,
   `  /^ *SystemdCgroup *=/ && s ~ /\\.runtimes\\.[^.]+\\.options\\]$/ { r = s; sub(/^.*\\.runtimes\\./, "", r); sub(/\\.options\\]$/, "", r); gsub(/[\\042]/, "", r); sc[r] = $3; print "runtime " r " SystemdCgroup=" $3 }`,
   `  /^ *(systemd_cgroup|SystemdCgroup|default_runtime_name|config_path) *=/ { x = $0; gsub(/^ +/, "", x); print s " " x }`,
-  `  END { print "config-version=" (v == "" ? 1 : v); print "default-runtime=" d; print "effective-systemd-cgroup=" ((d in sc) ? sc[d] : "false") }'`,
+  `  END { print "config-version=" (v == "" ? 1 : v); print "cri-plugin=" (cri == "" ? "enabled" : cri); print "default-runtime=" d; print "effective-systemd-cgroup=" (d == "" ? "unknown" : (d in sc) ? sc[d] : "false") }')`,
+  `printf '%s\\n' "$sum"`,
+  // A config that keeps kubelet's runtime API off is no config to go back to.
+  `case "$sum" in *"cri-plugin=disabled"*) exit 0 ;; esac`,
   `if [ "$({{sudo}}systemctl is-active {{runtimeUnit}} 2>/dev/null)" = active ]; then`,
   `  {{sudo}}cmp -s {{containerdConfig}} ${LAST_GOOD} 2>/dev/null || { {{sudo}}install -d -m 0700 /var/lib/nodediag && {{sudo}}cp {{containerdConfig}} ${LAST_GOOD}.tmp && {{sudo}}mv -f ${LAST_GOOD}.tmp ${LAST_GOOD} && echo "last-good=saved"; }`,
   `fi; true`,

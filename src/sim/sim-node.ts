@@ -477,6 +477,7 @@ export class SimNode {
     return ok(
       [
         `config-dump-exit=0 path=${CONFIG}`,
+        'disabled-plugins=[]',
         `runtime nvidia SystemdCgroup=${c.systemdCgroup}`,
         `runtime runc SystemdCgroup=${c.systemdCgroup}`,
         `[plugins."io.containerd.grpc.v1.cri".containerd] default_runtime_name = "${c.defaultRuntime}"`,
@@ -484,6 +485,7 @@ export class SimNode {
         `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options] SystemdCgroup = ${c.systemdCgroup}`,
         '[plugins."io.containerd.grpc.v1.cri".registry] config_path = ""',
         'config-version=2',
+        'cri-plugin=enabled',
         `default-runtime=${c.defaultRuntime}`,
         `effective-systemd-cgroup=${c.systemdCgroup}`,
         '',

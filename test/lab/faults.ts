@@ -218,6 +218,23 @@ export const LAB_FAULTS: LabFault[] = [
     restore: resetContainerd,
   },
   {
+    id: 'containerd-cri-disabled',
+    title: "containerd's CRI plugin disabled in its config (as the containerd.io package's config.toml does), the rest of the production config kept; containerd restarted and its containers still running",
+    expect: ['containerd-cri-disabled'],
+    fixable: false,
+    async inject(node) {
+      await node.must(
+        `cp -p /etc/containerd/config.toml /root/config.toml.before-cri && sed -i 's/^disabled_plugins = \\[\\]$/disabled_plugins = ["io.containerd.grpc.v1.cri"]/' /etc/containerd/config.toml && grep -q '^disabled_plugins = \\["io.containerd.grpc.v1.cri"\\]$' /etc/containerd/config.toml && systemctl restart containerd`,
+      );
+      await node.waitRuntime();
+      await node.waitFor(`! ctr plugins ls | grep -q 'io.containerd.grpc.v1 *cri '`, 10_000, 'the CRI plugin gone from ctr plugins ls');
+    },
+    async restore(node) {
+      await node.sh('[ -f /root/config.toml.before-cri ] && mv -f /root/config.toml.before-cri /etc/containerd/config.toml; systemctl restart containerd');
+      await node.waitRuntime();
+    },
+  },
+  {
     id: 'kubelet-down',
     title: 'kubelet stopped (by hand, or crashed and left stopped) while containerd and its containers run',
     expect: ['kubelet-down'],

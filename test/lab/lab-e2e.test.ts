@@ -315,6 +315,27 @@ describe('real-node lab: what must never happen', () => {
       }
     }));
 
+  it('a config with the CRI plugin off is named, and never kept as the config a repair goes back to', () =>
+    onNode(lab.node('lab-16b'), async () => {
+      const node = lab.node('lab-16b');
+      lab.resetPods(node.name, 'kube-proxy');
+      await waitHealthy(node);
+      const keptBefore = await node.must('sha256sum /var/lib/nodediag/containerd-config.last-good.toml');
+      const fault = LAB_FAULTS.find((f) => f.id === 'containerd-cri-disabled')!;
+      await fault.inject(node, lab);
+      try {
+        const report = await diagnoseNode(node.name, deps);
+        expect(report.findings.find((f) => f.role === 'root-cause')!.id).toBe('containerd-cri-disabled');
+        // Without the CRI plugin containerd has no default runtime: no cgroup driver to compare, so no mismatch to "fix".
+        expect(report.findings.map((f) => f.id)).not.toContain('cgroup-driver-mismatch');
+        expect(await node.must('sha256sum /var/lib/nodediag/containerd-config.last-good.toml')).toBe(keptBefore);
+        expect(await node.must(`grep -c '^disabled_plugins = \\[\\]$' /var/lib/nodediag/containerd-config.last-good.toml`)).toBe('1\n');
+      } finally {
+        await fault.restore(node, lab);
+      }
+      await waitHealthy(node);
+    }));
+
   it('through the real CLI on a GPU node with a broken config: text, --json, dry run and fix print no credential, and the config keeps nvidia as default', () =>
     onNode(lab.node('lab-21b'), async () => {
       const node = lab.node('lab-21b');

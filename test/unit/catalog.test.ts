@@ -32,7 +32,7 @@ const DESIGN_IDS = [
 ];
 
 /** Findings added since the design, each from an issue or a fault seen in the lab (public API too). */
-const ADDED_IDS = ['orphan-holds-gpu', 'kubelet-down'];
+const ADDED_IDS = ['orphan-holds-gpu', 'kubelet-down', 'containerd-cri-disabled'];
 
 /** Findings DESIGN.md gives a fix runbook (the rest are advisory). */
 const WITH_RUNBOOK = [
