@@ -413,12 +413,14 @@ export const findingCatalogData: unknown = [
     supporting: [
       { check: 'kubelet-service', line: '^(SubState|Result|NRestarts|ExecMainStatus)=' },
       { check: 'kubelet-journal', line: 'failed to run Kubelet|command failed|Failed with result|Stopped kubelet|Main process exited' },
+      // A cordoned node with kubelet stopped is likely in maintenance: the approver should see it.
+      { check: 'k8s-node', line: '^node \\S+ unschedulable=true$' },
     ],
     // Each of these makes kubelet exit or refuse to start: it is the cause to fix, kubelet's state only its effect.
     suppressedBy: [...RUNTIME_ROOT_CAUSES, 'swap-enabled', 'cgroup-driver-mismatch', 'cert-expired'],
     runbook: 'kubelet-down',
     advice: [
-      'If kubelet was stopped on purpose (node maintenance), leave it: starting it makes the node take pods again.',
+      'If kubelet was stopped on purpose (node maintenance; a cordoned node is quoted as unschedulable=true), leave it: starting it makes the node take pods again.',
       'If it keeps failing after a start, `journalctl -u kubelet -n 50 --no-pager` names why (its config, its certificates, the runtime endpoint, swap).',
     ],
     source: 'kubelet.service stopped or failed under systemd (kubeadm nodes); produced for real by the lab fault kubelet-down',

@@ -110,6 +110,18 @@ describe('advice-only and conditional runbooks', () => {
   });
 });
 
+describe.each(VERSIONS)('kubelet stopped (real lab capture, containerd %s)', (v) => {
+  it('is the root cause, with the start-kubelet runbook; on a cordoned node the evidence says so (maintenance?)', () => {
+    const name = `lab/containerd-${v}/kubelet-down`;
+    const kubelet = findingsOf(name).find((f) => f.role === 'root-cause')!;
+    expect(kubelet).toMatchObject({ id: 'kubelet-down', runbook: 'kubelet-down' });
+    expect(kubelet.evidence.join('\n')).not.toMatch(/unschedulable=true/);
+    const cordoned = fixtureObservations(name, catalogs).map((o) => (o.check === 'k8s-node' ? { ...o, lines: o.lines.map((l) => l.replace(/^(node \S+ unschedulable=)false$/, '$1true')) } : o));
+    expect(cordoned.find((o) => o.check === 'k8s-node')!.lines).toContainEqual(expect.stringMatching(/^node \S+ unschedulable=true$/));
+    expect(classify(observationsOf(cordoned), catalogs).find((f) => f.id === 'kubelet-down')!.evidence).toContainEqual(expect.stringMatching(/^k8s-node: node \S+ unschedulable=true$/));
+  });
+});
+
 /** A check that did not run, in each way it can fail on a real node. */
 const FAILURES: Array<[string, (o: Observation) => Observation]> = [
   ['sudo refused', (o) => ({ ...o, ...statusOf({ exitCode: 1, text: 'sudo: a password is required', timedOut: false }, 5000), lines: [...o.lines], exitCode: 1 })],
