@@ -189,11 +189,11 @@ export const findingCatalogData: unknown = [
   },
   {
     id: 'containerd-down',
-    title: 'containerd is not running',
+    title: 'containerd is not running, or not serving its socket',
     severity: 'critical',
     role: 'root-cause',
     summary:
-      'The containerd service is stopped, failed or restarting (a restart storm leaves it start-limited), or its socket refuses connections. Containers that were running keep running in their shims until it is back.',
+      'The containerd service is stopped, failed or restarting (a restart storm leaves it start-limited), or its socket refuses connections or is gone (deleted while containerd runs: nothing can connect until it restarts). Containers that were running keep running in their shims until it is back.',
     when: {
       allOf: [
         NOT_CRIO,

@@ -59,8 +59,8 @@ const stopContainerd = {
 const startContainerd = {
   id: 'start-containerd',
   title: 'Start containerd and check the runtime answers',
-  why: 'containerd must create a real socket and answer on it before kubelet can use it; it reconnects to the running shims. After a restart storm systemd refuses new starts until the unit is reset.',
-  action: { kind: 'ssh', script: '{{sudo}}systemctl reset-failed containerd; {{sudo}}systemctl start containerd', timeoutMs: 90_000 },
+  why: 'containerd must create a real socket and answer on it before kubelet can use it; it reconnects to the running shims. After a restart storm systemd refuses new starts until the unit is reset. A containerd that runs with its socket deleted under it creates it again only when it restarts (its containers keep running).',
+  action: { kind: 'ssh', script: '{{sudo}}systemctl reset-failed containerd; {{sudo}}systemctl start containerd && { [ -S {{socket}} ] || {{sudo}}systemctl restart containerd; }', timeoutMs: 90_000 },
   verify: { kind: 'ssh', script: RUNTIME_ANSWERS, stdout: '^runtime-ok$', withinMs: 30_000 },
   retrySafe: true,
 };
@@ -356,7 +356,7 @@ export const runbookCatalogData: unknown = [
     id: 'containerd-down',
     title: 'Start containerd again (reset its failed state)',
     finding: 'containerd-down',
-    impact: 'Clears the unit\'s failed state and starts containerd; the containers that kept running in their shims are picked up again. Nothing is killed.',
+    impact: 'Clears the unit\'s failed state and starts containerd (restarts it when it runs without its socket); the containers that kept running in their shims are picked up again. Nothing is killed.',
     appliesWhen: STANDALONE_CONTAINERD,
     steps: [startContainerd],
     source: 'seed 000 §3.3 and §8 (a restart storm leaves containerd start-limited, with its shims and containers still running)',

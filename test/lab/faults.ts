@@ -218,6 +218,19 @@ export const LAB_FAULTS: LabFault[] = [
     restore: resetContainerd,
   },
   {
+    id: 'containerd-down--socket-deleted',
+    title: 'containerd running, its socket file deleted under it (a cleanup of /run, a hostPath mount gone wrong): nothing can connect until containerd restarts',
+    expect: ['containerd-down'],
+    fixable: true,
+    async inject(node) {
+      await node.must(`rm -f ${SOCK} && systemctl is-active containerd`);
+    },
+    async restore(node) {
+      await node.sh(`[ -S ${SOCK} ] || systemctl restart containerd`);
+      await resetContainerd(node);
+    },
+  },
+  {
     id: 'containerd-cri-disabled',
     title: "containerd's CRI plugin disabled in its config (as the containerd.io package's config.toml does), the rest of the production config kept; containerd restarted and its containers still running",
     expect: ['containerd-cri-disabled'],
