@@ -116,6 +116,7 @@ export const findingCatalogData: unknown = [
     runbook: 'containerd-config-invalid',
     advice: [
       'The repair keeps what the node had: the last config that loaded on this node, else the newest backup that loads, else the file with only the sections containerd rejects removed. The approval shows the diff; never reset a GPU node to `containerd config default` (the nvidia runtime is lost).',
+      'If the error names another file (a drop-in config.toml imports, such as conf.d/99-nvidia.toml), fix that file: the repair edits only config.toml and refuses then.',
     ],
     source: 'seed 000 §4 and case C (parse error)',
   },

@@ -117,6 +117,13 @@ const BUILD_CANDIDATE = [
   `want=$(rt_of "$work/old" | tail -n 1)`,
   `keep=""; [ -n "$want" ] && keep=$(opts "$work/old")`,
   `ver=$(sed -n 's/^[[:space:]]*version[[:space:]]*=[[:space:]]*\\([0-9]*\\).*/\\1/p' "$work/old" | head -n 1)`,
+  // The file containerd names in its error (2.x: file=… row=…; 1.x: failed to load TOML: <file>: (row, column)).
+  `errfile() { sed -n -e 's/.* file=\\([^ ]*\\) row=.*/\\1/p' -e 's/.*failed to load TOML: \\(.*\\): ([0-9][0-9]*, [0-9][0-9]*).*/\\1/p' "$1" | head -n 1; }`,
+  // A broken file that config.toml imports (a conf.d drop-in) is not repaired by editing config.toml:
+  // its error rows are that file's, and dropping config.toml's lines at them would lose root, state or imports.
+  `if ! {{sudo}}{{containerd}} --config {{containerdConfig}} config dump > /dev/null 2> "$work/err"; then`,
+  `  f=$(errfile "$work/err"); [ -z "$f" ] || [ "$f" = {{containerdConfig}} ] || { echo "error: containerd fails on $f, a file config.toml imports, not on config.toml itself: fix or move that file (nodediag repairs only config.toml): $(tr '\\n' ' ' < "$work/err" | cut -c1-300)"; exit 1; }`,
+  `fi`,
   `valid() {`,
   `  {{sudo}}{{containerd}} --config "$1" config dump > "$work/dump" 2> "$work/err" || return 1`,
   `  [ -n "$want" ] || return 0`,
@@ -132,6 +139,7 @@ const BUILD_CANDIDATE = [
   `    valid "$work/cand" && { echo "$dropped"; return 0; }`,
   `    row=$(sed -n -e 's/.*failed to unmarshal TOML at row \\([0-9][0-9]*\\).*/\\1/p' -e 's/.*failed to load TOML: .*: (\\([0-9][0-9]*\\), [0-9][0-9]*).*/\\1/p' "$work/err" | head -n 1)`,
   `    [ -n "$row" ] || return 1`,
+  `    f=$(errfile "$work/err"); [ -z "$f" ] || [ "$f" = "$work/cand" ] || return 1`,
   `    hdr=$(awk -v r="$row" 'NR <= r && /^[[:space:]]*\\[/ { h = $0 } END { gsub(/^[[:space:]]+|[[:space:]]+$/, "", h); print (h == "" ? "line " r : h) }' "$work/cand")`,
   `    awk -v r="$row" '{ l[NR] = $0; if ($0 ~ /^[[:space:]]*\\[/) hd[NR] = 1 } END { s = 0; for (i = 1; i <= r; i++) if (hd[i]) s = i; e = NR + 1; for (i = r + 1; i <= NR; i++) if (hd[i]) { e = i; break }; if (s == 0) { s = r; e = r + 1 }; for (i = 1; i <= NR; i++) if (i < s || i >= e) print l[i] }' "$work/cand" > "$work/next" && mv "$work/next" "$work/cand"`,
   `    dropped="$dropped $hdr;"; n=$((n + 1))`,

@@ -315,6 +315,40 @@ describe('real-node lab: what must never happen', () => {
       }
     }));
 
+  it.each(['lab-16a', 'lab-21a'])('%s: a broken drop-in that config.toml imports: named, and the repair refuses (naming the file) instead of cutting config.toml at the drop-in\'s rows', (name) =>
+    onNode(lab.node(name), async () => {
+      const node = lab.node(name);
+      lab.resetPods(node.name, 'kube-proxy');
+      await waitHealthy(node);
+      // A drop-in for a plugin nothing else configures (1.x replaces a plugin's whole table with an import's, so a
+      // drop-in for the CRI plugin would have to carry all of it).
+      const dropIn = `version = ${node.containerd === '2.1' ? 3 : 2}\n[plugins."io.containerd.internal.v1.opt"]\n  path = "/opt/containerd"\n`;
+      // config.toml imports conf.d (as nvidia-ctk sets it up), the drop-in loads, a diagnosis keeps that config as the last good.
+      await node.must(
+        `cp -p /etc/containerd/config.toml /root/config.toml.before-imports && sed -i 's#^imports = .*#imports = ["/etc/containerd/conf.d/*.toml"]#' /etc/containerd/config.toml && mkdir -p /etc/containerd/conf.d && printf '%s' '${dropIn}' > /etc/containerd/conf.d/99-nvidia.toml && systemctl restart containerd`,
+      );
+      try {
+        await node.waitRuntime();
+        // Healthy by a diagnosis (which keeps this config as the last good), once kubelet has seen the runtime back.
+        await waitHealthy(node);
+        const configBefore = await node.must('sha256sum /etc/containerd/config.toml');
+        // The drop-in's table header loses its closing bracket; containerd no longer starts.
+        await node.must(`sed -i 's/"]$/"/' /etc/containerd/conf.d/99-nvidia.toml && ! systemctl restart containerd`);
+        const report = await diagnoseNode(node.name, deps);
+        const invalid = report.findings.find((f) => f.id === 'containerd-config-invalid')!;
+        expect(invalid.evidence.join('\n')).toMatch(/conf\.d\/99-nvidia\.toml/);
+        await expect(prepareFix(node.name, 'containerd-config-invalid', deps)).rejects.toThrow(/containerd fails on \/etc\/containerd\/conf\.d\/99-nvidia\.toml, a file config\.toml imports/);
+        expect(await node.must('sha256sum /etc/containerd/config.toml')).toBe(configBefore);
+      } finally {
+        await node.sh('mv -f /root/config.toml.before-imports /etc/containerd/config.toml; rm -rf /etc/containerd/conf.d; systemctl reset-failed containerd; systemctl restart containerd');
+        await node.waitRuntime();
+        // A diagnosis keeps the config as it was again.
+        await ids(node);
+      }
+      await waitHealthy(node);
+    }),
+  );
+
   it('a config with the CRI plugin off is named, and never kept as the config a repair goes back to', () =>
     onNode(lab.node('lab-16b'), async () => {
       const node = lab.node('lab-16b');
