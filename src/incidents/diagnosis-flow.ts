@@ -117,6 +117,7 @@ export class DiagnosisFlow {
     let report: DiagnosisReport | null = null;
     let prepared: PreparedFix | null = null;
     let error: string | undefined = unresolved;
+    let noFix: string | undefined;
     const started = d.clock.now();
     const fix = this.c.clusters.of(inc.cluster);
     try {
@@ -124,7 +125,15 @@ export class DiagnosisFlow {
         const resolved = await resolveNode(inc.node, fix);
         report = await diagnoseNode(inc.node, fix, resolved);
         const candidate = report.reachable ? report.findings.find((f) => f.role === 'root-cause' && f.runbook) : undefined;
-        if (candidate) prepared = await planFix(inc.node, resolved.access, report, candidate, fix);
+        if (candidate) {
+          try {
+            prepared = await planFix(inc.node, resolved.access, report, candidate, fix);
+          } catch (err) {
+            // The diagnosis stands; only its fix cannot run here (the runbook's own check refused).
+            if (!(err instanceof NodediagError && err.code === 'NO_RUNBOOK')) throw err;
+            noFix = d.fix.redact(err.message);
+          }
+        }
       }
     } catch (err) {
       error = d.fix.redact(err instanceof NodediagError ? err.describe() : errorMessage(err));
@@ -147,9 +156,10 @@ export class DiagnosisFlow {
           : {}),
         storm,
         escalation,
+        ...(noFix ? { noFix } : {}),
         summary: error
           ? `diagnosis failed: ${error}`
-          : `diagnosed: ${report!.findings.map((f) => f.id).join(', ') || 'healthy'}${prepared ? (escalation ? ` — no fix offered: ${escalation}` : ` — fix offered (${prepared.plan.runbook}, plan ${shortHash(prepared.plan.hash)})${storm ? `; storm: two approvers needed (${storm.why})` : ''}`) : ''}`,
+          : `diagnosed: ${report!.findings.map((f) => f.id).join(', ') || 'healthy'}${noFix ? ` — no fix offered: ${noFix}` : ''}${prepared ? (escalation ? ` — no fix offered: ${escalation}` : ` — fix offered (${prepared.plan.runbook}, plan ${shortHash(prepared.plan.hash)})${storm ? `; storm: two approvers needed (${storm.why})` : ''}`) : ''}`,
       },
     });
     if ('reason' in done) return;

@@ -118,7 +118,7 @@ export interface Outcome {
 export type Incident =
   | (IncidentCore & { state: 'diagnosing' })
   /** Nothing to approve (healthy, advice only, unreachable, undeliverable) or the retry budget is spent; a plan may have been made and not offered. */
-  | (IncidentCore & Partial<FixOffer> & { state: 'closed'; escalation?: string })
+  | (IncidentCore & Partial<FixOffer> & { state: 'closed'; escalation?: string; noFix?: string })
   | (IncidentCore & FixOffer & { state: 'awaiting-approval' })
   | (IncidentCore & FixOffer & { state: 'rejected'; rejectedBy: string })
   | (IncidentCore & FixOffer & { state: 'expired' })
@@ -138,7 +138,7 @@ export function offerOf(inc: Incident): (FixOffer & Partial<Approval>) | null {
 }
 
 /** Field views for presentation: each field where the state has it, else undefined. */
-export function fieldsOf(inc: Incident): Partial<FixOffer & Approval & { rejectedBy: string; progress: Progress; outcome: Outcome; waitingFor: string[]; escalation: string }> {
+export function fieldsOf(inc: Incident): Partial<FixOffer & Approval & { rejectedBy: string; progress: Progress; outcome: Outcome; waitingFor: string[]; escalation: string; noFix: string }> {
   return inc as never;
 }
 

@@ -36,6 +36,8 @@ export interface DiagnosisResult {
   storm?: Storm | null;
   /** The retry budget is spent: nothing is offered. */
   escalation?: string | null;
+  /** The root cause has a runbook, but it cannot be planned on this node (its preview refused): why. */
+  noFix?: string | null;
   /** One line for the timeline. */
   summary: string;
 }
@@ -118,7 +120,7 @@ export function transition(current: Incident, event: IncidentEvent, nowMs: numbe
       Object.assign(core, dropUndefined({ report: r.report, findings: r.findings, finding: r.finding, error: r.error }));
       log(r.summary);
       const escalation = r.escalation ? { escalation: r.escalation } : {};
-      if (!r.plan || !r.expiresAt) return { ...core, ...escalation, state: 'closed' };
+      if (!r.plan || !r.expiresAt) return { ...core, ...escalation, ...(r.noFix ? { noFix: r.noFix } : {}), state: 'closed' };
       const offer: FixOffer = { plan: r.plan, expiresAt: r.expiresAt, approvalsNeeded: r.storm ? 2 : 1, approvals: [], ...dropUndefined({ preview: r.preview, storm: r.storm ?? undefined }) };
       // Nothing is offered where nobody can see it, nor past the retry budget.
       if (cur.undeliverable || r.escalation) return { ...core, ...offer, ...escalation, state: 'closed' };

@@ -281,3 +281,26 @@ describe('Slack trouble', () => {
     }
   });
 });
+
+describe('a root cause whose fix cannot run on this node', () => {
+  it('shows the diagnosis with why the fix cannot run and what to do, offering nothing (not "not diagnosed")', async () => {
+    const w = await slackWorld([{ name: 'gpu-node-6', faults: ['containerd-config-invalid'] }]);
+    try {
+      // No config that loaded was ever kept on this node: the repair's preview finds no candidate and refuses.
+      w.fleet.nodes.get('gpu-node-6')!.state.lastGood = false;
+      await w.slash('gpu-node-6', REQ);
+      const card = await w.until(
+        () => [...w.slack.messages.values()].find((m) => !m.threadTs && m.text.startsWith('gpu-node-6:') && /cannot run on this node/.test(textOf(m))),
+        15_000,
+        'the card saying the fix cannot run',
+      );
+      expect(card.text).toMatch(/^gpu-node-6: containerd-config-invalid \(root cause\)/);
+      expect(textOf(card)).not.toMatch(/not diagnosed|Could not diagnose/);
+      expect(textOf(card)).toMatch(/The fix cannot run on this node:\* the runbook cannot be planned on this node: error: no candidate config loads/);
+      expect(textOf(card)).toMatch(/What to do/);
+      expect(buttonsOf(card)).not.toContain(ACTIONS.approve);
+    } finally {
+      await w.stop();
+    }
+  });
+});

@@ -71,6 +71,7 @@ export function stateLine(inc: Incident): string {
       return 'Interrupted: nodediag restarted during the fix. Nothing re-runs without a new approval.';
     default:
       if (inc.escalation) return 'Escalate: no fix offered (retry budget spent)';
+      if (inc.noFix) return 'Advice only: the fix cannot run on this node';
       return inc.error ? 'Not diagnosed' : inc.report && !inc.report.reachable ? 'Node unreachable over SSH' : inc.findings?.length ? 'Advice only: nothing to run automatically' : 'Healthy';
   }
 }
@@ -158,6 +159,9 @@ export function incidentMessage(inc: Incident, ctx: CardContext = {}): { text: s
       ),
     );
   }
+  if (inc.state === 'closed' && inc.noFix) {
+    blocks.push(section(clip(`:no_entry: *The fix cannot run on this node:* ${esc(inc.noFix)}`, LIMITS.sectionText)));
+  }
   if (inc.state === 'closed' && inc.escalation) {
     blocks.push(section(`:sos: *Escalate: a human must look.* ${esc(inc.escalation)}. nodediag offers no further fix on this node for now.`));
   }
@@ -167,7 +171,7 @@ export function incidentMessage(inc: Incident, ctx: CardContext = {}): { text: s
   }
   if (inc.plan && inc.state === 'awaiting-approval') {
     blocks.push(section(`*Fix:* ${esc(inc.plan.title)} (${inc.plan.stepTitles.length} steps · plan \`${inc.plan.hash.slice(0, 12)}\`)\n_${esc(clip(inc.plan.impact, 600))}_`));
-  } else if (focus && !focus.runbook && focus.advice.length) {
+  } else if (focus && (!focus.runbook || (inc.state === 'closed' && inc.noFix)) && focus.advice.length) {
     blocks.push(section(`*What to do*\n${focus.advice.map((a) => `• ${esc(a)}`).join('\n')}`));
   }
   for (const note of r?.layout?.notes ?? []) blocks.push(context(clip(`:warning: ${esc(note)}`, LIMITS.contextText)));
