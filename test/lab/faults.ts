@@ -261,6 +261,21 @@ export const LAB_FAULTS: LabFault[] = [
     },
   },
   {
+    id: 'kubelet-down--config-missing',
+    title: "kubelet's --config file gone: kubelet exits at start, and systemd starts it again every 10 s (RestartSec of the packaged kubelet.service), failing each time",
+    expect: ['kubelet-down'],
+    fixable: false,
+    async inject(node) {
+      await node.must(
+        "mkdir -p /etc/systemd/system/kubelet.service.d && printf '[Service]\\nRestartSec=10\\n' > /etc/systemd/system/kubelet.service.d/90-lab-restartsec.conf && systemctl daemon-reload && mv /var/lib/kubelet/config.yaml /root/kubelet-config.yaml.away && systemctl restart kubelet; true",
+      );
+      await node.waitFor(`journalctl -u kubelet -n 20 --no-pager | grep -q 'failed to load kubelet config file' && [ "$(systemctl show -p SubState --value kubelet)" = auto-restart ]`, 20_000, 'kubelet failing on its missing config');
+    },
+    async restore(node) {
+      await node.sh('[ -f /root/kubelet-config.yaml.away ] && mv -f /root/kubelet-config.yaml.away /var/lib/kubelet/config.yaml; rm -f /etc/systemd/system/kubelet.service.d/90-lab-restartsec.conf; systemctl daemon-reload; systemctl reset-failed kubelet; systemctl restart kubelet');
+    },
+  },
+  {
     id: 'swap-enabled',
     title: 'seed 002 §4.13: swap on (a swap file, also in /etc/fstab); kubelet refuses to run',
     expect: ['swap-enabled'],

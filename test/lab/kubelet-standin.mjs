@@ -59,7 +59,12 @@ async function api(method, path, body) {
   return res.json();
 }
 
-const config = CONFIG ? (read(CONFIG) ?? '') : '';
+const config = CONFIG ? read(CONFIG) : '';
+// As kubelet exits when its --config file is missing (a node whose kubeadm join never wrote it, or a cleanup took it).
+if (config === null) {
+  klog('E', 'run.go:74', `"command failed" err="failed to load kubelet config file, path: ${CONFIG}, error: failed to load Kubelet config file ${CONFIG}, error failed to read kubelet config file \\"${CONFIG}\\", error: open ${CONFIG}: no such file or directory"`);
+  process.exit(1);
+}
 const failSwapOn = !/^failSwapOn:\s*false/m.test(config);
 klog('I', 'server.go:487', `"Kubelet version" kubeletVersion="v1.30.0-standin" node="${NODE}"`);
 

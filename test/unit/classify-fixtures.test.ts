@@ -120,6 +120,13 @@ describe.each(VERSIONS)('kubelet stopped (real lab capture, containerd %s)', (v)
     expect(cordoned.find((o) => o.check === 'k8s-node')!.lines).toContainEqual(expect.stringMatching(/^node \S+ unschedulable=true$/));
     expect(classify(observationsOf(cordoned), catalogs).find((f) => f.id === 'kubelet-down')!.evidence).toContainEqual(expect.stringMatching(/^k8s-node: node \S+ unschedulable=true$/));
   });
+
+  it('failing at start on its own error (its --config file gone) is advice only, quoting why: starting it again fixes nothing', () => {
+    const kubelet = findingsOf(`lab/containerd-${v}/kubelet-down--config-missing`).find((f) => f.role === 'root-cause')!;
+    expect(kubelet).toMatchObject({ id: 'kubelet-down', runbook: null });
+    expect(kubelet.evidence).toContainEqual(expect.stringMatching(/^kubelet-service: SubState=auto-restart$/));
+    expect(kubelet.evidence).toContainEqual(expect.stringMatching(/"command failed" err="failed to load kubelet config file, path: \/var\/lib\/kubelet\/config\.yaml/));
+  });
 });
 
 /** A check that did not run, in each way it can fail on a real node. */
