@@ -17,6 +17,9 @@
 /** containerd's findings do not apply on a CRI-O node (its socket does not speak containerd's API). */
 const NOT_CRIO = { not: { check: 'node-layout', line: '^flavour=cri-o$' } };
 
+/** What kubelet and crictl say when the socket answers but serves no CRI (the plugin is off). */
+const CRI_UNIMPLEMENTED = 'unknown service runtime\\.v1(?:alpha2)?\\.RuntimeService';
+
 const RUNTIME_ROOT_CAUSES = [
   'containerd-socket-is-directory',
   'containerd-hung',
@@ -133,8 +136,8 @@ export const findingCatalogData: unknown = [
         {
           anyOf: [
             { check: 'containerd-config', line: '^cri-plugin=disabled$' },
-            { check: 'runtime-ping', line: 'unknown service runtime\\.v1(?:alpha2)?\\.RuntimeService' },
-            { check: 'kubelet-journal', line: 'unknown service runtime\\.v1(?:alpha2)?\\.RuntimeService', maxAgeSeconds: 300 },
+            { check: 'runtime-ping', line: CRI_UNIMPLEMENTED },
+            { check: 'kubelet-journal', line: CRI_UNIMPLEMENTED, maxAgeSeconds: 300 },
           ],
         },
       ],
