@@ -212,8 +212,12 @@ describe('real-node lab: every fault on production-like nodes', () => {
         expect(report.layout).toMatchObject({ flavour: 'containerd' });
         if (!fault.fixable) {
           expect(report.findings.find((f) => f.id === fault.expect[0])!.runbook).toBeNull();
+          expectNoSecret(`the ${fault.id} diagnosis`, JSON.stringify(report));
           await fault.restore(node, lab);
           await waitHealthy(node, allowed);
+          // Advice only: nothing nodediag did touched the containers or the config.
+          expect(await workloads(node)).toEqual(before);
+          expect(configured(await node.config())).toBe(configured(configBefore));
           return;
         }
         const prepared = await prepareFix(node.name, findingOf(fault), deps);
@@ -327,6 +331,7 @@ describe('real-node lab: what must never happen', () => {
       await node.must(
         `cp -p /etc/containerd/config.toml /root/config.toml.before-imports && sed -i 's#^imports = .*#imports = ["/etc/containerd/conf.d/*.toml"]#' /etc/containerd/config.toml && mkdir -p /etc/containerd/conf.d && printf '%s' '${dropIn}' > /etc/containerd/conf.d/99-nvidia.toml && systemctl restart containerd`,
       );
+      const before = await workloads(node);
       try {
         await node.waitRuntime();
         // Healthy by a diagnosis (which keeps this config as the last good), once kubelet has seen the runtime back.
@@ -337,7 +342,9 @@ describe('real-node lab: what must never happen', () => {
         const report = await diagnoseNode(node.name, deps);
         const invalid = report.findings.find((f) => f.id === 'containerd-config-invalid')!;
         expect(invalid.evidence.join('\n')).toMatch(/conf\.d\/99-nvidia\.toml/);
-        await expect(prepareFix(node.name, 'containerd-config-invalid', deps)).rejects.toThrow(/containerd fails on \/etc\/containerd\/conf\.d\/99-nvidia\.toml, a file config\.toml imports/);
+        const refusal = await prepareFix(node.name, 'containerd-config-invalid', deps).then(() => 'planned', (err: Error) => err.message);
+        expect(refusal).toMatch(/containerd fails on \/etc\/containerd\/conf\.d\/99-nvidia\.toml, a file config\.toml imports/);
+        expectNoSecret('the drop-in diagnosis and refusal', JSON.stringify(report), refusal);
         expect(await node.must('sha256sum /etc/containerd/config.toml')).toBe(configBefore);
       } finally {
         await node.sh('mv -f /root/config.toml.before-imports /etc/containerd/config.toml; rm -rf /etc/containerd/conf.d; systemctl reset-failed containerd; systemctl restart containerd');
@@ -346,6 +353,8 @@ describe('real-node lab: what must never happen', () => {
         await ids(node);
       }
       await waitHealthy(node);
+      // The containers ran through it all (containerd down, then back), under containerd, with the same PIDs.
+      expect(await workloads(node)).toEqual(before);
     }),
   );
 
@@ -355,6 +364,7 @@ describe('real-node lab: what must never happen', () => {
       lab.resetPods(node.name, 'kube-proxy');
       await waitHealthy(node);
       const keptBefore = await node.must('sha256sum /var/lib/nodediag/containerd-config.last-good.toml');
+      const before = await workloads(node);
       const fault = LAB_FAULTS.find((f) => f.id === 'containerd-cri-disabled')!;
       await fault.inject(node, lab);
       try {
@@ -363,11 +373,13 @@ describe('real-node lab: what must never happen', () => {
         // Without the CRI plugin containerd has no default runtime: no cgroup driver to compare, so no mismatch to "fix".
         expect(report.findings.map((f) => f.id)).not.toContain('cgroup-driver-mismatch');
         expect(await node.must('sha256sum /var/lib/nodediag/containerd-config.last-good.toml')).toBe(keptBefore);
+        expectNoSecret('the CRI-off diagnosis', JSON.stringify(report));
         expect(await node.must(`grep -c '^disabled_plugins = \\[\\]$' /var/lib/nodediag/containerd-config.last-good.toml`)).toBe('1\n');
       } finally {
         await fault.restore(node, lab);
       }
       await waitHealthy(node);
+      expect(await workloads(node)).toEqual(before);
     }));
 
   it('through the real CLI on a GPU node with a broken config: text, --json, dry run and fix print no credential, and the config keeps nvidia as default', () =>
