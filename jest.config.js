@@ -1,6 +1,4 @@
 /** Jest runs the TypeScript sources as ESM (client-node and zod are ESM only). */
-import { availableParallelism } from 'node:os';
-
 export default {
   preset: 'ts-jest/presets/default-esm',
   testEnvironment: 'node',
@@ -13,7 +11,4 @@ export default {
   testTimeout: 30000,
   // The lab runs its faults concurrently, one queue per node: all must be able to wait in their queue.
   maxConcurrency: 64,
-  // Most suites wait on timers and real processes: on 2 CPUs two workers (jest's default is one) halve the run
-  // (871 → 512 s here) with the lab's suite beside the others.
-  maxWorkers: Math.max(2, availableParallelism() - 1),
 };
