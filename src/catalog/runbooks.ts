@@ -373,8 +373,15 @@ export const runbookCatalogData: unknown = [
     id: 'kubelet-down',
     title: 'Start kubelet again (reset its failed state)',
     finding: 'kubelet-down',
-    // A kubelet that exits at start on its own error (its config, its certificates) is not fixed by starting it again.
-    appliesWhen: { allOf: [STANDALONE_CONTAINERD, { not: { check: 'kubelet-journal', line: '"command failed"|failed to run Kubelet|failed to load kubelet config' } }] },
+    // A kubelet that exits at start on its own error (its config, its certificates) is not fixed by starting it again;
+    // one systemd is already restarting (auto-restart) is in such a loop, even when the probe lands between its attempts.
+    appliesWhen: {
+      allOf: [
+        STANDALONE_CONTAINERD,
+        { not: { check: 'kubelet-service', line: '^SubState=auto-restart$' } },
+        { not: { check: 'kubelet-journal', line: '"command failed"|failed to run Kubelet|failed to load kubelet config' } },
+      ],
+    },
     impact:
       'Clears the unit\'s failed state and starts kubelet; the node reports Ready again and kubelet takes over its pods as the API server has them (a pod deleted meanwhile has its containers stopped, as kubelet always does). containerd and its containers are not touched.',
     steps: [

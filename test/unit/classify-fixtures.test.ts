@@ -126,6 +126,9 @@ describe.each(VERSIONS)('kubelet stopped (real lab capture, containerd %s)', (v)
     expect(kubelet).toMatchObject({ id: 'kubelet-down', runbook: null });
     expect(kubelet.evidence).toContainEqual(expect.stringMatching(/^kubelet-service: SubState=auto-restart$/));
     expect(kubelet.evidence).toContainEqual(expect.stringMatching(/"command failed" err="failed to load kubelet config file, path: \/var\/lib\/kubelet\/config\.yaml/));
+    // Probed as systemd starts the next attempt, whose error is not logged yet: still in a restart loop, still no runbook.
+    const between = fixtureObservations(`lab/containerd-${v}/kubelet-down--config-missing`, catalogs).map((o) => (o.check === 'kubelet-journal' ? { ...o, lines: o.lines.filter((l) => !/command failed|Main process exited|Failed with result/.test(l)) } : o));
+    expect(classify(observationsOf(between), catalogs).find((f) => f.id === 'kubelet-down')).toMatchObject({ role: 'root-cause', runbook: null });
   });
 });
 
