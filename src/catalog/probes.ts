@@ -24,43 +24,51 @@ const LAYOUT_FLAGS = '^--?(config|c|address|a|root|state|container-runtime-endpo
  * persistence, and the container tools' paths.
  */
 const LAYOUT_SCRIPT = [
+  // One systemctl and one awk: the awk also reads each running unit's command line (NUL-separated
+  // records), its EnvironmentFiles and kubelet's config file. Every process counts here: this probe
+  // runs first, and the probes that need its paths wait for it.
   `flags='${LAYOUT_FLAGS}'`,
-  `out=$({{sudo}}systemctl show ${LAYOUT_UNITS} --no-pager -p Id -p LoadState -p ActiveState -p MainPID -p ExecStart -p Environment -p EnvironmentFiles 2>/dev/null | awk -v flags="$flags" '`,
+  `nl='`,
+  `'`,
+  `all=$({{sudo}}systemctl show ${LAYOUT_UNITS} --no-pager -p Id -p LoadState -p ActiveState -p MainPID -p ExecStart -p Environment -p EnvironmentFiles 2>/dev/null | awk -v flags="$flags" '`,
   `  function flag(t,   k) { k = t; sub(/=.*/, "", k); return k ~ flags }`,
-  `  function flush(   i) { if (id != "") { sub(/\\.service$/, "", id); printf "unit %s load=%s active=%s pid=%s\\n", id, load, act, pid; if (exec != "") print "exec " id " unit " exec; for (i = 1; i <= nf; i++) print "flag " id " environment " fl[i]; for (i = 1; i <= ne; i++) print "envfile " id " " ef[i] }; id = load = act = pid = exec = ""; nf = ne = 0 }`,
+  `  function add(l) { more = more (more == "" ? "" : "\\n") l }`,
+  `  function note(l, src, v) { if (l ~ /^flag kubelet [a-z]+ --config=/) { v = l; sub(/^flag kubelet [a-z]+ --config=/, "", v); if (src == "cmdline") kc = v; else if (src == "envfile" && ke == "") ke = v; else if (src == "environment" && kv == "") kv = v } }`,
+  `  function cmdline(u, pid,   f, l, n, want) { f = "/proc/" pid "/cmdline"; RS = "\\0"; n = 0`,
+  `    while ((getline l < f) > 0) { gsub(/\\n/, " ", l); n++`,
+  `      if (n == 1) { add("exec " u " running " l); if (u == "containerd") { split(l, a, " "); cr = a[1] } }`,
+  `      else if (want != "") { add("flag " u " cmdline " want "=" l); note("flag " u " cmdline " want "=" l, "cmdline"); want = "" }`,
+  `      else if (flag(l)) { if (index(l, "=")) { add("flag " u " cmdline " l); note("flag " u " cmdline " l, "cmdline") } else want = l } }`,
+  `    close(f); RS = "\\n" }`,
+  `  function envfile(u, f,   l, m, k) { while ((getline l < f) > 0) while (match(l, /--[a-z-]+(=| )[^ "]+/)) { m = substr(l, RSTART, RLENGTH); l = substr(l, RSTART + RLENGTH); k = m; sub(/[= ].*/, "", k); if (k ~ flags) { sub(/ /, "=", m); add("flag " u " envfile " m); note("flag " u " envfile " m, "envfile") } }; close(f) }`,
+  `  function flush(   i) { if (id != "") { sub(/\\.service$/, "", id); units++; out = out sprintf("unit %s load=%s active=%s pid=%s\\n", id, load, act, pid)`,
+  `      if (exec != "") { out = out "exec " id " unit " exec "\\n"; if (id == "containerd" && cu == "") { split(exec, a, " "); cu = a[1] } }`,
+  `      for (i = 1; i <= nf; i++) { out = out "flag " id " environment " fl[i] "\\n"; note("flag " id " environment " fl[i], "environment") }`,
+  `      if (pid ~ /^[0-9]+$/ && pid > 0) cmdline(id, pid); for (i = 1; i <= ne; i++) envfile(id, ef[i]) }`,
+  `    id = load = act = pid = exec = ""; nf = ne = 0 }`,
   `  /^$/ { flush(); next }`,
   `  /^Id=/ { id = substr($0, 4); next }`,
   `  /^LoadState=/ { load = substr($0, 11); next }`,
   `  /^ActiveState=/ { act = substr($0, 13); next }`,
   `  /^MainPID=/ { pid = substr($0, 9); next }`,
   `  /^ExecStart=/ { if (match($0, /argv\\[\\]=[^;]*/)) { exec = substr($0, RSTART + 7, RLENGTH - 7); sub(/ +$/, "", exec) }; next }`,
-  `  /^Environment=/ { n = split(substr($0, 13), kv, " "); for (i = 1; i <= n; i++) { gsub(/\\\\x20/, " ", kv[i]); m = split(kv[i], w, " "); for (j = 1; j <= m; j++) { t = w[j]; sub(/^[A-Za-z_][A-Za-z0-9_]*=/, "", t); if (flag(t)) fl[++nf] = t } }; next }`,
+  `  /^Environment=/ { n = split(substr($0, 13), kv2, " "); for (i = 1; i <= n; i++) { gsub(/\\\\x20/, " ", kv2[i]); m = split(kv2[i], w, " "); for (j = 1; j <= m; j++) { t = w[j]; sub(/^[A-Za-z_][A-Za-z0-9_]*=/, "", t); if (flag(t)) fl[++nf] = t } }; next }`,
   `  /^EnvironmentFiles=/ { f = substr($0, 18); sub(/ \\(ignore_errors=.*$/, "", f); if (f != "") ef[++ne] = f; next }`,
-  `  END { flush() }')`,
-  `more=$(printf '%s\\n' "$out" | while read -r kind u a b c; do`,
-  `  case "$kind" in`,
-  `    unit) pid=\${c#pid=}; [ "$pid" -gt 0 ] 2>/dev/null || continue`,
-  `      tr '\\000' '\\n' < /proc/$pid/cmdline 2>/dev/null | awk -v u="$u" -v flags="$flags" '`,
-  `        function flag(t,   k) { k = t; sub(/=.*/, "", k); return k ~ flags }`,
-  `        NR == 1 { print "exec " u " running " $0; next }`,
-  `        want != "" { print "flag " u " cmdline " want "=" $0; want = ""; next }`,
-  `        flag($0) { if (index($0, "=")) print "flag " u " cmdline " $0; else want = $0 }' ;;`,
-  `    envfile) [ -r "$a" ] && grep -hoE -- '--[a-z-]+(=| )[^ "]+' "$a" 2>/dev/null | awk -v u="$u" -v flags="$flags" '{ k = $0; sub(/[= ].*/, "", k); if (k ~ flags) { sub(/ /, "=", $0); print "flag " u " envfile " $0 } }' ;;`,
-  `  esac`,
-  `done)`,
-  `printf '%s\\n' "$out" | grep -v '^envfile '`,
-  `printf '%s\\n' "$more"`,
+  `  END { flush(); printf "%s", (units ? out : "\\n"); print more`,
   // kubelet's own config file names the CRI endpoint when no flag does.
-  `kcfg=$(printf '%s\\n' "$more" "$out" | awk '$1 == "flag" && $2 == "kubelet" && $4 ~ /^--config=/ { v = substr($4, 10); if ($3 == "cmdline") c = v; else if (o == "") o = v } END { print (c != "" ? c : o) }')`,
-  `[ -n "$kcfg" ] && [ -r "$kcfg" ] && awk '/^[ \t]*(containerRuntimeEndpoint|cgroupDriver):/ { sub(/^[ \t]*/, ""); print "kubelet-config " $0 }' "$kcfg"`,
+  `    k = kc != "" ? kc : ke != "" ? ke : kv; if (k != "") { while ((getline l < k) > 0) if (l ~ /^[ \\t]*(containerRuntimeEndpoint|cgroupDriver):/) { sub(/^[ \\t]*/, "", l); print "kubelet-config " l }; close(k) }`,
+  `    print "@@cd " (cr != "" ? cr : cu) }')`,
+  `case "$all" in *"$nl@@cd "*) cd_exe=\${all##*"$nl@@cd "}; all=\${all%"$nl@@cd "*} ;; *) cd_exe= ;; esac`,
+  `printf '%s\\n' "$all"`,
   `for p in /run/containerd/containerd.sock /var/run/crio/crio.sock /run/k3s/containerd/containerd.sock /var/lib/rancher/k3s /var/lib/rancher/rke2; do [ -e "$p" ] && echo "path $p"; done`,
   `if [ -d /var/log/journal ]; then j=persistent; else j=volatile; fi`,
-  `s=$(cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null | awk '/^[ \t]*Storage=/ { sub(/^[ \t]*Storage=/, ""); s = $0 } END { print s }')`,
+  // The last Storage= of journald.conf and its drop-ins, read by the shell itself.
+  `s=; for f in /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf; do [ -r "$f" ] || continue; while IFS= read -r l || [ -n "$l" ]; do t=\${l#"\${l%%[! \t]*}"}; case $t in Storage=*) s=\${t#Storage=} ;; esac; done < "$f"; done`,
   `echo "journal storage=\${s:-auto} dir=$j"`,
   // The tools next to containerd first (an upstream tarball in /usr/local/bin), then PATH.
-  `cd_exe=$(printf '%s\\n' "$more" "$out" | awk '$1 == "exec" && $2 == "containerd" { split($4, a, " "); if ($3 == "running") r = a[1]; else if (u == "") u = a[1] } END { print (r != "" ? r : u) }')`,
   `cd_exe=\${cd_exe:-/usr/bin/containerd}; case $cd_exe in */*) cd_dir=\${cd_exe%/*}; cd_dir=\${cd_dir:-/} ;; *) cd_dir=. ;; esac`,
-  `for b in containerd ctr crictl; do p=-; for d in "$cd_dir" /usr/local/bin /usr/bin /usr/local/sbin /usr/sbin /bin; do [ -x "$d/$b" ] && { p="$d/$b"; break; }; done; [ "$p" = - ] && p=$(command -v "$b" 2>/dev/null || echo -); echo "bin $b $p"; done`,
+  `for b in containerd ctr crictl; do p=-; for d in "$cd_dir" /usr/local/bin /usr/bin /usr/local/sbin /usr/sbin /bin; do [ -x "$d/$b" ] && { p="$d/$b"; break; }; done`,
+  `  if [ "$p" = - ]; then IFS=:; for d in $PATH; do [ -f "$d/$b" ] && [ -x "$d/$b" ] && { p="$d/$b"; break; }; done; unset IFS; fi; echo "bin $b $p"; done`,
 ].join('\n');
 
 /** Journal window: lines since the unit last started (to the tenth of a second), at most 30 minutes back, and never before `{{since}}` (after a fix: only what came after it counts). */
@@ -69,7 +77,15 @@ function journalScript(unit: string): string {
   return [
     `now=$(date +%s.%N); read up _ < /proc/uptime`,
     `mono=$({{sudo}}systemctl show -p InactiveExitTimestampMonotonic --value ${unit} 2>&1) || { echo "journal-window=unknown: $mono"; exit 0; }`,
-    `start=$(awk -v n="$now" -v u="$up" -v m="\${mono:-0}" -v f={{since}} 'BEGIN { s = n - u + m / 1000000 - 0.05; w = n - 1800; if (m == 0 || s < w) s = w; if (f > s) s = f; printf "%.3f", s }')`,
+    // In microseconds, by the shell's own arithmetic when every reading is as expected (else by awk, as a process).
+    `n0=\${now%.*} ns=\${now#*.} u0=\${up%.*} u1=\${up#*.} m=\${mono:-0} f={{since}}`,
+    `case "$now|$up" in *.*"|"*.*) ;; *) ns= ;; esac; case "$n0$u0$u1$m$f" in *[!0-9]*) ns= ;; esac; case $u1 in [0-9][0-9]) ;; *) ns= ;; esac`,
+    `case $ns in [0-9][0-9][0-9][0-9][0-9][0-9]*) ns=\${ns%"\${ns#??????}"} ;; *) ns= ;; esac`,
+    `if [ -n "$ns" ]; then n=$(( n0 * 1000000 + 1$ns - 1000000 ))`,
+    `  s=$(( n - u0 * 1000000 - (1$u1 - 100) * 10000 + m - 50000 )); w=$(( n - 1800000000 ))`,
+    `  if [ "$m" -eq 0 ] || [ "$s" -lt "$w" ]; then s=$w; fi; if [ $(( f * 1000000 )) -gt "$s" ]; then s=$(( f * 1000000 )); fi`,
+    `  ms=$(( s % 1000000 / 1000 + 1000 )); start="$(( s / 1000000 )).\${ms#1}"`,
+    `else start=$(awk -v n="$now" -v u="$up" -v m="$m" -v f="$f" 'BEGIN { s = n - u + m / 1000000 - 0.05; w = n - 1800; if (m == 0 || s < w) s = w; if (f > s) s = f; printf "%.3f", s }'); fi`,
     `echo "window-start=\${start%.*} now=\${now%.*}"`,
     `{{sudo}}journalctl -u ${unit} --no-pager -o short-iso -n 300 --since "@$start" 2>&1; echo "journal-exit=$?"`,
   ].join('\n');
@@ -83,8 +99,11 @@ function journalScript(unit: string): string {
 function dfScript(flags: string): string {
   return [
     `set --; for p in {{containerdRoot}} /var/lib/kubelet /var/log /; do [ -e "$p" ] && set -- "$@" "$p"; done`,
-    `if out=$(df ${flags} "$@" 2>/dev/null) && [ "$(printf '%s\\n' "$out" | wc -l)" -eq $(($# + 1)) ]; then`,
-    `  { printf '%s\\n' "$@"; echo @@df; printf '%s\\n' "$out"; } | awk '/^@@df$/ { d = 1; next } !d { p[++n] = $0; next } ++r > 1 { print p[r - 1] ": " $0 }'`,
+    // The shell's own string operations count and label the rows: a process costs more than the whole loop.
+    `nl='`,
+    `'; c=-1; if out=$(df ${flags} "$@" 2>/dev/null); then c=0; r=$out; while [ "$r" != "\${r#*"$nl"}" ]; do r=\${r#*"$nl"}; c=$((c + 1)); done; fi`,
+    `if [ "$c" -eq $# ]; then`,
+    `  r=\${out#*"$nl"}; for p in "$@"; do printf '%s: %s\\n' "$p" "\${r%%"$nl"*}"; r=\${r#*"$nl"}; done`,
     `else for p in "$@"; do df ${flags} "$p" 2>&1 | awk -v p="$p" 'NR == 2 { print p ": " $0 }'; done; fi; true`,
   ].join('\n');
 }
@@ -139,49 +158,57 @@ const CONFIG_SCRIPT = [
  */
 export const SHIMS_SCRIPT = [
   // A fixed handful of processes whatever the number of shims and containers (this runs in every
-  // diagnosis, on nodes with a hundred pods): the shell's builtins and one awk per pass do the rest.
-  `hz=$(getconf CLK_TCK 2>/dev/null || echo 100); read up _ < /proc/uptime; up=\${up%.*}`,
-  `procs=$(ps -eo pid=,ppid=,comm=,args= 2>/dev/null)`,
-  // Only shims that serve containers: not one that exited and waits to be reaped (ps shows
-  // "[containerd-shim] <defunct>"), nor the shim binary run for a moment by containerd (2.x asks it
-  // `-info` at start; `start` launches a shim, `delete` cleans one up). Listed, a workload guard
-  // would see them "end" during a fix.
-  `shims=$(printf '%s\\n' "$procs" | awk '$3 ~ /^containerd-shim/ && $4 !~ /^\\[/ && $NF != "start" && $NF != "delete" && index($0, " -namespace ") && ++n <= 200 { print $1 }')`,
+  // diagnosis, on nodes with a hundred pods): two awk passes, and the shell's builtins between them.
+  `set -f; nl='`,
+  `'; read up _ < /proc/uptime; up=\${up%.*}`,
+  // One pass over the process table (the clock's tick rate first): the shims, each (address,
+  // namespace) they serve, and every process under a shim. Only shims that serve containers: not one
+  // that exited and waits to be reaped (ps shows "[containerd-shim] <defunct>"), nor the shim binary
+  // run for a moment by containerd (2.x asks it \`-info\` at start; \`start\` launches a shim, \`delete\`
+  // cleans one up). Listed, a workload guard would see them "end" during a fix. The first four lines
+  // sum up what the shell needs; the rest is for the second pass.
+  `scan=$({ getconf CLK_TCK 2>/dev/null || echo 100; ps -eo pid=,ppid=,comm=,args= 2>/dev/null; } | awk '`,
+  `  NR == 1 { hz = $1; next }`,
+  `  { pid[++np] = $1; pp[$1] = $2; l = $0; sub(/^ *[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[$1] = substr(l, 1, 60) }`,
+  `  $3 ~ /^containerd-shim/ && $4 !~ /^\\[/ && $NF != "start" && $NF != "delete" && index($0, " -namespace ") && ++n <= 200 {`,
+  `    ns = id = ad = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns = $(i + 1); if ($i == "-id") id = $(i + 1); if ($i == "-address") ad = $(i + 1) }`,
+  `    shim[$1] = 1; shims = shims " " $1; detail = detail "shim " $1 " " ns " " id " " ad "\\n"`,
+  `    if (ns != "-" && ad != "-" && !((ad " " ns) in seen)) { seen[ad " " ns] = 1; pairs = pairs " " ad " " ns } }`,
+  `  END { for (j = 1; j <= np; j++) { q = pid[j]; x = pp[q]; while (x != "" && x != 1 && x != 0 && !(x in shim)) x = pp[x]`,
+  `      if ((x in shim) && k++ < 2000) { kids = kids " " q; detail = detail "kid " q " " x " " line[q] "\\n" } }`,
+  `    printf "hz %s\\nshims%s\\nkids%s\\npairs%s\\n%s", hz, shims, kids, pairs, detail }')`,
+  `hz=\${scan%%"$nl"*}; r=\${scan#*"$nl"}; shims=\${r%%"$nl"*}; r=\${r#*"$nl"}; kids=\${r%%"$nl"*}; r=\${r#*"$nl"}; pairs=\${r%%"$nl"*}; detail=\${r#*"$nl"}`,
+  `case $hz in "hz "*) hz=\${hz#hz } ;; *) shims=shims ;; esac; shims=\${shims#shims}; kids=\${kids#kids}; pairs=\${pairs#pairs}`,
   `set -- $shims; echo "shims=$#"`,
   `[ -n "$shims" ] || exit 0`,
-  `list=" $(echo $shims) "`,
+  `{ echo "@@up $up $hz"`,
   // Start time (jiffies since boot) of each shim, so a reused PID is never mistaken for it.
-  `starts=$(for p in $shims; do read -r st < /proc/$p/stat 2>/dev/null || continue; st=\${st##*) }; set -- $st; echo "$p \${20}"; done)`,
-  // One pass over the process table: each (address, namespace) the shims serve, and every process under a shim.
-  `scan=$(printf '%s\\n' "$procs" | awk -v list="$list" '`,
-  `  { pp[$1] = $2 }`,
-  `  index(list, " " $1 " ") { ns = ad = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns = $(i + 1); if ($i == "-address") ad = $(i + 1) } if (ns != "-" && ad != "-" && !((ad " " ns) in seen)) { seen[ad " " ns] = 1; print "pair", ad, ns } }`,
-  `  END { for (q in pp) { x = pp[q]; while (x != "" && x != 1 && x != 0 && index(list, " " x " ") == 0) x = pp[x]; if (x != "" && index(list, " " x " ") && k++ < 2000) print "kid", q } }')`,
-  `tasks=$(printf '%s\\n' "$scan" | while read -r kind ad ns; do [ "$kind" = pair ] || continue`,
-  `  if t=$({{sudo}}{{ctr}} --address "$ad" --connect-timeout 2s --timeout 3s -n "$ns" tasks ls 2>&1); then`,
-  `    printf '%s\\n' "$t" | awk -v ad="$ad" -v ns="$ns" 'NR > 1 && NF >= 3 { printf "task %s %s %s %s %s\\n", ad, ns, $1, $2, $3 }'; echo "listed $ad $ns"`,
-  `  else echo "unlisted $ad $ns $(printf '%s' "$t" | tail -n 1 | cut -c1-160)"; fi`,
-  `done)`,
+  `  echo @@starts; for p in $shims; do read -r st < /proc/$p/stat 2>/dev/null || continue; st=\${st##*) }; set -- $st; echo "$p \${20}"; done`,
+  `  echo @@scan; printf '%s\\n' "$detail"`,
+  // Whether the containerd each shim belongs to still knows its task (its answer goes straight to the second pass).
+  `  set -- $pairs; while [ $# -ge 2 ]; do ad=$1 ns=$2; shift 2; echo "@@ctr $ad $ns"`,
+  `    {{sudo}}{{ctr}} --address "$ad" --connect-timeout 2s --timeout 3s -n "$ns" tasks ls 2>&1; rc=$?; echo; echo "@@ctr-rc $rc"; done`,
   // Each shim's working directory is its bundle: gone (" (deleted)") when containerd lost the task.
-  `cwds=$(set --; for p in $shims; do set -- "$@" "/proc/$p/cwd"; done; {{sudo}}ls -l "$@" 2>/dev/null)`,
+  `  echo @@cwd; set --; for p in $shims; do set -- "$@" "/proc/$p/cwd"; done; {{sudo}}ls -l "$@" 2>/dev/null`,
   // Which container processes hold NVIDIA devices.
-  `fds=$(set --; for k in $(printf '%s\\n' "$scan" | while read -r kind q; do [ "$kind" = kid ] && echo "$q"; done); do set -- "$@" "/proc/$k/fd"; done; [ $# -gt 0 ] && {{sudo}}ls -l "$@" 2>/dev/null)`,
-  `{ echo "@@up $up $hz"; echo @@starts; printf '%s\\n' "$starts"; echo @@tasks; printf '%s\\n' "$tasks"; echo @@cwd; printf '%s\\n' "$cwds"; echo @@fd; printf '%s\\n' "$fds"; echo @@procs; printf '%s\\n' "$procs"; } | awk '`,
+  `  echo @@fd; set --; for k in $kids; do set -- "$@" "/proc/$k/fd"; done; [ $# -gt 0 ] && {{sudo}}ls -l "$@" 2>/dev/null`,
+  `} | awk '`,
   `  $1 == "@@up" { up = $2; hz = $3; next }`,
-  `  /^@@/ { sec = $1; next }`,
+  `  $1 == "@@ctr" && NF == 3 { sec = "@@ctr"; cad = $2; cns = $3; nt = 0; last = ""; next }`,
+  `  sec == "@@ctr" && /^@@ctr-rc [0-9]+$/ { if ($2 == 0) { for (i = 2; i <= nt; i++) { split(tl[i], f, " "); if (f[3] != "") { known[cad " " cns " " f[1]] = 1; printf "task %s %s %s %s %s\\n", cad, cns, f[1], f[2], f[3] } }; listed[cad " " cns] = 1; print "listed " cad " " cns }`,
+  `    else print "unlisted " cad " " cns " " substr(last, 1, 160); sec = ""; next }`,
+  `  sec == "@@ctr" { if ($0 != "") { tl[++nt] = $0; last = $0 }; next }`,
+  `  /^@@(starts|scan|cwd|fd)$/ { sec = $1; next }`,
   `  sec == "@@starts" && NF == 2 { start[$1] = $2; order[++n] = $1; next }`,
-  `  sec == "@@tasks" && $1 == "task" { known[$2 " " $3 " " $4] = 1; print; next }`,
-  `  sec == "@@tasks" && $1 == "listed" { listed[$2 " " $3] = 1; print; next }`,
-  `  sec == "@@tasks" && $1 == "unlisted" { print; next }`,
+  `  sec == "@@scan" && $1 == "shim" { ns[$2] = $3; id[$2] = $4; ad[$2] = $5; next }`,
+  `  sec == "@@scan" && $1 == "kid" { l = $0; sub(/^kid [0-9]+ [0-9]+ /, "", l); kid[$3] = kid[$3] " " $2; line[$2] = l; next }`,
   `  sec == "@@cwd" { for (i = 1; i <= NF; i++) if ($i ~ /^\\/proc\\/[0-9]+\\/cwd$/) { split($i, a, "/"); bundle[a[3]] = ($0 ~ / \\(deleted\\)$/) ? "deleted" : "present" }; next }`,
   `  sec == "@@fd" && /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); k = a[3]; next }`,
   `  sec == "@@fd" && / -> \\/dev\\/nvidia/ && k != "" { gpu[k] = 1; k = ""; next }`,
-  `  sec == "@@procs" && NF >= 3 { q = $1; pp[q] = $2; l = $0; sub(/^ *[0-9]+ +[0-9]+ +[^ ]+ +/, "", l); line[q] = substr(l, 1, 60)`,
-  `    if (q in start) { ns[q] = id[q] = ad[q] = "-"; for (i = 4; i < NF; i++) { if ($i == "-namespace") ns[q] = $(i + 1); if ($i == "-id") id[q] = $(i + 1); if ($i == "-address") ad[q] = $(i + 1) } } }`,
   `  END {`,
   `    for (i = 1; i <= n; i++) {`,
   `      p = order[i]; if (!(p in ns)) continue; kids = ""; g = "no"`,
-  `      for (q in pp) { x = pp[q]; while (x != "" && x != p && x != 1 && x != 0) x = pp[x]; if (x == p) { kids = kids q ":" line[q] ";"; if (q in gpu) g = "yes" } }`,
+  `      m = split(kid[p], qs, " "); for (j = 1; j <= m; j++) { kids = kids qs[j] ":" line[qs[j]] ";"; if (qs[j] in gpu) g = "yes" }`,
   `      t = (ad[p] " " ns[p]) in listed ? (((ad[p] " " ns[p] " " id[p]) in known) ? "known" : "unknown") : "unchecked"`,
   `      printf "shim %s@%s ns=%s id=%s age=%d bundle=%s task=%s gpu=%s procs=%s\\n", p, start[p], ns[p], id[p], up - start[p] / hz, (p in bundle) ? bundle[p] : "unknown", t, g, substr(kids, 1, 300)`,
   `    }`,
@@ -311,7 +338,10 @@ export const probeCatalogData: unknown = [
     id: 'swap',
     title: 'swap devices (/proc/swaps)',
     transport: 'ssh',
-    script: `cat /proc/swaps; echo "swap-total-kb=$(awk '/^SwapTotal:/ { print $2 }' /proc/meminfo)"`,
+    script: [
+      `while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/swaps`,
+      `t=; while read -r k v _; do [ "$k" = SwapTotal: ] && { t=$v; break; }; done < /proc/meminfo; echo "swap-total-kb=$t"`,
+    ].join('\n'),
     timeoutMs: 3000,
     ranIf: '^swap-total-kb=[0-9]+$',
   },
@@ -321,9 +351,9 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     script: [
       `if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then echo "br_netfilter=available"`,
-      `echo "net.bridge.bridge-nf-call-iptables=$(cat /proc/sys/net/bridge/bridge-nf-call-iptables)"`,
+      `v=; read -r v < /proc/sys/net/bridge/bridge-nf-call-iptables; echo "net.bridge.bridge-nf-call-iptables=$v"`,
       `else echo "br_netfilter=missing (no /proc/sys/net/bridge)"; fi`,
-      `echo "net.ipv4.ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"`,
+      `v=; read -r v < /proc/sys/net/ipv4/ip_forward; echo "net.ipv4.ip_forward=$v"`,
     ].join('\n'),
     timeoutMs: 3000,
     ranIf: '^net\\.ipv4\\.ip_forward=[01]$',
@@ -334,8 +364,10 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     script: [
       `d=/etc/cni/net.d`,
-      `if [ -d "$d" ]; then n=$(find "$d" -maxdepth 1 -type f \\( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \\) | wc -l); echo "cni-config-files=$n dir=$d"; ls -1 "$d" | head -n 10`,
-      `else echo "cni-config-files=0 dir=$d (missing)"; fi`,
+      // Regular files only (as find -type f), dot-files too (libcni reads them).
+      `if [ -d "$d" ]; then n=0; for f in "$d"/*.conf "$d"/*.conflist "$d"/*.json "$d"/.*.conf "$d"/.*.conflist "$d"/.*.json; do [ -f "$f" ] && [ ! -h "$f" ] && n=$((n + 1)); done`,
+      `echo "cni-config-files=$n dir=$d"; i=0; for f in "$d"/*; do [ -e "$f" ] || [ -h "$f" ] || continue; i=$((i + 1)); [ $i -le 10 ] && printf '%s\\n' "\${f##*/}"; done`,
+      `else echo "cni-config-files=0 dir=$d (missing)"; fi; true`,
     ].join('\n'),
     timeoutMs: 3000,
     ranIf: '^cni-config-files=',
@@ -346,7 +378,7 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     // With the layout probe: a short round trip, so the measured skew is not blurred by slow probes.
     stage: 'layout',
-    script: `echo "node-epoch-ms=$(date +%s%3N)"; timedatectl show -p NTPSynchronized -p NTP 2>&1 | head -n 2; true`,
+    script: `echo "node-epoch-ms=$(date +%s%3N)"; timedatectl show -p NTPSynchronized -p NTP 2>&1; true`,
     timeoutMs: 4000,
     ranIf: '^node-epoch-ms=[0-9]+$',
     parser: 'clock',
@@ -357,8 +389,10 @@ export const probeCatalogData: unknown = [
     transport: 'ssh',
     script: [
       `out=$({{sudo}}openssl x509 -in /var/lib/kubelet/pki/kubelet-client-current.pem -noout -enddate -checkend 0 2>&1)`,
-      `if printf '%s\\n' "$out" | grep -q '^notAfter='; then printf '%s\\n' "$out" | head -n 2`,
-      `else echo "kubelet-client-cert=unreadable path=/var/lib/kubelet/pki/kubelet-client-current.pem: $(printf '%s\\n' "$out" | head -n 1)"; fi`,
+      `nl='`,
+      `'; first=\${out%%"$nl"*}; rest=\${out#"$first"}; rest=\${rest#"$nl"}`,
+      `case "$nl$out" in *"$nl"notAfter=*) printf '%s\\n' "$first"; [ -z "$rest" ] || printf '%s\\n' "\${rest%%"$nl"*}" ;;`,
+      `*) echo "kubelet-client-cert=unreadable path=/var/lib/kubelet/pki/kubelet-client-current.pem: $first" ;; esac`,
     ].join('\n'),
     timeoutMs: 4000,
     ranIf: '^(notAfter=|kubelet-client-cert=)',
@@ -370,7 +404,9 @@ export const probeCatalogData: unknown = [
     // journalctl -g exits 1 when nothing matches: only its "-- No entries --" says it looked.
     script: [
       `out=$({{sudo}}journalctl -k --no-pager -o short-iso -n 20 --since -1h -g 'apparmor="DENIED"|avc: +denied' 2>&1); rc=$?`,
-      `if [ "$rc" -eq 0 ] || printf '%s\\n' "$out" | grep -qx -- '-- No entries --'; then echo "kernel-log=read"; printf '%s\\n' "$out" | grep -vx -- '-- No entries --'`,
+      // Nothing matched is journalctl's one line "-- No entries --" (the shell's own tests: no process per check).
+      `if [ "$out" = '-- No entries --' ]; then echo "kernel-log=read"`,
+      `elif [ "$rc" -eq 0 ] || printf '%s\\n' "$out" | grep -qx -- '-- No entries --'; then echo "kernel-log=read"; printf '%s\\n' "$out" | grep -vx -- '-- No entries --'`,
       `else echo "kernel-log=unreadable exit=$rc"; printf '%s\\n' "$out" | head -n 2; fi; true`,
     ].join('\n'),
     ranIf: '^kernel-log=read$',
