@@ -24,6 +24,12 @@ export interface ExecOptions {
   maxOutputBytes: number;
   /** Each piece of standard output as it arrives (within the cap), for work that need not wait for the end. Optional for a shell to call. */
   onStdout?: (chunk: Buffer) => void;
+  /**
+   * Standard input, written when it resolves and then closed (for a command
+   * that reads its script there). The command starts at once, so the node's
+   * session setup overlaps the wait for the input.
+   */
+  input?: Promise<string>;
 }
 
 /** What one remote command did. */

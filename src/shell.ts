@@ -23,9 +23,19 @@ export interface WrapOptions {
  * process), and the script passed as one quoted argument to `sh -c`.
  */
 export function wrapRemoteCommand(script: string, opts: WrapOptions): string {
-  const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
-  const kill = opts.killAfterSeconds ?? 2;
-  return `env LC_ALL=C timeout -k ${kill} ${seconds} sh -c ${shellQuote(script)}`;
+  return `${remoteShell(opts)} -c ${shellQuote(script)}`;
+}
+
+function remoteShell(opts: WrapOptions): string {
+  return `env LC_ALL=C timeout -k ${opts.killAfterSeconds ?? 2} ${Math.max(1, Math.ceil(opts.timeoutMs / 1000))} sh`;
+}
+
+/**
+ * As {@link wrapRemoteCommand}, for a script the command reads from its
+ * standard input (`sh -s`): the session opens before the script is known.
+ */
+export function wrapStdinScriptCommand(opts: WrapOptions): string {
+  return `${remoteShell(opts)} -s`;
 }
 
 /** Exit status GNU `timeout` uses when the deadline expired. */

@@ -144,6 +144,10 @@ class Ssh2Shell implements RemoteShell {
             return;
           }
           channel = stream;
+          opts.input?.then(
+            (text) => !done && stream.end(text),
+            () => !done && stream.end(),
+          );
           stream.on('data', take(out, opts.onStdout));
           stream.stderr.on('data', take(err));
           stream.on('close', (code: number | null | undefined) => finish(typeof code === 'number' ? code : null, false));

@@ -10,7 +10,7 @@ import type { Observation } from '../diagnose/observation.js';
 import { errorMessage } from '../errors.js';
 import type { Clock, ExecResult, RemoteShell } from '../ports.js';
 import type { Redactor } from '../redact.js';
-import { TIMEOUT_EXIT_CODES, wrapRemoteCommand } from '../shell.js';
+import { TIMEOUT_EXIT_CODES, wrapRemoteCommand, wrapStdinScriptCommand } from '../shell.js';
 import { BatchProgress, buildBatchScript, parseBatchOutput, type BatchItem, type BatchResult } from './batch.js';
 import { defaultLayout, LAYOUT_PARAM_NAMES, layoutLines, resolveLayout, type LayoutOverrides, type NodeLayout } from './layout.js';
 import { journalNow, parseOutput } from './parsers.js';
@@ -52,7 +52,7 @@ function renderProbe(probe: SshProbe, ctx: SshProbeContext, layout: NodeLayout |
     id: probe.id,
     script: renderScript(probe.script, { sudo: ctx.sudo, ...(layout?.params ?? {}), since: String(ctx.sinceEpochSec ?? 0) }),
     timeoutMs: probe.timeoutMs,
-    maxOutputBytes: probe.maxOutputBytes ?? ctx.maxOutputBytes,
+    maxOutputBytes: capOf(probe, ctx),
   };
 }
 
@@ -72,27 +72,29 @@ function needsLayout(probe: SshProbe): boolean {
 
 /**
  * Runs the SSH probes in two remote commands on one connection: the
- * `layout` probes with every probe that needs no path from them, and, as
- * soon as the first layout probe has reported (not when that whole command
- * ends), the probes rendered with the paths it found. Each probe runs under
- * its own deadline and output cap (see batch.ts).
+ * `layout` probes with every probe that needs no path from them, and the
+ * probes rendered with the paths the first layout probe found. Both sessions
+ * open at once (a session's setup on the node costs about as much as a
+ * probe); the second reads its script from standard input, sent as soon as
+ * the layout probe has reported (not when the first command ends). Each
+ * probe runs under its own deadline and output cap (see batch.ts).
  */
 export async function runSshProbes(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext): Promise<SshProbeResult> {
   const finder = probes.find((p) => p.stage === 'layout');
   const layoutOf = (o: Observation | undefined) => (o?.status === 'ok' ? resolveLayout(o.lines, ctx.overrides) : defaultLayout(ctx.overrides));
   let found: (o: Observation | undefined) => void = () => undefined;
-  const finderSeen = new Promise<Observation | undefined>((resolve) => (found = resolve));
+  const layout = new Promise<Observation | undefined>((resolve) => (found = resolve)).then(layoutOf);
   const first = runBatch(shell, probes.filter((p) => !needsLayout(p)), ctx, null, finder && { id: finder.id, then: found });
   // A shell that does not stream its output: the layout is known when the first command ends.
   void first.then((obs) => found(obs.find((o) => o.check === finder?.id)));
-  const layout = layoutOf(await finderSeen);
   const rest = probes.filter(needsLayout);
-  const [firstObs, restObs] = await Promise.all([first, rest.length ? runBatch(shell, rest, ctx, layout) : []]);
+  const [firstObs, restObs] = await Promise.all([first, rest.length ? runBatch(shell, rest, ctx, { layout, waitMs: finder?.timeoutMs ?? 0 }) : []]);
+  const resolved = await layout;
   const finderObs = firstObs.find((o) => o.check === finder?.id);
-  if (finderObs?.status === 'ok') finderObs.lines = [...finderObs.lines, ...layoutLines(layout)];
+  if (finderObs?.status === 'ok') finderObs.lines = [...finderObs.lines, ...layoutLines(resolved)];
   // Reported as before: the layout probes first, then the others in catalog order.
   const order = new Map([...probes.filter((p) => p.stage === 'layout'), ...probes.filter((p) => p.stage !== 'layout')].map((p, i) => [p.id, i]));
-  return { observations: [...firstObs, ...restObs].sort((a, b) => order.get(a.check)! - order.get(b.check)!), layout };
+  return { observations: [...firstObs, ...restObs].sort((a, b) => order.get(a.check)! - order.get(b.check)!), layout: resolved };
 }
 
 /** A probe whose observation is wanted as soon as it has finished, before the rest of its batch. */
@@ -101,16 +103,31 @@ interface EarlyWatch {
   then: (o: Observation) => void;
 }
 
-async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext, layout: NodeLayout | null, early?: EarlyWatch): Promise<Observation[]> {
-  const items = probes.map((p) => renderProbe(p, ctx, layout));
-  const longest = Math.max(...items.map((i) => i.timeoutMs));
-  const batchTimeoutMs = longest + 3000;
-  const command = wrapRemoteCommand(buildBatchScript(items), { timeoutMs: batchTimeoutMs });
-  const cap = items.reduce((n, i) => n + Math.ceil(i.maxOutputBytes * 1.25) + 4096, 0);
-  const sentAtMs = ctx.clock.now();
+/** A layout still being found (the batch's session opens now; its script follows), with the longest that can take. */
+interface PendingLayout {
+  layout: Promise<NodeLayout>;
+  waitMs: number;
+}
+
+function capOf(probe: SshProbe, ctx: SshProbeContext): number {
+  return probe.maxOutputBytes ?? ctx.maxOutputBytes;
+}
+
+/** One remote command for these probes: rendered without the layout, or (`pending`) with it, read from standard input once it is known. */
+async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext, pending: PendingLayout | null, early?: EarlyWatch): Promise<Observation[]> {
+  const script = (l: NodeLayout | null) => buildBatchScript(probes.map((p) => renderProbe(p, ctx, l)));
+  const longest = Math.max(...probes.map((p) => p.timeoutMs));
+  const batchTimeoutMs = longest + 3000 + (pending?.waitMs ?? 0);
+  const command = pending ? wrapStdinScriptCommand({ timeoutMs: batchTimeoutMs }) : wrapRemoteCommand(script(null), { timeoutMs: batchTimeoutMs });
+  const cap = probes.reduce((n, p) => n + Math.ceil(capOf(p, ctx) * 1.25) + 4096, 0);
+  let sentAtMs = ctx.clock.now();
+  const input = pending?.layout.then((l) => {
+    sentAtMs = ctx.clock.now();
+    return script(l);
+  });
   // When each probe's result arrived (a short probe's clock reading is not blurred by the batch's slowest).
   const arrivedAt = new Map<string, number>();
-  const progress = new BatchProgress(items.map((i) => i.id));
+  const progress = new BatchProgress(probes.map((p) => p.id));
   const decoder = new StringDecoder('utf8');
   let soFar = '';
   const onStdout = (chunk: Buffer) => {
@@ -120,29 +137,29 @@ async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeCon
       arrivedAt.set(id, ctx.clock.now());
       if (id === early?.id) {
         const probe = probes.find((p) => p.id === id)!;
-        early.then(observe(probe, parseBatchOutput(soFar, [id]).get(id)!, sentAtMs, arrivedAt.get(id)!, ctx, items));
+        early.then(observe(probe, parseBatchOutput(soFar, [id]).get(id)!, sentAtMs, arrivedAt.get(id)!, ctx));
         soFar = '';
       }
     }
   };
   let result: ExecResult;
   try {
-    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap, onStdout });
+    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap, onStdout, ...(input ? { input } : {}) });
   } catch (err) {
     const reason = ctx.redact(errorMessage(err));
     return probes.map((p) => ({ check: p.id, status: 'failed' as const, lines: [], exitCode: null, durationMs: ctx.clock.now() - sentAtMs, truncated: false, reason }));
   }
   const receivedAtMs = ctx.clock.now();
-  const parsed = parseBatchOutput(result.stdout, items.map((i) => i.id));
+  const parsed = parseBatchOutput(result.stdout, probes.map((p) => p.id));
   const batchProblem = result.exitCode === null || result.exitCode === 127 || result.exitCode === 126;
   return probes.map((probe) => {
     const r = parsed.get(probe.id)!;
-    if (r.exitCode !== null) return observe(probe, r, sentAtMs, arrivedAt.get(probe.id) ?? receivedAtMs, ctx, items);
+    if (r.exitCode !== null) return observe(probe, r, sentAtMs, arrivedAt.get(probe.id) ?? receivedAtMs, ctx);
     const { status, reason } =
       result.timedOut || !batchProblem || result.truncated
         ? { status: 'timeout' as const, reason: `no result within ${batchTimeoutMs / 1000} s` }
         : { status: 'failed' as const, reason: `the probe batch did not run: ${(result.stderr.split('\n')[0] ?? '').slice(0, 160)}` };
-    return observe(probe, r, sentAtMs, receivedAtMs, ctx, items, { status, reason });
+    return observe(probe, r, sentAtMs, receivedAtMs, ctx, { status, reason });
   });
 }
 
@@ -153,14 +170,13 @@ function observe(
   sentAtMs: number,
   receivedAtMs: number,
   ctx: SshProbeContext,
-  items: BatchItem[],
   missing?: Pick<Observation, 'status' | 'reason'>,
 ): Observation {
   const { status, reason } = missing ?? statusOf({ exitCode: r.exitCode, text: r.text, timedOut: false }, probe.timeoutMs, probe.ranIf);
   const raw = ctx.redact(r.text);
   const lines = parseOutput(probe.parser, raw, { sentAtMs, receivedAtMs });
   const nodeNowSec = probe.parser === 'journal' ? journalNow(raw) : undefined;
-  const truncatedReason = r.truncated ? `output cut at ${items.find((i) => i.id === probe.id)!.maxOutputBytes} bytes` : undefined;
+  const truncatedReason = r.truncated ? `output cut at ${capOf(probe, ctx)} bytes` : undefined;
   const why = reason ?? truncatedReason;
   return {
     check: probe.id,

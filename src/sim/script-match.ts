@@ -28,6 +28,12 @@ export function unwrapCommand(command: string): { script: string; timeoutSeconds
   return m ? { script: unquote(m[2]!), timeoutSeconds: Number(m[1]) } : null;
 }
 
+/** The deadline of `env LC_ALL=C timeout -k K S sh -s` (a script read from standard input), or null. */
+export function stdinScriptTimeout(command: string): number | null {
+  const m = /^env LC_ALL=C timeout -k \d+ (\d+) sh -s$/.exec(command);
+  return m ? Number(m[1]) : null;
+}
+
 /** The probes of a batch script (groups of probes under one `timeout` each, their scripts as arguments): id, timeout, cap and script, or null when it is not a batch. */
 export function splitBatch(script: string): Array<{ id: string; timeoutSeconds: number; cap: number; script: string }> | null {
   if (!script.startsWith('_nd_fn=')) return null;

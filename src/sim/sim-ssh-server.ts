@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { fingerprintSha256 } from '../adapters/host-keys.js';
+import { wrapRemoteCommand } from '../shell.js';
+import { stdinScriptTimeout } from './script-match.js';
 import type { SimAnswer, SimNode } from './sim-node.js';
 
 const { Server, utils } = ssh2;
@@ -87,6 +89,33 @@ export async function startSimSshServer(
   const timers = new Set<NodeJS.Timeout>();
 
   const server = new Server({ hostKeys: [keys.hostKeyPem] }, (client) => {
+    const answer = (stream: ssh2.ServerChannel, command: string) => {
+      if (state.recordCommands) state.commands.push(command);
+      if (state.faults.hangExec) return;
+      if (state.faults.resetAfterMs !== undefined) {
+        setTimeout(() => (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy(), state.faults.resetAfterMs);
+        return;
+      }
+      let reply: SimAnswer;
+      try {
+        reply = node.exec(command);
+      } catch (err) {
+        reply = { stdout: '', stderr: `sim: ${(err as Error).message}\n`, exitCode: 1, delayMs: 0 };
+      }
+      // A hung command's timer must not outlive its client or the server.
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (reply.stdout) stream.write(reply.stdout);
+        if (reply.stderr) stream.stderr.write(reply.stderr);
+        stream.exit(reply.exitCode);
+        stream.end();
+      }, Math.round(reply.delayMs * scale));
+      timers.add(timer);
+      stream.once('close', () => {
+        clearTimeout(timer);
+        timers.delete(timer);
+      });
+    };
     client
       .on('authentication', (ctx) => {
         if (state.faults.refuseAuth || ctx.username !== user || ctx.method !== 'publickey') return ctx.reject(['publickey']);
@@ -99,31 +128,14 @@ export async function startSimSshServer(
           const session = acceptSession();
           session.on('exec', (accept, _reject, info) => {
             const stream = accept();
-            if (state.recordCommands) state.commands.push(info.command);
-            if (state.faults.hangExec) return;
-            if (state.faults.resetAfterMs !== undefined) {
-              setTimeout(() => (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy(), state.faults.resetAfterMs);
-              return;
+            // A script sent on standard input is answered once it is all in, as if it had come with the command.
+            const stdinTimeout = stdinScriptTimeout(info.command);
+            if (stdinTimeout === null) answer(stream, info.command);
+            else {
+              let script = '';
+              stream.on('data', (d: Buffer) => (script += d.toString('utf8')));
+              stream.once('end', () => answer(stream, wrapRemoteCommand(script, { timeoutMs: stdinTimeout * 1000 })));
             }
-            let answer: SimAnswer;
-            try {
-              answer = node.exec(info.command);
-            } catch (err) {
-              answer = { stdout: '', stderr: `sim: ${(err as Error).message}\n`, exitCode: 1, delayMs: 0 };
-            }
-            // A hung command's timer must not outlive its client or the server.
-            const timer = setTimeout(() => {
-              timers.delete(timer);
-              if (answer.stdout) stream.write(answer.stdout);
-              if (answer.stderr) stream.stderr.write(answer.stderr);
-              stream.exit(answer.exitCode);
-              stream.end();
-            }, Math.round(answer.delayMs * scale));
-            timers.add(timer);
-            stream.once('close', () => {
-              clearTimeout(timer);
-              timers.delete(timer);
-            });
           });
         });
       })
