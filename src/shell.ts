@@ -31,12 +31,19 @@ function remoteShell(opts: WrapOptions): string {
 }
 
 /**
- * As {@link wrapRemoteCommand}, for a script the command reads from its
- * standard input (`sh -s`): the session opens before the script is known.
+ * As {@link wrapRemoteCommand}, for a script sent on the command's standard
+ * input: the login shell that starts the command reads no quoting of the
+ * script (fish and csh read quotes and newlines their own way), and the
+ * session can open before the script is known. The whole script is read
+ * before it runs, so a command in it that reads standard input finds its end,
+ * not the rest of the script.
  */
 export function wrapStdinScriptCommand(opts: WrapOptions): string {
-  return `${remoteShell(opts)} -s`;
+  return `${remoteShell(opts)} -c ${STDIN_SCRIPT}`;
 }
+
+/** `sh -c` argument that runs the script on standard input (no quote or newline in it for the login shell to read). */
+export const STDIN_SCRIPT = `'eval "$(cat)"'`;
 
 /** Exit status GNU `timeout` uses when the deadline expired. */
 export const TIMEOUT_EXIT_CODES = new Set([124, 137]);

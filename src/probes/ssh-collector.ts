@@ -10,7 +10,7 @@ import type { Observation } from '../diagnose/observation.js';
 import { errorMessage } from '../errors.js';
 import type { Clock, ExecResult, RemoteShell } from '../ports.js';
 import type { Redactor } from '../redact.js';
-import { TIMEOUT_EXIT_CODES, wrapRemoteCommand, wrapStdinScriptCommand } from '../shell.js';
+import { TIMEOUT_EXIT_CODES, wrapStdinScriptCommand } from '../shell.js';
 import { BatchProgress, buildBatchScript, parseBatchOutput, type BatchItem, type BatchResult } from './batch.js';
 import { defaultLayout, LAYOUT_PARAM_NAMES, layoutLines, resolveLayout, type LayoutOverrides, type NodeLayout } from './layout.js';
 import { journalNow, parseOutput } from './parsers.js';
@@ -113,15 +113,15 @@ function capOf(probe: SshProbe, ctx: SshProbeContext): number {
   return probe.maxOutputBytes ?? ctx.maxOutputBytes;
 }
 
-/** One remote command for these probes: rendered without the layout, or (`pending`) with it, read from standard input once it is known. */
+/** One remote command for these probes, its script read from standard input: rendered without the layout, or (`pending`) with it once it is known. */
 async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeContext, pending: PendingLayout | null, early?: EarlyWatch): Promise<Observation[]> {
   const script = (l: NodeLayout | null) => buildBatchScript(probes.map((p) => renderProbe(p, ctx, l)));
   const longest = Math.max(...probes.map((p) => p.timeoutMs));
   const batchTimeoutMs = longest + 3000 + (pending?.waitMs ?? 0);
-  const command = pending ? wrapStdinScriptCommand({ timeoutMs: batchTimeoutMs }) : wrapRemoteCommand(script(null), { timeoutMs: batchTimeoutMs });
+  const command = wrapStdinScriptCommand({ timeoutMs: batchTimeoutMs });
   const cap = probes.reduce((n, p) => n + Math.ceil(capOf(p, ctx) * 1.25) + 4096, 0);
   let sentAtMs = ctx.clock.now();
-  const input = pending?.layout.then((l) => {
+  const input = (pending?.layout ?? Promise.resolve(null)).then((l) => {
     sentAtMs = ctx.clock.now();
     return script(l);
   });
@@ -144,7 +144,7 @@ async function runBatch(shell: RemoteShell, probes: SshProbe[], ctx: SshProbeCon
   };
   let result: ExecResult;
   try {
-    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap, onStdout, ...(input ? { input } : {}) });
+    result = await shell.exec(command, { timeoutMs: batchTimeoutMs + CLIENT_DEADLINE_GRACE_MS, maxOutputBytes: cap, onStdout, input });
   } catch (err) {
     const reason = ctx.redact(errorMessage(err));
     return probes.map((p) => ({ check: p.id, status: 'failed' as const, lines: [], exitCode: null, durationMs: ctx.clock.now() - sentAtMs, truncated: false, reason }));

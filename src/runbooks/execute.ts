@@ -18,7 +18,7 @@ import { AuditError, HostIdentityMismatchError, errorMessage } from '../errors.j
 import type { AuditSink } from '../incidents/audit-log.js';
 import type { Clock, KubeClient, KubePod, RemoteShell } from '../ports.js';
 import type { Redactor } from '../redact.js';
-import { wrapRemoteCommand } from '../shell.js';
+import { wrapStdinScriptCommand } from '../shell.js';
 import type { NodeLock } from './lock.js';
 import { describeKubeOp, shortHash, type Plan, type PlannedCheck, type PlannedStep } from './plan.js';
 import { endedShims, parseWorkloads, workloadViolations, type WorkloadSnapshot } from './workload-guard.js';
@@ -168,7 +168,7 @@ class Run {
   }
 
   async exec(script: string, timeoutMs: number): Promise<{ exitCode: number | null; out: string; timedOut: boolean }> {
-    const r = await this.d.shell.exec(wrapRemoteCommand(script, { timeoutMs }), { timeoutMs: timeoutMs + GRACE_MS, maxOutputBytes: 256 * 1024 });
+    const r = await this.d.shell.exec(wrapStdinScriptCommand({ timeoutMs }), { timeoutMs: timeoutMs + GRACE_MS, maxOutputBytes: 256 * 1024, input: Promise.resolve(script) });
     const timedOut = r.timedOut || r.exitCode === 124 || r.exitCode === 137;
     return { exitCode: r.exitCode, out: this.d.redact(`${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`), timedOut };
   }

@@ -13,7 +13,7 @@ import { suggestNames } from '../inventory/node-name.js';
 import type { AuditSink } from '../incidents/audit-log.js';
 import type { KubeClient, RemoteShell } from '../ports.js';
 import { defaultLayout } from '../probes/layout.js';
-import { wrapRemoteCommand } from '../shell.js';
+import { wrapStdinScriptCommand } from '../shell.js';
 import { executePlan, type GuardScripts, type RunEvent, type RunOutcome } from './execute.js';
 import type { NodeLock } from './lock.js';
 import { needsPreview, planInputs, planRunbook, previewScript, stampOf, type Plan, type PlanInputs } from './plan.js';
@@ -63,7 +63,7 @@ export interface PlanOptions {
 }
 
 async function runPreview(script: string, shell: RemoteShell, deps: Pick<FixDeps, 'redact'>): Promise<string> {
-  const r = await shell.exec(wrapRemoteCommand(script, { timeoutMs: 30_000 }), { timeoutMs: 33_000, maxOutputBytes: 64 * 1024 });
+  const r = await shell.exec(wrapStdinScriptCommand({ timeoutMs: 30_000 }), { timeoutMs: 33_000, maxOutputBytes: 64 * 1024, input: Promise.resolve(script) });
   const out = deps.redact(`${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`).trim();
   if (r.timedOut) throw new NodediagError('NO_RUNBOOK', 'the runbook\'s preview did not finish in 30 s: nothing can be approved without it');
   if (r.exitCode !== 0) throw new NodediagError('NO_RUNBOOK', `the runbook cannot be planned on this node: ${out.split('\n').slice(-3).join(' ').slice(0, 400) || `preview exited ${r.exitCode}`}`);

@@ -6,6 +6,7 @@
  */
 import type { Catalogs } from '../catalog/load.js';
 import { supportScriptData } from '../catalog/runbooks.js';
+import { STDIN_SCRIPT } from '../shell.js';
 
 /** A catalog script recognised in a command. */
 export interface ScriptMatch {
@@ -28,10 +29,10 @@ export function unwrapCommand(command: string): { script: string; timeoutSeconds
   return m ? { script: unquote(m[2]!), timeoutSeconds: Number(m[1]) } : null;
 }
 
-/** The deadline of `env LC_ALL=C timeout -k K S sh -s` (a script read from standard input), or null. */
+/** The deadline of a command whose script comes on standard input (see `wrapStdinScriptCommand`), or null. */
 export function stdinScriptTimeout(command: string): number | null {
-  const m = /^env LC_ALL=C timeout -k \d+ (\d+) sh -s$/.exec(command);
-  return m ? Number(m[1]) : null;
+  const m = /^env LC_ALL=C timeout -k \d+ (\d+) sh -c (.*)$/s.exec(command);
+  return m && m[2] === STDIN_SCRIPT ? Number(m[1]) : null;
 }
 
 /** The probes of a batch script (groups of probes under one `timeout` each, their scripts as arguments): id, timeout, cap and script, or null when it is not a batch. */

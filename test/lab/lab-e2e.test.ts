@@ -447,4 +447,39 @@ describe('real-node lab: what must never happen', () => {
         }
       }
     }));
+
+  it('diagnoses and fixes as that user with tcsh as its login shell (every script reaches sh on standard input: no quoting for the login shell to read)', () =>
+    onNode(lab.node('lab-16b'), async () => {
+      const node = lab.node('lab-16b');
+      await waitHealthy(node);
+      await node.must('test -x /usr/bin/tcsh || { echo "tcsh is not installed: apt-get install tcsh, as .ci/run does" >&2; exit 1; }; id nodediag && usermod -s /usr/bin/tcsh nodediag');
+      try {
+        const deps = makeDeps(join(lab.dir, 'inventory-sudo.yaml'));
+        const healthy = await diagnoseNode(node.name, deps);
+        expect(healthy.checks.filter((c) => c.status !== 'ok')).toEqual([]);
+        expect(healthy.findings).toEqual([]);
+        const before = await workloads(node);
+        const configBefore = configured(await node.must('cat /etc/containerd/config.toml'));
+        const fault = LAB_FAULTS.find((f) => f.id === 'containerd-socket-is-directory')!;
+        await fault.inject(node, lab);
+        try {
+          const broken = await diagnoseNode(node.name, deps);
+          expect(broken.checks.filter((c) => c.status !== 'ok')).toEqual([]);
+          expect(broken.findings.filter((f) => f.role === 'root-cause').map((f) => f.id)).toEqual(['containerd-socket-is-directory']);
+          const prepared = await prepareFix(node.name, 'containerd-socket-is-directory', deps);
+          if ('notNeeded' in prepared) throw new Error('not needed?');
+          const outcome = await runFix(prepared, deps, { actor: 'lab-e2e-tcsh' });
+          expectFixed(outcome);
+          await independentlyHealthy(node);
+          expect(await workloads(node)).toEqual(before);
+          expect(configured(await node.must('cat /etc/containerd/config.toml'))).toBe(configBefore);
+          expectNoSecret('the tcsh user\'s diagnosis or fix', JSON.stringify(healthy), JSON.stringify(broken), JSON.stringify(outcome));
+        } catch (err) {
+          await fault.restore(node, lab).catch(() => undefined);
+          throw err;
+        }
+      } finally {
+        await node.must('usermod -s /bin/sh nodediag');
+      }
+    }));
 });

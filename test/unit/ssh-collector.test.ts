@@ -12,10 +12,10 @@ import { createRedactor } from '../../src/redact.js';
 
 /** Runs commands locally as sshd would (`sh -c <command>`), streaming stdout, writing `input` when it resolves. */
 class LocalShell implements RemoteShell {
-  readonly sent: Array<{ command: string; atMs: number; inputAtMs?: number }> = [];
+  readonly sent: Array<{ command: string; atMs: number; input?: string; inputAtMs?: number }> = [];
 
   exec(command: string, opts: ExecOptions): Promise<ExecResult> {
-    const record: { command: string; atMs: number; inputAtMs?: number } = { command, atMs: Date.now() };
+    const record: { command: string; atMs: number; input?: string; inputAtMs?: number } = { command, atMs: Date.now() };
     this.sent.push(record);
     const started = Date.now();
     return new Promise((resolve) => {
@@ -30,6 +30,7 @@ class LocalShell implements RemoteShell {
       if (opts.input) {
         void opts.input.then((text) => {
           record.inputAtMs = Date.now();
+          record.input = text;
           child.stdin.end(text);
         });
       }
@@ -56,8 +57,10 @@ describe('SSH probes in two batches', () => {
     const [first, second] = shell.sent;
     // Both sessions opened together, before the layout probe's second of sleep was over…
     expect(second!.atMs - started).toBeLessThan(500);
-    expect(first!.command).toContain('finder');
-    expect(second!.command).not.toContain('after');
+    // The scripts come on standard input (the commands themselves quote nothing).
+    expect(first!.input).toContain('finder');
+    expect(second!.input).toContain('after');
+    for (const c of [first!, second!]) expect(c.command).toMatch(/^env LC_ALL=C timeout -k \d+ \d+ sh -c 'eval "\$\(cat\)"'$/);
     // …the script followed once the finder had reported (not when `beside` ended), rendered with what it found.
     expect(second!.inputAtMs! - started).toBeGreaterThanOrEqual(1000);
     expect(second!.inputAtMs! - started).toBeLessThan(2500);
