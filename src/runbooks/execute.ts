@@ -188,16 +188,25 @@ class Run {
     return { passed: last.ok, detail: last.detail };
   }
 
-  /** Snapshot of the workloads (null when there is nothing to guard or it could not be taken). */
+  /** Snapshot of the workloads (null when there is nothing to guard, or it could not be taken: then `snapshotProblem` says why). */
   async snapshot(): Promise<WorkloadSnapshot | null> {
     if (!this.d.guard) return null;
     try {
       const r = await this.exec(this.d.guard.snapshot, 15_000);
-      return r.timedOut ? null : parseWorkloads(r.out);
-    } catch {
+      // The shims script's first line says it ran; without it the output says nothing about the workloads.
+      if (r.timedOut || !/^shims=\d+$/m.test(r.out)) {
+        this.snapshotProblem = r.timedOut ? 'no answer within 15 s' : (r.out.split('\n').find((l) => l.trim()) ?? `exit status ${String(r.exitCode)}`).slice(0, 200);
+        return null;
+      }
+      return parseWorkloads(r.out);
+    } catch (err) {
+      this.snapshotProblem = this.d.redact(errorMessage(err));
       return null;
     }
   }
+
+  /** Why the last snapshot could not be taken. */
+  snapshotProblem = '';
 
   /** Containers that were running before and whose shim is gone now. */
   async endedWorkloads(): Promise<string[]> {
@@ -556,6 +565,18 @@ export async function executePlan(plan: Plan, d: ExecuteDeps): Promise<RunOutcom
       });
     }
     run.before = await run.snapshot();
+    if (d.guard && !run.before) {
+      // Unseen containers cannot be kept running: nothing changes until they can be listed.
+      run.audit('workloads-unlisted', { reason: run.snapshotProblem });
+      return end({
+        result: 'aborted',
+        plan,
+        steps: notRunRecords(plan, []),
+        summary: `refused before changing anything: the containers on ${plan.node} could not be listed (${run.snapshotProblem}), so none of them could be guarded\nnothing was changed on ${plan.node}`,
+        after: before,
+        followUps: [],
+      });
+    }
     if (run.before) run.audit('workloads-recorded', { containers: run.before.workloads.map((w) => `${w.namespace}/${w.id} ${w.shim} ${w.task}`) });
     const refused = await run.preflight();
     if (refused) {

@@ -275,6 +275,21 @@ describe('failure paths', () => {
     expect(readFileSync(w.auditPath, 'utf8')).toMatch(/"type":"identity-mismatch"/);
   });
 
+  it('refuses before changing anything when the running containers cannot be listed (the workload guard would guard nothing)', async () => {
+    const p = await prepared(w, 'gpu-node-1', 'containerd-socket-is-directory');
+    const node = w.fleet.nodes.get('gpu-node-1')!;
+    const exec = node.exec.bind(node);
+    // The guard's own listing fails (as a login shell that cannot read the script, or a node without ps, would make it); the diagnosis's batch still runs.
+    node.exec = (cmd: string) => (cmd.includes('echo "shims=$#"') && !cmd.includes('probe() {') ? { stdout: '', stderr: "Unmatched '''.\n", exitCode: 1, delayMs: 0 } : exec(cmd));
+    const before = changingScripts(w, 'gpu-node-1').length;
+    const outcome = await runFix(p, w.deps, { actor: 'test' });
+    expect(outcome.result).toBe('aborted');
+    expect(outcome.summary).toMatch(/refused before changing anything: the containers on gpu-node-1 could not be listed \(Unmatched '''\.\)/);
+    expect(changingScripts(w, 'gpu-node-1').slice(before)).toEqual([]);
+    expect(node.state.containerd.state).not.toBe('running');
+    expect(readFileSync(w.auditPath, 'utf8')).toMatch(/"type":"workloads-unlisted"/);
+  });
+
   it('refuses to start when the audit log cannot be written: no audit, no action', async () => {
     const p = await prepared(w, 'gpu-node-1', 'containerd-socket-is-directory');
     const before = w.fleet.servers.get('gpu-node-1')!.commands.length;
