@@ -126,6 +126,11 @@ async function sshBench(): Promise<void> {
       if (r.code !== 0) throw new Error(`diag of the healthy bench node exited ${r.code}`);
       diag.push(r.ms);
     }
+    // Processes and threads this machine starts during one diag (the node's, sshd's, the CLI's; the kernel's count): what a diag costs in process starts.
+    const forks = () => Number(/^processes (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1]);
+    const f0 = forks();
+    await time(CLI, ['diag', node.name, '--json'], env);
+    const forksPerDiag = forks() - f0;
     const f = median(floor);
     const c = median(diag);
     const b = median(manual);
@@ -133,7 +138,8 @@ async function sshBench(): Promise<void> {
       `  (a) floor, ssh node true:                 ${f.toFixed(0)} ms\n` +
         `      slowest probe alone (${slowestId}): +${slowest.toFixed(0)} ms over the floor\n` +
         `  (b) manual playbook, ${MANUAL_PLAYBOOK.length} ssh commands:   ${b.toFixed(0)} ms\n` +
-        `  (c) nodediag diag (${catalogs.probes.length} checks, CLI start included): ${c.toFixed(0)} ms\n`,
+        `  (c) nodediag diag (${catalogs.probes.length} checks, CLI start included): ${c.toFixed(0)} ms\n` +
+        `      processes and threads started on this machine during one diag (the node's, sshd's and the CLI's): ${forksPerDiag}\n`,
     );
     process.stdout.write(
       `      the probes side by side use ${median(cpu).toFixed(0)} ms of CPU on the node; over this machine's ${cpus} CPUs (shared by the node, sshd and the CLI) they alone need ≥ ${(median(cpu) / cpus).toFixed(0)} ms,\n` +
