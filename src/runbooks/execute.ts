@@ -151,6 +151,8 @@ class Run {
   private firstSeq: number | null = null;
   private lastSeq: number | null = null;
   before: WorkloadSnapshot | null = null;
+  /** Why the last snapshot could not be taken. */
+  snapshotProblem = '';
 
   constructor(
     private readonly plan: Plan,
@@ -204,9 +206,6 @@ class Run {
       return null;
     }
   }
-
-  /** Why the last snapshot could not be taken. */
-  snapshotProblem = '';
 
   /** Containers that were running before and whose shim is gone now. */
   async endedWorkloads(): Promise<string[]> {

@@ -132,9 +132,9 @@ export async function startSimSshServer(
             const stdinTimeout = stdinScriptTimeout(info.command);
             if (stdinTimeout === null) answer(stream, info.command);
             else {
-              let script = '';
-              stream.on('data', (d: Buffer) => (script += d.toString('utf8')));
-              stream.once('end', () => answer(stream, wrapRemoteCommand(script, { timeoutMs: stdinTimeout * 1000 })));
+              const parts: Buffer[] = [];
+              stream.on('data', (d: Buffer) => parts.push(d));
+              stream.once('end', () => answer(stream, wrapRemoteCommand(Buffer.concat(parts).toString('utf8'), { timeoutMs: stdinTimeout * 1000 })));
             }
           });
         });
