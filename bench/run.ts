@@ -8,7 +8,8 @@
  *    `diag` must answer within its probe timeout + 1 s.
  * 2. A fleet of 100 simulated nodes (another process) diagnosed with
  *    concurrency 16: < 10 s, peak RSS < 200 MB.
- * 3. The Slack HTTP receiver: 50 concurrent `/diag` requests, ack p99 < 100 ms.
+ * 3. The Slack HTTP receiver: 50 concurrent `/diag` requests, ack p99 < 100 ms;
+ *    an Alertmanager storm (200 alerts, 50 nodes, 20/s): each webhook answered < 1 s.
  * 4. The real bot against a broken lab node, Slack's pacing on: `/diag` →
  *    root cause in the channel ≤ 1.5 s; Alertmanager webhook → diagnosed
  *    card ≤ 5 s.
@@ -272,6 +273,63 @@ async function slackBench(): Promise<void> {
   }
 }
 
+async function alertStormBench(): Promise<void> {
+  process.stdout.write('\n3b. Alertmanager webhook storm: 200 alerts for 50 simulated nodes at 20 per second (from another process), Slack\'s pacing on\n');
+  const { loadConfig } = await import('../src/config.js');
+  const { startServer } = await import('../src/main.js');
+  const { silentLogger } = await import('../src/ports.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { createServer } = await import('node:net');
+  const child = (script: string, args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const firstLine = (c: ReturnType<typeof child>) => new Promise<string>((resolve) => createInterface({ input: c.stdout! }).once('line', resolve));
+  const token = 'xoxb-0000000000-0000000000000-benchBenchBenchBenchBench';
+  const alertToken = 'bench-alert-token-0123456789';
+  const fleet = child('sim-fleet-child.js', ['50', '0.1']);
+  const emulator = child('slack-emulator-child.js', [token]);
+  const files = JSON.parse(await firstLine(fleet)) as { inventoryPath: string; kubeconfigPath: string; nodes: string[] };
+  const { url: apiUrl } = JSON.parse(await firstLine(emulator)) as { url: string };
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const server = await startServer(
+    loadConfig({
+      SLACK_BOT_TOKEN: token,
+      SLACK_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef',
+      SLACK_API_URL: apiUrl,
+      PORT: String(port),
+      NODEDIAG_INVENTORY: files.inventoryPath,
+      NODEDIAG_KUBECONFIG: files.kubeconfigPath,
+      NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-bench-')),
+      NODEDIAG_APPROVERS: 'U0APPROVER',
+      NODEDIAG_ALERT_TOKEN: alertToken,
+      NODEDIAG_ALERT_CHANNEL: 'C0INCIDENT',
+    }),
+    { logger: silentLogger },
+  );
+  try {
+    const load = child('alert-load.js', [`http://127.0.0.1:${port}/alerts/alertmanager`, alertToken, '200', '20', ...files.nodes]);
+    const replies = createInterface({ input: load.stdout! })[Symbol.asyncIterator]();
+    await replies.next();
+    load.stdin!.write('go\n');
+    const rs = JSON.parse((await replies.next()).value as string) as Array<{ status: number; ms: number }>;
+    load.stdin!.end();
+    const refused = rs.filter((r) => r.status !== 200).length;
+    const ms = rs.map((r) => r.ms);
+    process.stdout.write(`  p50 ${pct(ms, 50).toFixed(0)} ms, p99 ${pct(ms, 99).toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms over ${rs.length} webhooks (${refused} not answered 200)\n`);
+    record('alert webhook answered, storm of 200 (p99)', `${pct(ms, 99).toFixed(0)} ms`, '< 1000 ms, every one answered 200', pct(ms, 99) < 1000 && refused === 0);
+    record('alert webhook answered, storm of 200 (slowest)', `${Math.max(...ms).toFixed(0)} ms`, '< 1000 ms', Math.max(...ms) < 1000);
+    await server.service.idle();
+  } finally {
+    await server.stop().catch(() => undefined);
+    fleet.stdin!.end();
+    emulator.stdin!.end();
+  }
+}
+
 async function alertBench(): Promise<void> {
   process.stdout.write('\n4. The bot on a broken lab node (containerd socket path is a directory), Slack\'s pacing on: /diag → root cause, alert → card (3 runs each)\n');
   if (process.getuid?.() !== 0) {
@@ -386,6 +444,7 @@ const only = process.argv.slice(2);
 if (only.length === 0 || only.includes('ssh')) await sshBench();
 if (only.length === 0 || only.includes('fleet')) await fleetBench();
 if (only.length === 0 || only.includes('slack')) await slackBench();
+if (only.length === 0 || only.includes('alert-storm')) await alertStormBench();
 if (only.length === 0 || only.includes('alerts')) await alertBench();
 const failed = results.filter((r) => !r.ok);
 process.stdout.write(`\n${results.length - failed.length}/${results.length} targets met${failed.length ? `; missed: ${failed.map((f) => f.name).join('; ')}` : ''}\n`);
