@@ -14,7 +14,7 @@
  *    root cause in the channel ≤ 1.5 s; Alertmanager webhook → diagnosed
  *    card ≤ 5 s.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -211,46 +211,68 @@ async function fleetBench(): Promise<void> {
   }
 }
 
-async function slackBench(): Promise<void> {
-  process.stdout.write('\n3. Slack HTTP receiver: 50 concurrent /diag requests (signed, from another process), a warm-up and 3 rounds\n');
+/** A bench helper process (dist/bench/<script>), its stdout piped. */
+function benchChild(script: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+function firstLine(c: ChildProcess): Promise<string> {
+  return new Promise<string>((resolve) => createInterface({ input: c.stdout! }).once('line', resolve));
+}
+
+const BENCH_SLACK_TOKEN = 'xoxb-0000000000-0000000000000-benchBenchBenchBenchBench';
+const BENCH_SIGNING_SECRET = 'bench-signing-secret-0123456789abcdef';
+
+/**
+ * The real bot (HTTP receiver, production settings: the outbox paces posts at
+ * Slack's rate, about one per second per channel) in front of a simulated
+ * fleet and the Slack emulator, each in its own process.
+ */
+async function startBenchBot(nodes: number, env: Record<string, string> = {}) {
   const { loadConfig } = await import('../src/config.js');
   const { startServer } = await import('../src/main.js');
   const { silentLogger } = await import('../src/ports.js');
+  const { freePort } = await import('../src/sim/free-port.js');
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const child = (script: string, args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const firstLine = (c: ReturnType<typeof child>) => new Promise<string>((resolve) => createInterface({ input: c.stdout! }).once('line', resolve));
-  const token = 'xoxb-0000000000-0000000000000-benchBenchBenchBenchBench';
-  const secret = 'bench-signing-secret-0123456789abcdef';
-  const fleet = child('sim-fleet-child.js', ['1', '0.1']);
-  const emulator = child('slack-emulator-child.js', [token]);
-  const files = JSON.parse(await firstLine(fleet)) as { inventoryPath: string; kubeconfigPath: string };
+  const fleet = benchChild('sim-fleet-child.js', [String(nodes), '0.1']);
+  const emulator = benchChild('slack-emulator-child.js', [BENCH_SLACK_TOKEN]);
+  const files = JSON.parse(await firstLine(fleet)) as { inventoryPath: string; kubeconfigPath: string; nodes: string[] };
   const { url: apiUrl } = JSON.parse(await firstLine(emulator)) as { url: string };
-  const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const server = await startServer(
     loadConfig({
-      SLACK_BOT_TOKEN: token,
-      SLACK_SIGNING_SECRET: secret,
+      SLACK_BOT_TOKEN: BENCH_SLACK_TOKEN,
+      SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET,
       SLACK_API_URL: apiUrl,
       PORT: String(port),
       NODEDIAG_INVENTORY: files.inventoryPath,
       NODEDIAG_KUBECONFIG: files.kubeconfigPath,
       NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-bench-')),
       NODEDIAG_APPROVERS: 'U0APPROVER',
+      ...env,
     }),
-    // Production settings: the outbox paces posts at Slack's rate (about one per second per channel).
     { logger: silentLogger },
   );
+  return {
+    server,
+    port,
+    nodes: files.nodes,
+    stop: async () => {
+      await server.stop().catch(() => undefined);
+      fleet.stdin!.end();
+      emulator.stdin!.end();
+    },
+  };
+}
+
+async function slackBench(): Promise<void> {
+  process.stdout.write('\n3. Slack HTTP receiver: 50 concurrent /diag requests (signed, from another process), a warm-up and 3 rounds\n');
+  const bot = await startBenchBot(1);
   try {
     const acks: number[] = [];
     let busy = 0;
-    const load = child('slash-load.js', [`http://127.0.0.1:${port}/slack/events`, secret, 'sim-node-001', '50']);
+    const load = benchChild('slash-load.js', [`http://127.0.0.1:${bot.port}/slack/events`, BENCH_SIGNING_SECRET, 'sim-node-001', '50']);
     const replies = createInterface({ input: load.stdout! })[Symbol.asyncIterator]();
     await replies.next();
     // Round 0 warms up a freshly started bot (JIT); it is shown but not counted.
@@ -260,58 +282,23 @@ async function slackBench(): Promise<void> {
       for (const r of rs) if (r.status !== 200) throw new Error(`ack status ${r.status}`);
       if (round > 0) acks.push(...rs.map((r) => r.ms));
       process.stdout.write(`    ${round === 0 ? 'warm-up (not counted)' : `round ${round}`}: p50 ${pct(rs.map((r) => r.ms), 50).toFixed(0)} ms, max ${Math.max(...rs.map((r) => r.ms)).toFixed(0)} ms\n`);
-      await server.service.idle();
-      busy = server.outbox.pending;
+      await bot.server.service.idle();
+      busy = bot.server.outbox.pending;
     }
     load.stdin!.end();
     process.stdout.write(`  p50 ${pct(acks, 50).toFixed(1)} ms, p99 ${pct(acks, 99).toFixed(1)} ms, max ${Math.max(...acks).toFixed(1)} ms over ${acks.length} requests (${busy} Slack posts still queued, paced at Slack's rate)\n`);
     record('slash-command ack p99 (50 concurrent)', `${pct(acks, 99).toFixed(1)} ms`, '< 100 ms', pct(acks, 99) < 100);
   } finally {
-    await server.stop().catch(() => undefined);
-    fleet.stdin!.end();
-    emulator.stdin!.end();
+    await bot.stop();
   }
 }
 
 async function alertStormBench(): Promise<void> {
   process.stdout.write('\n3b. Alertmanager webhook storm: 200 alerts for 50 simulated nodes at 20 per second (from another process), Slack\'s pacing on\n');
-  const { loadConfig } = await import('../src/config.js');
-  const { startServer } = await import('../src/main.js');
-  const { silentLogger } = await import('../src/ports.js');
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { createServer } = await import('node:net');
-  const child = (script: string, args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const firstLine = (c: ReturnType<typeof child>) => new Promise<string>((resolve) => createInterface({ input: c.stdout! }).once('line', resolve));
-  const token = 'xoxb-0000000000-0000000000000-benchBenchBenchBenchBench';
   const alertToken = 'bench-alert-token-0123456789';
-  const fleet = child('sim-fleet-child.js', ['50', '0.1']);
-  const emulator = child('slack-emulator-child.js', [token]);
-  const files = JSON.parse(await firstLine(fleet)) as { inventoryPath: string; kubeconfigPath: string; nodes: string[] };
-  const { url: apiUrl } = JSON.parse(await firstLine(emulator)) as { url: string };
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const server = await startServer(
-    loadConfig({
-      SLACK_BOT_TOKEN: token,
-      SLACK_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef',
-      SLACK_API_URL: apiUrl,
-      PORT: String(port),
-      NODEDIAG_INVENTORY: files.inventoryPath,
-      NODEDIAG_KUBECONFIG: files.kubeconfigPath,
-      NODEDIAG_STATE_DIR: mkdtempSync(join(tmpdir(), 'nodediag-bench-')),
-      NODEDIAG_APPROVERS: 'U0APPROVER',
-      NODEDIAG_ALERT_TOKEN: alertToken,
-      NODEDIAG_ALERT_CHANNEL: 'C0INCIDENT',
-    }),
-    { logger: silentLogger },
-  );
+  const bot = await startBenchBot(50, { NODEDIAG_ALERT_TOKEN: alertToken, NODEDIAG_ALERT_CHANNEL: 'C0INCIDENT' });
   try {
-    const load = child('alert-load.js', [`http://127.0.0.1:${port}/alerts/alertmanager`, alertToken, '200', '20', ...files.nodes]);
+    const load = benchChild('alert-load.js', [`http://127.0.0.1:${bot.port}/alerts/alertmanager`, alertToken, '200', '20', ...bot.nodes]);
     const replies = createInterface({ input: load.stdout! })[Symbol.asyncIterator]();
     await replies.next();
     load.stdin!.write('go\n');
@@ -322,11 +309,9 @@ async function alertStormBench(): Promise<void> {
     process.stdout.write(`  p50 ${pct(ms, 50).toFixed(0)} ms, p99 ${pct(ms, 99).toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms over ${rs.length} webhooks (${refused} not answered 200)\n`);
     record('alert webhook answered, storm of 200 (p99)', `${pct(ms, 99).toFixed(0)} ms`, '< 1000 ms, every one answered 200', pct(ms, 99) < 1000 && refused === 0);
     record('alert webhook answered, storm of 200 (slowest)', `${Math.max(...ms).toFixed(0)} ms`, '< 1000 ms', Math.max(...ms) < 1000);
-    await server.service.idle();
+    await bot.server.service.idle();
   } finally {
-    await server.stop().catch(() => undefined);
-    fleet.stdin!.end();
-    emulator.stdin!.end();
+    await bot.stop();
   }
 }
 
@@ -343,9 +328,9 @@ async function alertBench(): Promise<void> {
   const { LAB_FAULTS } = await import('../test/lab/faults.js');
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { createServer } = await import('node:net');
-  const token = 'xoxb-0000000000-0000000000000-benchBenchBenchBenchBench';
-  const secret = 'bench-signing-secret-0123456789abcdef';
+  const { freePort } = await import('../src/sim/free-port.js');
+  const token = BENCH_SLACK_TOKEN;
+  const secret = BENCH_SIGNING_SECRET;
   const alertToken = 'bench-alert-token-0123456789';
   const channel = 'C0INCIDENT';
   const lab = await Lab.boot({ nodes: ['bench-alert-1'] });
@@ -353,12 +338,7 @@ async function alertBench(): Promise<void> {
   const fault = LAB_FAULTS.find((f) => f.id === 'containerd-socket-is-directory')!;
   const slack = new SlackEmulator(token);
   await slack.start();
-  const port = await new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   let server: Awaited<ReturnType<typeof startServer>> | null = null;
   try {
     await fault.inject(node, lab);

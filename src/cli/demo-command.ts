@@ -13,6 +13,7 @@ import type { Style } from '../diagnose/format-text.js';
 import { EXIT } from '../errors.js';
 import { startServer } from '../main.js';
 import { silentLogger } from '../ports.js';
+import { freePort } from '../sim/free-port.js';
 import { renderSlackMessage } from '../sim/render-slack.js';
 import { crashLoopToolkit, startSimFleet, type SimFleet } from '../sim/sim-fleet.js';
 import { blockActionBody, sendSigned, slashCommandBody, SlackEmulator, viewSubmissionBody } from '../sim/slack-emulator.js';
@@ -98,13 +99,7 @@ async function slackStory(fleet: SimFleet, node: string, stateDir: string, io: I
   const secret = 'demo-signing-secret-0123456789abcdef';
   const slack = new SlackEmulator(token);
   await slack.start();
-  const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const server = await startServer(
     loadConfig({
       SLACK_BOT_TOKEN: token,

@@ -7,11 +7,11 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintSha256 } from '../../src/adapters/host-keys.js';
 import { waitTcp } from '../lab/lab.js';
+import { freePort } from '../../src/sim/free-port.js';
 
 export interface TestSshd {
   port: number;
@@ -25,15 +25,7 @@ export interface TestSshd {
 }
 
 /** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const TEST_USER = 'nodediag-sshd-test';
 

@@ -6,6 +6,7 @@
 import { jest } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { firingAlertWebhook } from '../../src/sim/alertmanager-webhook.js';
 import { rng } from '../helpers/rng.js';
 import { CHANNEL, slackWorld, until, type SlackWorld } from '../helpers/slack-world.js';
 
@@ -15,21 +16,6 @@ const TOKEN = 'am-storm-token-0c9d8e7f6a5b4c3d';
 const NODES = Array.from({ length: 50 }, (_, i) => `gpu-node-${i + 1}`);
 const ALERTS = ['KubeNodeNotReady', 'KubePodCrashLooping', 'NodeFilesystemSpaceFillingUp', 'KubeletDown'];
 
-function webhook(node: string, alertname: string): string {
-  const labels = { alertname, node, severity: 'critical' };
-  return JSON.stringify({
-    version: '4',
-    groupKey: `{}:{alertname="${alertname}", node="${node}"}`,
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver: 'nodediag',
-    groupLabels: labels,
-    commonLabels: labels,
-    commonAnnotations: { summary: `${alertname} on ${node}` },
-    externalURL: 'http://alertmanager.example:9093',
-    alerts: [{ status: 'firing', labels, annotations: { summary: `${alertname} on ${node}` }, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus.example/graph', fingerprint: '' }],
-  });
-}
 
 describe('a storm of alerts', () => {
   let w: SlackWorld;
@@ -48,7 +34,7 @@ describe('a storm of alerts', () => {
 
     /** Posts one webhook, retrying while the bot is down (as Alertmanager does). */
     const send = async (node: string, alertname: string) => {
-      const body = webhook(node, alertname);
+      const body = firingAlertWebhook(node, alertname);
       for (;;) {
         await restarting;
         const started = performance.now();

@@ -459,7 +459,7 @@ describe('real-node lab: what must never happen', () => {
         expect(healthy.checks.filter((c) => c.status !== 'ok')).toEqual([]);
         expect(healthy.findings).toEqual([]);
         const before = await workloads(node);
-        const configBefore = configured(await node.must('cat /etc/containerd/config.toml'));
+        const configBefore = configured(await node.config());
         const fault = LAB_FAULTS.find((f) => f.id === 'containerd-socket-is-directory')!;
         await fault.inject(node, lab);
         try {
@@ -472,7 +472,7 @@ describe('real-node lab: what must never happen', () => {
           expectFixed(outcome);
           await independentlyHealthy(node);
           expect(await workloads(node)).toEqual(before);
-          expect(configured(await node.must('cat /etc/containerd/config.toml'))).toBe(configBefore);
+          expect(configured(await node.config())).toBe(configBefore);
           expectNoSecret('the tcsh user\'s diagnosis or fix', JSON.stringify(healthy), JSON.stringify(broken), JSON.stringify(outcome));
         } catch (err) {
           await fault.restore(node, lab).catch(() => undefined);
