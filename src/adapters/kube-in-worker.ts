@@ -3,7 +3,9 @@
  * in a worker thread so that loading the client library (most of a second
  * of CPU) overlaps the SSH probes instead of stalling them. Falls back to
  * the in-thread client where the compiled worker is not there (tests run
- * from the TypeScript sources).
+ * from the TypeScript sources). A command that may need the API starts the
+ * thread first of all ({@link prestartKubeWorker}): the library then loads
+ * while the command reads its configuration and opens its SSH connection.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +13,34 @@ import { Worker } from 'node:worker_threads';
 import { KubeAccessError, NodediagError, type ErrorCode } from '../errors.js';
 import type { KubeClient } from '../ports.js';
 import { createKubeClient, kubeSource, type KubeAccessOptions } from './kube.js';
-import type { KubeAnswer, KubeCall } from './kube-worker.js';
+import type { KubeAnswer, KubeCall, KubeInit } from './kube-worker.js';
+
+const WORKER_FILE = new URL('./kube-worker.js', import.meta.url);
+let prestarted: Worker | null = null;
+
+/**
+ * Starts the client's thread now, before its configuration is known (it
+ * loads the library meanwhile); the next {@link createKubeClientInWorker}
+ * adopts it, or stops it when there is no API to reach.
+ */
+export function prestartKubeWorker(): void {
+  if (prestarted || !existsSync(fileURLToPath(WORKER_FILE))) return;
+  const worker = new Worker(WORKER_FILE);
+  // Until a call waits for it, the thread does not keep the process alive.
+  worker.unref();
+  // A thread that ended before it was adopted is not adopted: a new one is started instead.
+  worker.on('error', () => undefined);
+  worker.once('exit', () => {
+    if (prestarted === worker) prestarted = null;
+  });
+  prestarted = worker;
+}
+
+function takePrestarted(): Worker | null {
+  const worker = prestarted;
+  prestarted = null;
+  return worker;
+}
 
 const METHODS: Array<keyof KubeClient> = ['getNode', 'listNodes', 'listPodsOnNode', 'listEvents', 'deletePod', 'evictPod', 'setUnschedulable'];
 
@@ -22,10 +51,13 @@ function rebuild(e: Extract<KubeAnswer, { ok: false }>['error']): Error {
 }
 
 export function createKubeClientInWorker(opts: KubeAccessOptions = {}): { client: KubeClient; reason: '' } | { client: null; reason: string } {
-  const workerFile = new URL('./kube-worker.js', import.meta.url);
-  if (!existsSync(fileURLToPath(workerFile))) return createKubeClient(opts);
-  if (!kubeSource(opts)) return createKubeClient(opts);
-  const worker = new Worker(workerFile, { workerData: { kubeconfigPath: opts.kubeconfigPath, requestTimeoutMs: opts.requestTimeoutMs, ...(opts.context ? { context: opts.context } : {}) } satisfies KubeAccessOptions });
+  const early = takePrestarted();
+  if (!existsSync(fileURLToPath(WORKER_FILE)) || !kubeSource(opts)) {
+    void early?.terminate();
+    return createKubeClient(opts);
+  }
+  const worker = early ?? new Worker(WORKER_FILE);
+  worker.postMessage({ init: { kubeconfigPath: opts.kubeconfigPath, requestTimeoutMs: opts.requestTimeoutMs, ...(opts.context ? { context: opts.context } : {}) } } satisfies KubeInit);
   // The worker keeps the process alive only while a call waits for it: a command ends when its work does.
   worker.unref();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

@@ -15,6 +15,7 @@ import type { LockHandle, LockInfo, NodeLock } from '../runbooks/lock.js';
 import type { KubeClient, KubeContainerStatus, KubeEvent, KubeNode, KubeNodeWatcher, KubePod, WatchHandle } from '../ports.js';
 import { redact } from '../redact.js';
 import type * as K8s from '@kubernetes/client-node';
+import type { CLIENT_NODE_EXPORTS } from './client-node-exports.js';
 
 /** Where the Kubernetes credentials come from. */
 export interface KubeAccessOptions {
@@ -28,9 +29,10 @@ export interface KubeAccessOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-type Lib = typeof K8s;
+/** The library as nodediag uses it: only what the build bundles. */
+type Lib = Pick<typeof K8s, (typeof CLIENT_NODE_EXPORTS)[number]>;
 
-/** The library bundled into one file by `npm run build` (scripts/bundle.mjs). */
+/** The parts of the library nodediag uses, bundled into one file by `npm run build` (scripts/bundle.mjs). */
 const BUNDLE = new URL('../vendor/client-node.js', import.meta.url);
 
 /**
@@ -45,6 +47,11 @@ function loadClientNode(): Promise<Lib> {
   return clientNode;
 }
 let clientNode: Promise<Lib> | undefined;
+
+/** Starts loading client-node now, for a client made later (a failure shows then). */
+export function preloadClientNode(): void {
+  loadClientNode().catch(() => undefined);
+}
 
 /** Client-node call options that abort the call after `ms`. */
 export function timeoutOptions(lib: Lib, ms: number, extra: K8s.ConfigurationOptions[] = []): K8s.ConfigurationOptions {

@@ -5,7 +5,9 @@
  * Node.js version is known to be supported.
  */
 import { setFlagsFromString } from 'node:v8';
-import { loadConfig } from '../config.js';
+import { kubeSource } from '../adapters/kube.js';
+import { prestartKubeWorker } from '../adapters/kube-in-worker.js';
+import { loadConfig, type Config } from '../config.js';
 import { processIo, type Io } from './io.js';
 import { ansi, plain, type Style } from '../diagnose/format-text.js';
 import { EXIT, NodediagError } from '../errors.js';
@@ -30,10 +32,29 @@ type Command = (argv: string[], io: Io, style: Style) => Promise<number>;
 // `node dist/src/cli.js`, where it applies only partly (benchmark: 243 → 171 MB vs 226 MB, 100 nodes).
 setFlagsFromString('--max-semi-space-size=2');
 
+/**
+ * The configuration of a command that may read the Kubernetes API, whose
+ * client takes longest to load: when the API may be used, its thread starts
+ * now and loads the client while the command's own code loads and its SSH
+ * connection opens.
+ */
+function configWithKubeStarted(argv: string[], config = loadConfig()): Config {
+  const help = argv.some((a) => a === '-h' || a === '--help');
+  const kubeconfigFlag = argv.some((a) => a === '--kubeconfig' || a.startsWith('--kubeconfig='));
+  if (!help && (kubeconfigFlag || config.clustersPath || kubeSource({ kubeconfigPath: config.kubeconfigPath }))) prestartKubeWorker();
+  return config;
+}
+
 // Each command loads only what it needs: `diag` must not pay for Bolt or the simulator at start-up.
 const commands: Record<string, Command> = {
-  diag: async (argv, io, style) => (await import('./diag-command.js')).diagCommand(argv, loadConfig(), io, style),
-  fix: async (argv, io, style) => (await import('./fix-command.js')).fixCommand(argv, loadConfig(), io, style),
+  diag: async (argv, io, style) => {
+    const config = configWithKubeStarted(argv);
+    return (await import('./diag-command.js')).diagCommand(argv, config, io, style);
+  },
+  fix: async (argv, io, style) => {
+    const config = configWithKubeStarted(argv);
+    return (await import('./fix-command.js')).fixCommand(argv, config, io, style);
+  },
   demo: async (argv, io, style) => (await import('./demo-command.js')).demoCommand(argv, io, style),
   serve: async (argv, io) => (await import('./serve-command.js')).serveCommand(argv, loadConfig(), io),
   sudoers: async (argv, io) => (await import('./admin-commands.js')).sudoersCommand(argv, io),

@@ -2,12 +2,14 @@
  * The CLI as `npm run build` leaves it: it starts from its bundle
  * (scripts/bundle.mjs), not from the modules tsc wrote, and says the same.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIAG_HELP } from '../../src/cli/diag-command.js';
+import { KubeApiStandin, makeNode } from '../../src/sim/kube-standin.js';
+import { selfSignedCert } from '../../src/sim/self-signed.js';
 
 const DIST = join(process.cwd(), 'dist', 'src');
 
@@ -31,6 +33,34 @@ function runRecorded(args: string[], env: NodeJS.ProcessEnv = {}): { status: num
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, loaded };
 }
 
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** An inventory whose one node refuses SSH: the diagnosis goes on with the Kubernetes checks alone. */
+function unreachableInventory(port: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nodediag-built-down-'));
+  const inventory = join(dir, 'inventory.yaml');
+  expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]).status).toBe(0);
+  writeFileSync(inventory, `nodes:\n  - name: gpu-node-1\n    host: 127.0.0.1\n    port: ${port}\n    privateKeyPath: ${join(dir, 'key')}\n    hostKey: "SHA256:${'A'.repeat(43)}"\n`);
+  return inventory;
+}
+
+/** Runs the built CLI without blocking this process (an API stand-in here answers it); counts the threads that ran JavaScript (one CPU profile each). */
+async function runThreads(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; threads: number }> {
+  const profiles = mkdtempSync(join(tmpdir(), 'nodediag-built-prof-'));
+  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profiles, join(DIST, 'cli.js'), ...args], { env: { ...process.env, ...env } });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.resume();
+  const status = await new Promise<number | null>((r) => child.on('close', r));
+  return { status, stdout, threads: readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).length };
+}
+
 describe('the built CLI', () => {
   it('starts from its bundle, with zod and yaml inside it, and answers as the modules do', () => {
     const r = runRecorded(['diag', '--help']);
@@ -51,13 +81,7 @@ describe('the built CLI', () => {
   });
 
   it('says once why an unreachable node could not be checked, naming every check it skipped', async () => {
-    const server = createServer();
-    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
-    await new Promise((r) => server.close(r));
-    const dir = mkdtempSync(join(tmpdir(), 'nodediag-built-down-'));
-    const inventory = join(dir, 'inventory.yaml');
-    expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]).status).toBe(0);
-    writeFileSync(inventory, `nodes:\n  - name: gpu-node-1\n    host: 127.0.0.1\n    port: ${port}\n    privateKeyPath: ${join(dir, 'key')}\n    hostKey: "SHA256:${'A'.repeat(43)}"\n`);
+    const inventory = unreachableInventory(await closedPort());
     const r = runRecorded(['diag', 'gpu-node-1', '--inventory', inventory], { NODEDIAG_KUBECONFIG: '', KUBECONFIG: '' });
     expect(r.status).toBe(3);
     expect(r.stdout).toMatch(/UNREACHABLE over SSH/);
@@ -66,5 +90,38 @@ describe('the built CLI', () => {
     expect(refused).toHaveLength(2);
     expect(refused[1]).toMatch(/node-layout, .*containerd-config, .*security-denials skipped: not run: /);
     expect(r.stdout).toMatch(/k8s-node, k8s-pods, k8s-events skipped: no Kubernetes access/);
+  });
+
+  it('reads the Kubernetes API with the bundled client in a thread of its own, started only when an API is configured', async () => {
+    const api = new KubeApiStandin({ token: 'built-cli-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
+    await api.start();
+    try {
+      api.addNode(makeNode('gpu-node-1', '127.0.0.1', { pool: 'gpu' }));
+      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'nodediag-built-kube-')), 'kubeconfig');
+      writeFileSync(kubeconfig, api.kubeconfig());
+      const inventory = unreachableInventory(await closedPort());
+      const noKube = { NODEDIAG_KUBECONFIG: '', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '', HOME: mkdtempSync(join(tmpdir(), 'nodediag-built-home-')) };
+
+      const withApi = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--json'], { ...noKube, NODEDIAG_KUBECONFIG: kubeconfig });
+      expect(withApi.status).toBe(3);
+      const checks = (JSON.parse(withApi.stdout) as { checks: Array<{ id: string; status: string }> }).checks.filter((c) => c.id.startsWith('k8s-'));
+      expect(checks).toEqual([
+        { id: 'k8s-node', status: 'ok' },
+        { id: 'k8s-pods', status: 'ok' },
+        { id: 'k8s-events', status: 'ok' },
+      ].map((c) => expect.objectContaining(c)));
+      expect(withApi.threads).toBe(2);
+
+      const flagOnly = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--kubeconfig', kubeconfig, '--json'], noKube);
+      expect((JSON.parse(flagOnly.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((c) => c.id === 'k8s-node')?.status).toBe('ok');
+      expect(flagOnly.threads).toBe(2);
+
+      const without = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--json'], noKube);
+      expect(without.status).toBe(3);
+      expect((JSON.parse(without.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((c) => c.id === 'k8s-node')?.status).toBe('skipped');
+      expect(without.threads).toBe(1);
+    } finally {
+      await api.stop();
+    }
   });
 });
