@@ -3,11 +3,11 @@
  * (scripts/bundle.mjs), not from the modules tsc wrote, and says the same.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIAG_HELP } from '../../src/cli/diag-command.js';
+import { freePort } from '../../src/sim/free-port.js';
 import { KubeApiStandin, makeNode } from '../../src/sim/kube-standin.js';
 import { selfSignedCert } from '../../src/sim/self-signed.js';
 
@@ -31,14 +31,6 @@ function runRecorded(args: string[], env: NodeJS.ProcessEnv = {}): { status: num
   const r = spawnSync(process.execPath, ['--import', hook, join(DIST, 'cli.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
   const loaded = JSON.parse(readFileSync(list, 'utf8')) as string[];
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, loaded };
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 /** An inventory whose one node refuses SSH: the diagnosis goes on with the Kubernetes checks alone. */
@@ -81,7 +73,7 @@ describe('the built CLI', () => {
   });
 
   it('says once why an unreachable node could not be checked, naming every check it skipped', async () => {
-    const inventory = unreachableInventory(await closedPort());
+    const inventory = unreachableInventory(await freePort());
     const r = runRecorded(['diag', 'gpu-node-1', '--inventory', inventory], { NODEDIAG_KUBECONFIG: '', KUBECONFIG: '' });
     expect(r.status).toBe(3);
     expect(r.stdout).toMatch(/UNREACHABLE over SSH/);
@@ -99,7 +91,7 @@ describe('the built CLI', () => {
       api.addNode(makeNode('gpu-node-1', '127.0.0.1', { pool: 'gpu' }));
       const kubeconfig = join(mkdtempSync(join(tmpdir(), 'nodediag-built-kube-')), 'kubeconfig');
       writeFileSync(kubeconfig, api.kubeconfig());
-      const inventory = unreachableInventory(await closedPort());
+      const inventory = unreachableInventory(await freePort());
       const noKube = { NODEDIAG_KUBECONFIG: '', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '', HOME: mkdtempSync(join(tmpdir(), 'nodediag-built-home-')) };
 
       const withApi = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--json'], { ...noKube, NODEDIAG_KUBECONFIG: kubeconfig });
