@@ -59,6 +59,10 @@ const LAYOUT_SCRIPT = [
   `    k = kc != "" ? kc : ke != "" ? ke : kv; if (k != "") { while ((getline l < k) > 0) if (l ~ /^[ \\t]*(containerRuntimeEndpoint|cgroupDriver):/) { sub(/^[ \\t]*/, "", l); print "kubelet-config " l }; close(k) }`,
   `    print "@@cd " (cr != "" ? cr : cu) }')`,
   `case "$all" in *"$nl@@cd "*) cd_exe=\${all##*"$nl@@cd "}; all=\${all%"$nl@@cd "*} ;; *) cd_exe= ;; esac`,
+  // systemctl prints a block for every unit asked, even one not installed: none at all means it could not
+  // answer (no D-Bus, no systemd, sudo refused). Said first, so the check fails with that reason: without the
+  // units, the flags kubelet runs with are unknown, not absent.
+  `case "$nl$all" in *"$nl"'unit '*) ;; *) why=$({{sudo}}systemctl show -p Id containerd 2>&1 >/dev/null); echo "units=unreadable: \${why:-systemctl show printed no unit}" | head -n 1 ;; esac`,
   `printf '%s\\n' "$all"`,
   `for p in /run/containerd/containerd.sock /var/run/crio/crio.sock /run/k3s/containerd/containerd.sock /var/lib/rancher/k3s /var/lib/rancher/rke2; do [ -e "$p" ] && echo "path $p"; done`,
   `if [ -d /var/log/journal ]; then j=persistent; else j=volatile; fi`,
@@ -223,7 +227,8 @@ export const probeCatalogData: unknown = [
     stage: 'layout',
     script: LAYOUT_SCRIPT,
     timeoutMs: 5000,
-    ranIf: '^bin containerd ',
+    // The units were read (see LAYOUT_SCRIPT) and the script ran to its end.
+    ranIf: '^unit [\\s\\S]*^bin containerd ',
   },
   {
     id: 'containerd-service',

@@ -1,8 +1,14 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadCatalogs } from '../../src/catalog/load.js';
-import { classify } from '../../src/diagnose/classify.js';
-import { observationsOf } from '../../src/diagnose/observation.js';
+import { renderScript } from '../../src/catalog/template.js';
+import { classify, classifyAll } from '../../src/diagnose/classify.js';
+import { observationsOf, type Observation } from '../../src/diagnose/observation.js';
 import { layoutNotes } from '../../src/diagnose/unchecked.js';
-import { resolveLayout } from '../../src/probes/layout.js';
+import { defaultLayout, resolveLayout } from '../../src/probes/layout.js';
+import { statusOf } from '../../src/probes/ssh-collector.js';
 import { fixtureObservations, readFixture } from '../fixtures/fixture.js';
 
 const catalogs = loadCatalogs();
@@ -88,5 +94,43 @@ describe('where things are, read from real nodes', () => {
     const layout = resolveLayout(['unit containerd load=not-found active=inactive pid=0', 'unit kubelet load=not-found active=inactive pid=0']);
     expect(layout.flavour).toBe('unknown');
     expect(layoutNotes(layout)[0]).toMatch(/not recognised/);
+  });
+});
+
+describe('node-layout, run by a real /bin/sh, when systemd cannot answer', () => {
+  const probe = catalogs.probeById.get('node-layout')!;
+  if (probe.transport !== 'ssh') throw new Error('node-layout is not an SSH probe');
+  const bin = mkdtempSync(join(tmpdir(), 'nodediag-layout-'));
+  // What systemctl says in a container or session without D-Bus.
+  writeFileSync(join(bin, 'systemctl'), '#!/bin/sh\necho "Failed to connect to bus: No such file or directory" >&2\nexit 1\n');
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  const out = execFileSync('/bin/sh', ['-c', renderScript(probe.script, { sudo: false, ...defaultLayout().params, since: '0' })], {
+    encoding: 'utf8',
+    env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  });
+  const failedLayout: Observation = { check: 'node-layout', ...statusOf({ exitCode: 0, text: out, timedOut: false }, probe.timeoutMs, probe.ranIf), lines: out.split('\n'), raw: out, exitCode: 0, durationMs: 20, truncated: false };
+
+  it('fails the check, saying why: without the units, how kubelet runs is unknown', () => {
+    expect(failedLayout).toMatchObject({ status: 'failed', reason: 'it did not get to look: units=unreadable: Failed to connect to bus: No such file or directory' });
+  });
+
+  // Swap on, kubelet allowed to run with it by its command line (--fail-swap-on=false), not by its config file.
+  const swapAllowedByFlag = fixtureObservations('lab/containerd-1.6/healthy--swap-allowed', catalogs).map((o) =>
+    o.check === 'kubelet-config'
+      ? { ...o, lines: o.lines.filter((l) => !/failSwapOn/.test(l)) }
+      : o.check === 'node-layout'
+        ? { ...o, lines: [...o.lines, 'flag kubelet cmdline --fail-swap-on=false'] }
+        : o,
+  );
+
+  it('a swap finding that kubelet\'s flags could rule out is undecided, not reported', () => {
+    expect(classifyAll(observationsOf(swapAllowedByFlag), catalogs).findings.map((f) => f.id)).toEqual([]);
+    const withoutFlag = swapAllowedByFlag.map((o) => (o.check === 'node-layout' ? { ...o, lines: o.lines.filter((l) => !/fail-swap-on/.test(l)) } : o));
+    expect(classifyAll(observationsOf(withoutFlag), catalogs).findings.map((f) => f.id)).toEqual(['swap-enabled']);
+
+    const unreadable = swapAllowedByFlag.map((o) => (o.check === 'node-layout' ? failedLayout : o));
+    const { findings, undecided } = classifyAll(observationsOf(unreadable), catalogs);
+    expect(findings.map((f) => f.id)).toEqual([]);
+    expect(undecided.find((u) => u.id === 'swap-enabled')?.checks).toEqual([expect.objectContaining({ id: 'node-layout', status: 'failed' })]);
   });
 });
