@@ -614,13 +614,17 @@ export async function executePlan(plan: Plan, d: ExecuteDeps): Promise<RunOutcom
     const afterSnapshot = run.before ? await run.snapshot() : null;
     const violations = run.before && afterSnapshot ? workloadViolations(run.before, afterSnapshot, plan.expectToEnd) : [];
     if (violations.length) run.audit('workloads-harmed', { violations });
+    // Guarded before, unlisted after: whether the containers survived is not known, so the run is not called a fix.
+    const unchecked = run.before && !afterSnapshot ? `the containers on ${plan.node} could not be listed after the run (${run.snapshotProblem}): whether they still run is not known` : '';
+    if (unchecked) run.audit('workloads-unlisted', { reason: run.snapshotProblem, after: true });
     const problem = verdictProblem(plan.finding, after);
-    const result: RunResult = stop === 'refused' ? 'aborted' : stop === 'failed' || problem || violations.length ? 'failed' : 'fixed';
+    const result: RunResult = stop === 'refused' ? 'aborted' : stop === 'failed' || problem || violations.length || unchecked ? 'failed' : 'fixed';
     const stopped = run.records.find((r) => r.status === 'failed');
     let summary = describeEnd(plan, run.records, stopped, after);
     if (undone.length) summary += `\ntaken back: ${undone.join('; ')}`;
     if (!stopped && problem) summary += `\nbut ${problem}`;
     if (violations.length) summary += `\nWORKLOADS: ${violations.join('; ')}`;
+    if (unchecked) summary += `\nWORKLOADS: ${unchecked}`;
     return end({
       result,
       plan,

@@ -290,6 +290,21 @@ describe('failure paths', () => {
     expect(readFileSync(w.auditPath, 'utf8')).toMatch(/"type":"workloads-unlisted"/);
   });
 
+  it('does not call a run fixed when the containers cannot be listed after it: whether they survived is not known', async () => {
+    const p = await prepared(w, 'gpu-node-1', 'containerd-socket-is-directory');
+    const node = w.fleet.nodes.get('gpu-node-1')!;
+    const exec = node.exec.bind(node);
+    let listings = 0;
+    // The guard lists the containers before the run; after it, its listing fails (the node's ps gone, a login shell changed).
+    node.exec = (cmd: string) => (cmd.includes('echo "shims=$#"') && !cmd.includes('probe() {') && ++listings > 1 ? { stdout: '', stderr: 'ps: command not found\n', exitCode: 127, delayMs: 0 } : exec(cmd));
+    const outcome = await runFix(p, w.deps, { actor: 'test' });
+    expect(listings).toBe(2);
+    expect(node.state.containerd.state).toBe('running');
+    expect(outcome.result).toBe('failed');
+    expect(outcome.summary).toMatch(/WORKLOADS: the containers on gpu-node-1 could not be listed after the run \(ps: command not found\): whether they still run is not known/);
+    expect(readFileSync(w.auditPath, 'utf8')).toMatch(/"type":"workloads-unlisted".*"after":true/);
+  });
+
   it('refuses to start when the audit log cannot be written: no audit, no action', async () => {
     const p = await prepared(w, 'gpu-node-1', 'containerd-socket-is-directory');
     const before = w.fleet.servers.get('gpu-node-1')!.commands.length;
