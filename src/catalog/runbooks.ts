@@ -99,10 +99,12 @@ function backupStep(id: string, path: string) {
  * last-known-good config (kept by diagnoses while containerd ran); the newest
  * backup that loads; the broken file with the sections containerd's own
  * parser rejects dropped one by one; `containerd config default` with the old
- * sections carried over (same config version only). A candidate counts only
- * if the node's own containerd loads it and it keeps the default runtime the
- * old file named, with that runtime's binary and cgroup driver (a GPU node
- * keeps nvidia). Prints the source, the candidate's SHA-256 and the diff,
+ * file's top level and sections carried over (same config version only). A
+ * candidate counts only if the node's own containerd loads it, keeps root and
+ * state where they are (the old file's, else the defaults: a containerd on
+ * another root has none of the running containers' metadata and removes their
+ * tasks) and keeps the default runtime the old file named, with that
+ * runtime's binary and cgroup driver (a GPU node keeps nvidia). Prints the source, the candidate's SHA-256 and the diff,
  * credentials masked. Leaves the candidate in "$work/cand".
  */
 const BUILD_CANDIDATE = [
@@ -117,6 +119,13 @@ const BUILD_CANDIDATE = [
   `want=$(rt_of "$work/old" | tail -n 1)`,
   `keep=""; [ -n "$want" ] && keep=$(opts "$work/old")`,
   `ver=$(sed -n 's/^[[:space:]]*version[[:space:]]*=[[:space:]]*\\([0-9]*\\).*/\\1/p' "$work/old" | head -n 1)`,
+  // A top-level key (before the first table), unquoted.
+  `top() { awk -v k="$2" '/^[[:space:]]*\\[/ { exit } { l = $0; sub(/^[[:space:]]+/, "", l) } index(l, k) == 1 && substr(l, length(k) + 1) ~ /^[[:space:]]*=/ { sub(/^[^=]*=[[:space:]]*/, "", l); sub(/[[:space:]]+#.*$/, "", l); sub(/[[:space:]]+$/, "", l); gsub(/^[\\042\\047]|[\\042\\047]$/, "", l); print l; exit }' "$1"; }`,
+  `{{sudo}}{{containerd}} config default > "$work/default" 2>/dev/null || : > "$work/default"`,
+  // Where the running containers' metadata (root) and tasks (state) are: a containerd started elsewhere
+  // has none of them and removes their tasks. The old file's, else containerd's defaults.
+  `want_root=$(top "$work/old" root); [ -n "$want_root" ] || want_root=$(top "$work/default" root)`,
+  `want_state=$(top "$work/old" state); [ -n "$want_state" ] || want_state=$(top "$work/default" state)`,
   // The file containerd names in its error (2.x: file=… row=…; 1.x: failed to load TOML: <file>: (row, column)).
   `errfile() { sed -n -e 's/.* file=\\([^ ]*\\) row=.*/\\1/p' -e 's/.*failed to load TOML: \\(.*\\): ([0-9][0-9]*, [0-9][0-9]*).*/\\1/p' "$1" | head -n 1; }`,
   // A broken file that config.toml imports (a conf.d drop-in) is not repaired by editing config.toml:
@@ -126,6 +135,8 @@ const BUILD_CANDIDATE = [
   `fi`,
   `valid() {`,
   `  {{sudo}}{{containerd}} --config "$1" config dump > "$work/dump" 2> "$work/err" || return 1`,
+  `  g=$(top "$work/dump" root); [ -z "$want_root" ] || [ "$g" = "$want_root" ] || { echo "containerd's root would be \\"$g\\", not \\"$want_root\\" where the running containers' metadata is" > "$work/err"; return 1; }`,
+  `  g=$(top "$work/dump" state); [ -z "$want_state" ] || [ "$g" = "$want_state" ] || { echo "containerd's state would be \\"$g\\", not \\"$want_state\\" where the running containers' tasks are" > "$work/err"; return 1; }`,
   `  [ -n "$want" ] || return 0`,
   `  got=$(rt_of "$work/dump" | head -n 1)`,
   `  [ "$got" = "$want" ] || { echo "the default runtime would be \\"$got\\", not \\"$want\\"" > "$work/err"; return 1; }`,
@@ -137,7 +148,7 @@ const BUILD_CANDIDATE = [
   `  n=0; dropped=""`,
   `  while [ $n -lt 12 ]; do`,
   `    valid "$work/cand" && { echo "$dropped"; return 0; }`,
-  `    row=$(sed -n -e 's/.*failed to unmarshal TOML at row \\([0-9][0-9]*\\).*/\\1/p' -e 's/.*failed to load TOML: .*: (\\([0-9][0-9]*\\), [0-9][0-9]*).*/\\1/p' "$work/err" | head -n 1)`,
+  `    row=$(sed -n -e 's/.*failed to unmarshal TOML at row \\([0-9][0-9]*\\).*/\\1/p' -e 's/.*failed to load TOML: .*: (\\([0-9][0-9]*\\), [0-9][0-9]*).*/\\1/p' -e 's/.*failed to unmarshal TOML: (\\([0-9][0-9]*\\), [0-9][0-9]*).*/\\1/p' "$work/err" | head -n 1)`,
   `    [ -n "$row" ] || return 1`,
   `    f=$(errfile "$work/err"); [ -z "$f" ] || [ "$f" = "$work/cand" ] || return 1`,
   `    hdr=$(awk -v r="$row" 'NR <= r && /^[[:space:]]*\\[/ { h = $0 } END { gsub(/^[[:space:]]+|[[:space:]]+$/, "", h); print (h == "" ? "line " r : h) }' "$work/cand")`,
@@ -155,16 +166,15 @@ const BUILD_CANDIDATE = [
   `fi`,
   `if [ -z "$src" ]; then cp "$work/old" "$work/cand"; if d=$(repair); then src="repaired (dropped:$d)"; fi; fi`,
   `if [ -z "$src" ] && [ -n "$ver" ]; then`,
-  `  {{sudo}}{{containerd}} config default > "$work/default" 2>/dev/null`,
   `  if [ "$(sed -n 's/^version[[:space:]]*=[[:space:]]*\\([0-9]*\\).*/\\1/p' "$work/default" | head -n 1)" = "$ver" ]; then`,
   `    awk 'function key(h) { gsub(/[[:space:]]/, "", h); gsub(/\\047/, "\\042", h); return h }`,
-  `      FNR == 1 { f++ }`,
+  `      FNR == 1 { f++; cur = "" }`,
   `      /^[[:space:]]*\\[/ { k = key($0); if (!(k in head)) order[++n] = k; cur = k; head[k] = $0; if (f == 2) { body[k] = ""; old[k] = 1 } else if (!(k in body)) body[k] = ""; next }`,
-  `      cur == "" { if (f == 1) pre = pre $0 "\\n"; next }`,
+  `      cur == "" { if (f == 2) pre = pre $0 "\\n"; next }`,
   `      f == 1 && old[cur] { next }`,
   `      { body[cur] = body[cur] $0 "\\n" }`,
   `      END { printf "%s", pre; for (i = 1; i <= n; i++) printf "%s\\n%s", head[order[i]], body[order[i]] }' "$work/default" "$work/old" > "$work/cand"`,
-  `    if d=$(repair); then src="default with the old sections carried over (dropped:$d)"; fi`,
+  `    if d=$(repair); then src="default with the old top level and sections carried over (dropped:$d)"; fi`,
   `  fi`,
   `fi`,
   `[ -n "$src" ] || { echo "error: no candidate config loads and keeps what the old one had: $(tr '\\n' ' ' < "$work/err" | cut -c1-300)"; exit 1; }`,

@@ -1,0 +1,100 @@
+/**
+ * The config repair's candidate, built by the runbook's own preview script
+ * with the real containerd binaries of each version (Debian's 1.6, trixie's
+ * 1.7, unstable's 2.1: test/lab/fetch-containerd.sh) against a production
+ * GPU node's config moved to another disk. Whatever the source of the
+ * candidate, containerd's root and state stay where the running containers
+ * have theirs: a containerd started on another root has none of their
+ * metadata and removes their tasks.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCatalogs } from '../../src/catalog/load.js';
+import { LAST_GOOD } from '../../src/catalog/probes.js';
+import { renderScript } from '../../src/catalog/template.js';
+import { LAB_PKGS, productionConfig } from '../lab/lab.js';
+
+const catalogs = loadCatalogs();
+const repair = catalogs.runbooks.find((r) => r.id === 'containerd-config-invalid')!;
+
+const BINARIES: Record<string, string> = {
+  '1.6': '/usr/bin/containerd',
+  '1.7': join(LAB_PKGS, 'containerd-1.7', 'usr', 'bin', 'containerd'),
+  '2.1': join(LAB_PKGS, 'containerd-2.1', 'usr', 'bin', 'containerd'),
+};
+const missing = Object.entries(BINARIES).filter(([, bin]) => !existsSync(bin)).map(([v, bin]) => `containerd ${v} (${bin})`);
+if (missing.length) throw new Error(`missing: ${missing.join(', ')} — .ci/run installs them (apt containerd, test/lab/fetch-containerd.sh)`);
+
+const DATA_ROOT = '/data/containerd';
+const BROKEN = '\n[plugins."io.containerd.grpc.v1.cri".registry\n  broken = = true\n';
+
+/** A top-level key of a TOML text (before its first table), unquoted. */
+function topLevel(toml: string, key: string): string | undefined {
+  for (const line of toml.split('\n')) {
+    if (/^\s*\[/.test(line)) return undefined;
+    const m = new RegExp(`^\\s*${key}\\s*=\\s*(['"])(.*)\\1`).exec(line);
+    if (m) return m[2];
+  }
+  return undefined;
+}
+
+/** Runs the preview as the runbook has it (root, no sudo), with the last-good copy kept in `dir`; returns its output and the candidate. */
+function preview(bin: string, dir: string): { out: string; candidate: string } {
+  const script = renderScript(repair.preview!.script, { sudo: false, containerd: bin, containerdConfig: join(dir, 'config.toml') }).replaceAll(LAST_GOOD, join(dir, 'last-good.toml'));
+  const r = spawnSync('/bin/sh', ['-c', `${script}\necho "==candidate=="; cat "$work/cand"`], { encoding: 'utf8', timeout: 60_000 });
+  const [out, candidate = ''] = `${r.stdout}${r.stderr}`.split('==candidate==\n');
+  return { out: out!, candidate };
+}
+
+describe.each(Object.keys(BINARIES))('config repair on containerd %s keeps root and state', (v) => {
+  const bin = BINARIES[v]!;
+  let dir: string;
+  let good: string;
+  beforeAll(() => {
+    const defaults = execFileSync(bin, ['config', 'default'], { encoding: 'utf8' });
+    good = productionConfig(defaults, { registryPassword: 'not-a-real-secret' }).replace(/^root = (['"]).*\1$/m, `root = "${DATA_ROOT}"`);
+    expect(topLevel(good, 'root')).toBe(DATA_ROOT);
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nodediag-repair-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a backup from before root moved is not the candidate: the broken file is repaired instead', () => {
+    writeFileSync(join(dir, 'config.toml.bak-20250101-000000'), good.replace(`root = "${DATA_ROOT}"`, 'root = "/var/lib/containerd"'));
+    writeFileSync(join(dir, 'config.toml'), good + BROKEN);
+    const { out, candidate } = preview(bin, dir);
+    expect(out).toMatch(/^source=repaired /m);
+    expect(topLevel(candidate, 'root')).toBe(DATA_ROOT);
+  });
+
+  it('a value of the wrong type (1.6 reports it as "failed to unmarshal TOML: (row, column)"): only its line is dropped', () => {
+    expect(good).toMatch(/^oom_score = /m);
+    writeFileSync(join(dir, 'config.toml'), good.replace(/^oom_score = .*$/m, 'oom_score = "high"'));
+    const { out, candidate } = preview(bin, dir);
+    expect(out).toMatch(/^source=repaired \(dropped: line \d+;\)$/m);
+    expect(candidate).not.toMatch(/^oom_score/m);
+    expect(topLevel(candidate, 'root')).toBe(DATA_ROOT);
+    expect(candidate).toMatch(/BinaryName = (['"])\/usr\/bin\/nvidia-container-runtime\1/);
+  });
+
+  it("a file too broken to repair section by section: containerd's defaults with the old top level and sections carried over keep root, the nvidia runtime and the registry credentials", () => {
+    // Thirteen copies of one table: more than the section-by-section repair drops (the merge keeps the last).
+    writeFileSync(join(dir, 'config.toml'), good + '\n[debug]\n  level = "info"\n'.repeat(13));
+    const { out, candidate } = preview(bin, dir);
+    expect(out).toMatch(/^source=default with the old top level and sections carried over /m);
+    expect(out).toMatch(/^default-runtime=nvidia$/m);
+    expect(topLevel(candidate, 'root')).toBe(DATA_ROOT);
+    expect(topLevel(candidate, 'state')).toBe(topLevel(good, 'state'));
+    expect(candidate).toMatch(/BinaryName = (['"])\/usr\/bin\/nvidia-container-runtime\1/);
+    if (/^version = 2/m.test(good)) expect(candidate).toContain('password = "not-a-real-secret"');
+    // What the preview shows never carries the credential.
+    expect(out).not.toContain('not-a-real-secret');
+    // The node's own containerd loads it, with root where it was.
+    writeFileSync(join(dir, 'candidate.toml'), candidate);
+    const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(topLevel(dump, 'root')).toBe(DATA_ROOT);
+  });
+});
