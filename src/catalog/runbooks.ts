@@ -123,9 +123,10 @@ const BUILD_CANDIDATE = [
   `top() { awk -v k="$2" '/^[[:space:]]*\\[/ { exit } { l = $0; sub(/^[[:space:]]+/, "", l) } index(l, k) == 1 && substr(l, length(k) + 1) ~ /^[[:space:]]*=/ { sub(/^[^=]*=[[:space:]]*/, "", l); sub(/[[:space:]]+#.*$/, "", l); sub(/[[:space:]]+$/, "", l); gsub(/^[\\042\\047]|[\\042\\047]$/, "", l); print l; exit }' "$1"; }`,
   `{{sudo}}{{containerd}} config default > "$work/default" 2>/dev/null || : > "$work/default"`,
   // Where the running containers' metadata (root) and tasks (state) are: a containerd started elsewhere
-  // has none of them and removes their tasks. The old file's, else containerd's defaults.
-  `want_root=$(top "$work/old" root); [ -n "$want_root" ] || want_root=$(top "$work/default" root)`,
-  `want_state=$(top "$work/old" state); [ -n "$want_state" ] || want_state=$(top "$work/default" state)`,
+  // has none of them and removes their tasks. Read from the files' own text (unset: the default), not from
+  // containerd's dump, which adds the drop-ins the file imports: they stay the same whichever file is installed.
+  `eff() { v=$(top "$1" "$2"); [ -n "$v" ] || v=$(top "$work/default" "$2"); printf '%s' "$v"; }`,
+  `want_root=$(eff "$work/old" root); want_state=$(eff "$work/old" state)`,
   // The file containerd names in its error (2.x: file=… row=…; 1.x: failed to load TOML: <file>: (row, column)).
   `errfile() { sed -n -e 's/.* file=\\([^ ]*\\) row=.*/\\1/p' -e 's/.*failed to load TOML: \\(.*\\): ([0-9][0-9]*, [0-9][0-9]*).*/\\1/p' "$1" | head -n 1; }`,
   // A broken file that config.toml imports (a conf.d drop-in) is not repaired by editing config.toml:
@@ -135,8 +136,8 @@ const BUILD_CANDIDATE = [
   `fi`,
   `valid() {`,
   `  {{sudo}}{{containerd}} --config "$1" config dump > "$work/dump" 2> "$work/err" || return 1`,
-  `  g=$(top "$work/dump" root); [ -z "$want_root" ] || [ "$g" = "$want_root" ] || { echo "containerd's root would be \\"$g\\", not \\"$want_root\\" where the running containers' metadata is" > "$work/err"; return 1; }`,
-  `  g=$(top "$work/dump" state); [ -z "$want_state" ] || [ "$g" = "$want_state" ] || { echo "containerd's state would be \\"$g\\", not \\"$want_state\\" where the running containers' tasks are" > "$work/err"; return 1; }`,
+  `  g=$(eff "$1" root); [ "$g" = "$want_root" ] || { echo "containerd's root would be \\"$g\\", not \\"$want_root\\" where the running containers' metadata is" > "$work/err"; return 1; }`,
+  `  g=$(eff "$1" state); [ "$g" = "$want_state" ] || { echo "containerd's state would be \\"$g\\", not \\"$want_state\\" where the running containers' tasks are" > "$work/err"; return 1; }`,
   `  [ -n "$want" ] || return 0`,
   `  got=$(rt_of "$work/dump" | head -n 1)`,
   `  [ "$got" = "$want" ] || { echo "the default runtime would be \\"$got\\", not \\"$want\\"" > "$work/err"; return 1; }`,

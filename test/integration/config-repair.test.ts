@@ -8,7 +8,7 @@
  * metadata and removes their tasks.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCatalogs } from '../../src/catalog/load.js';
@@ -68,6 +68,20 @@ describe.each(Object.keys(BINARIES))('config repair on containerd %s keeps root 
     const { out, candidate } = preview(bin, dir);
     expect(out).toMatch(/^source=repaired /m);
     expect(topLevel(candidate, 'root')).toBe(DATA_ROOT);
+  });
+
+  it('root set by a drop-in the config imports: the repaired file leaves it to the drop-in, as the old one did', () => {
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(join(dir, 'conf.d', '10-root.toml'), `${/^version = \d+$/m.exec(good)![0]}\nroot = "${DATA_ROOT}"\n`);
+    const own = good.replace(/^root = .*\n/m, '').replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`);
+    expect(topLevel(own, 'root')).toBeUndefined();
+    writeFileSync(join(dir, 'config.toml'), own + BROKEN);
+    const { out, candidate } = preview(bin, dir);
+    expect(out).toMatch(/^source=repaired /m);
+    expect(topLevel(candidate, 'root')).toBeUndefined();
+    writeFileSync(join(dir, 'candidate.toml'), candidate);
+    const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(topLevel(dump, 'root')).toBe(DATA_ROOT);
   });
 
   it('a value of the wrong type (1.6 reports it as "failed to unmarshal TOML: (row, column)"): only its line is dropped', () => {
