@@ -134,14 +134,26 @@ const BUILD_CANDIDATE = [
   `if ! {{sudo}}{{containerd}} --config {{containerdConfig}} config dump > /dev/null 2> "$work/err"; then`,
   `  f=$(errfile "$work/err"); [ -z "$f" ] || [ "$f" = {{containerdConfig}} ] || { echo "error: containerd fails on $f, a file config.toml imports, not on config.toml itself: fix or move that file (nodediag repairs only config.toml): $(tr '\\n' ' ' < "$work/err" | cut -c1-300)"; exit 1; }`,
   `fi`,
+  // The files a config imports (nvidia-ctk's conf.d drop-in) override it: where they set the default runtime,
+  // containerd runs that one whatever config.toml names, with the old file as with the candidate. So a candidate
+  // whose own text keeps the old default, and whose imports alone give what containerd reports, keeps it too.
+  `by_imports() {`,
+  `  [ "$(rt_of "$1" | tail -n 1)" = "$want" ] || return 1`,
+  `  awk '/^[[:space:]]*\\[/ { exit } /^[[:space:]]*(version|imports)[[:space:]]*=/' "$1" > "$work/imports-only.toml"`,
+  `  alone=$({{sudo}}{{containerd}} --config "$work/imports-only.toml" config dump 2>/dev/null | rt_of - | head -n 1)`,
+  `  [ -n "$alone" ] && [ "$alone" = "$2" ] && [ "$alone" != "$(rt_of "$work/default" | head -n 1)" ]`,
+  `}`,
   `valid() {`,
   `  {{sudo}}{{containerd}} --config "$1" config dump > "$work/dump" 2> "$work/err" || return 1`,
   `  g=$(eff "$1" root); [ "$g" = "$want_root" ] || { echo "containerd's root would be \\"$g\\", not \\"$want_root\\" where the running containers' metadata is" > "$work/err"; return 1; }`,
   `  g=$(eff "$1" state); [ "$g" = "$want_state" ] || { echo "containerd's state would be \\"$g\\", not \\"$want_state\\" where the running containers' tasks are" > "$work/err"; return 1; }`,
   `  [ -n "$want" ] || return 0`,
   `  got=$(rt_of "$work/dump" | head -n 1)`,
-  `  [ "$got" = "$want" ] || { echo "the default runtime would be \\"$got\\", not \\"$want\\"" > "$work/err"; return 1; }`,
-  `  have=$(opts "$work/dump")`,
+  `  from="$work/dump"`,
+  // Where the imports decide, 1.x also replaces config.toml's whole CRI section with theirs: the options it
+  // keeps for the old default are compared in the text, which the old file and the candidate share the fate of.
+  `  if [ "$got" != "$want" ]; then by_imports "$1" "$got" || { echo "the default runtime would be \\"$got\\", not \\"$want\\"" > "$work/err"; return 1; }; from=$1; fi`,
+  `  have=$(opts "$from")`,
   `  lost=$(printf '%s\\n' "$keep" | while read -r k; do [ -z "$k" ] || printf '%s\\n' "$have" | grep -qxF "$k" || printf '%s ' "$k"; done)`,
   `  [ -z "$lost" ] || { echo "the default runtime \\"$want\\" would lose: $lost" > "$work/err"; return 1; }`,
   `}`,
@@ -187,6 +199,8 @@ const PREVIEW_CANDIDATE = [
   BUILD_CANDIDATE,
   `echo "source=$src"`,
   `echo "default-runtime=\${want:-(not set)}"`,
+  `eff=$({{sudo}}{{containerd}} --config "$work/cand" config dump 2>/dev/null | rt_of - | head -n 1)`,
+  `[ -z "$want" ] || [ -z "$eff" ] || [ "$eff" = "$want" ] || echo "default-runtime-in-effect=$eff (set by a file config.toml imports, as before)"`,
   `echo "candidate-sha256=$sha"`,
   `diff -u "$work/old" "$work/cand" | sed 1,2d | awk '{ l = tolower($0) } l ~ /^[-+ ].*(password|passwd|auth|token|secret|identitytoken)[^=]*=/ { sub(/=.*/, "= \\"[MASKED]\\"") } { print }' | head -n 120`,
 ].join('\n');

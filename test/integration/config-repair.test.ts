@@ -84,6 +84,47 @@ describe.each(Object.keys(BINARIES))('config repair on containerd %s keeps root 
     expect(topLevel(dump, 'root')).toBe(DATA_ROOT);
   });
 
+  it("the nvidia runtime made the default by a drop-in (nvidia-ctk's conf.d): repaired, and nvidia stays the runtime in effect", () => {
+    const v3 = /^version = 3$/m.test(good);
+    const cri = v3 ? "'io.containerd.cri.v1.runtime'" : '"io.containerd.grpc.v1.cri"';
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(
+      join(dir, 'conf.d', '99-nvidia.toml'),
+      [
+        `version = ${v3 ? 3 : 2}`,
+        `[plugins.${cri}.containerd]`,
+        `  default_runtime_name = "nvidia"`,
+        `[plugins.${cri}.containerd.runtimes.nvidia]`,
+        `  runtime_type = "io.containerd.runc.v2"`,
+        `[plugins.${cri}.containerd.runtimes.nvidia.options]`,
+        `  BinaryName = "/usr/bin/nvidia-container-runtime"`,
+        `  SystemdCgroup = true`,
+        '',
+      ].join('\n'),
+    );
+    // config.toml as the default left it (runc named), importing the drop-in.
+    const defaults = execFileSync(bin, ['config', 'default'], { encoding: 'utf8' });
+    const own = defaults.replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`);
+    writeFileSync(join(dir, 'config.toml'), own + BROKEN);
+    const { out, candidate } = preview(bin, dir);
+    expect(out).toMatch(/^source=repaired /m);
+    expect(out).toMatch(/^default-runtime=runc$/m);
+    expect(out).toMatch(/^default-runtime-in-effect=nvidia /m);
+    writeFileSync(join(dir, 'candidate.toml'), candidate);
+    const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(dump).toMatch(/default_runtime_name = (['"])nvidia\1/);
+  });
+
+  // A version 3 file read by 2.x: keys in version 2's place are ignored (and only warned about). 1.x has no version 3.
+  (v === '2.1' ? it : it.skip)('a backup whose runtime keys sit where containerd does not read them is not a candidate, though its text names nvidia', () => {
+    expect(good).toMatch(/^version = 3$/m);
+    writeFileSync(join(dir, 'config.toml.bak-20250101-000000'), good.replaceAll("'io.containerd.cri.v1.runtime'", '"io.containerd.grpc.v1.cri"'));
+    writeFileSync(join(dir, 'config.toml'), good + BROKEN);
+    const { out } = preview(bin, dir);
+    expect(out).not.toMatch(/^source=backup /m);
+    expect(out).toMatch(/^source=repaired /m);
+  });
+
   it('a value of the wrong type (1.6 reports it as "failed to unmarshal TOML: (row, column)"): only its line is dropped', () => {
     expect(good).toMatch(/^oom_score = /m);
     writeFileSync(join(dir, 'config.toml'), good.replace(/^oom_score = .*$/m, 'oom_score = "high"'));
