@@ -213,13 +213,25 @@ const INSTALL_CANDIDATE = [
   `{{sudo}}install -m "$mode" "$work/cand" {{containerdConfig}}.nodediag-new && {{sudo}}mv -f {{containerdConfig}}.nodediag-new {{containerdConfig}} && echo "installed config from $src"`,
 ].join('\n');
 
-/** The effective SystemdCgroup of containerd's default runtime (what kubelet's driver must match). */
-const DEFAULT_RUNTIME_SYSTEMD_CGROUP = [
-  `{{sudo}}{{containerd}} --config {{containerdConfig}} config dump 2>/dev/null | awk '`,
+/** The effective SystemdCgroup of containerd's default runtime (what kubelet's driver must match), with `config` as its config. */
+const systemdCgroupWith = (config: string) => [
+  `{{sudo}}{{containerd}} --config ${config} config dump 2>/dev/null | awk '`,
   `  /^ *\\[/ { s = $0; gsub(/[ \\047\\042]/, "", s) }`,
   `  /^ *default_runtime_name *=/ { d = $3; gsub(/[\\047\\042]/, "", d) }`,
   `  /^ *SystemdCgroup *=/ { sc[s] = $3 }`,
   `  END { for (k in sc) if (k ~ ("\\\\.runtimes\\\\." d "\\\\.options\\\\]$")) v = sc[k]; print "default-runtime-systemd-cgroup=" (v == "" ? "false" : v) }'`,
+].join('\n');
+const DEFAULT_RUNTIME_SYSTEMD_CGROUP = systemdCgroupWith('{{containerdConfig}}');
+
+/**
+ * Whether the edit the cgroup fix makes to config.toml would make the default runtime use the systemd driver:
+ * not where a file config.toml imports sets it (nvidia-ctk's conf.d drop-in overrides config.toml), nor where
+ * config.toml has no `SystemdCgroup = false` to change. Checked on a copy, before the node is cordoned.
+ */
+const EDIT_GIVES_SYSTEMD_CGROUP = [
+  `t=$(mktemp) || exit 1; trap 'rm -f "$t"' EXIT`,
+  `{{sudo}}cat {{containerdConfig}} | sed 's/SystemdCgroup = false/SystemdCgroup = true/' > "$t" || exit 1`,
+  `${systemdCgroupWith('"$t"')} | grep -qx 'default-runtime-systemd-cgroup=true'`,
 ].join('\n');
 
 export const runbookCatalogData: unknown = [
@@ -477,6 +489,11 @@ export const runbookCatalogData: unknown = [
         title: 'Set SystemdCgroup = true for containerd\'s default runtime',
         why: 'containerd 2.x silently ignores a misplaced key, so the effective value of the default runtime (nvidia on a GPU node) is checked, not the file.',
         skipIf: { script: DEFAULT_RUNTIME_SYSTEMD_CGROUP, stdout: '^default-runtime-systemd-cgroup=true$' },
+        requires: {
+          script: EDIT_GIVES_SYSTEMD_CGROUP,
+          refusal:
+            "setting SystemdCgroup = true in {{containerdConfig}} would not give containerd's default runtime the systemd cgroup driver (a file it imports sets it, e.g. nvidia-ctk's conf.d drop-in, or it has no `SystemdCgroup = false` to change): set it where it is decided, by hand",
+        },
         action: {
           kind: 'ssh',
           script: [

@@ -688,6 +688,8 @@ export class SimNode {
       case 'set-systemd-cgroup:skipIf':
       case 'set-systemd-cgroup:verify':
         return ok(`default-runtime-systemd-cgroup=${s.config.valid && s.config.systemdCgroup}\n`);
+      case 'set-systemd-cgroup:requires':
+        return s.config.valid ? ok() : ok('', 1);
       case 'set-systemd-cgroup:action':
         s.config.systemdCgroup = true;
         return ok();

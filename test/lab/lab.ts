@@ -36,6 +36,11 @@ export type ContainerdVersion = (typeof CONTAINERD_VERSIONS)[number];
 /** Where fetch-containerd.sh unpacked the other containerd versions. */
 export const LAB_PKGS = process.env.NODEDIAG_LAB_PKGS ?? '/srv/nodediag-pkgs';
 
+/** The containerd binary of a version: Debian's own for 1.6, the unpacked package's otherwise. */
+export function containerdBinary(v: ContainerdVersion): string {
+  return v === '1.6' ? '/usr/bin/containerd' : join(LAB_PKGS, `containerd-${v}`, 'usr', 'bin', 'containerd');
+}
+
 /**
  * How a node's runtime is laid out: Debian's containerd.service (the default); k3s's (containerd
  * under a unit named k3s, with k3s's socket, root, state and config paths — a STAND-IN for the
@@ -448,7 +453,7 @@ export class Lab {
     const pub = readFileSync(join(etc, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(/\s+/)[1]!;
     node.hostKeyFingerprint = fingerprintSha256(Buffer.from(pub, 'base64'));
     writeFileSync(join(node.dir, 'root-upper', '.ssh', 'authorized_keys'), readFileSync(`${this.botKeyPath}.pub`), { mode: 0o600 });
-    const bin = node.containerd === '1.6' ? '/usr/bin/containerd' : join(LAB_PKGS, `containerd-${node.containerd}`, 'usr', 'bin', 'containerd');
+    const bin = containerdBinary(node.containerd);
     const defaults = await must(bin, ['config', 'default'], 'containerd config default');
     writeFileSync(join(etc, 'containerd', 'config.toml'), productionConfig(defaults, this));
     if (node.layout === 'k3s') {

@@ -1,29 +1,28 @@
 /**
- * The config repair's candidate, built by the runbook's own preview script
+ * The runbooks' changes to containerd's config, run as the catalog has them
  * with the real containerd binaries of each version (Debian's 1.6, trixie's
- * 1.7, unstable's 2.1: test/lab/fetch-containerd.sh) against a production
- * GPU node's config moved to another disk. Whatever the source of the
- * candidate, containerd's root and state stay where the running containers
- * have theirs: a containerd started on another root has none of their
- * metadata and removes their tasks.
+ * 1.7, unstable's 2.1: test/lab/fetch-containerd.sh):
+ *
+ * - the config repair's candidate, against a production GPU node's config
+ *   moved to another disk: whatever its source, containerd's root and state
+ *   stay where the running containers have theirs (a containerd started on
+ *   another root has none of their metadata and removes their tasks);
+ * - the cgroup fix's check, before it cordons anything, that its edit of
+ *   config.toml gives the default runtime the systemd driver.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCatalogs } from '../../src/catalog/load.js';
 import { LAST_GOOD } from '../../src/catalog/probes.js';
 import { renderScript } from '../../src/catalog/template.js';
-import { LAB_PKGS, productionConfig } from '../lab/lab.js';
+import { CONTAINERD_VERSIONS, containerdBinary, productionConfig } from '../lab/lab.js';
 
 const catalogs = loadCatalogs();
 const repair = catalogs.runbooks.find((r) => r.id === 'containerd-config-invalid')!;
 
-const BINARIES: Record<string, string> = {
-  '1.6': '/usr/bin/containerd',
-  '1.7': join(LAB_PKGS, 'containerd-1.7', 'usr', 'bin', 'containerd'),
-  '2.1': join(LAB_PKGS, 'containerd-2.1', 'usr', 'bin', 'containerd'),
-};
+const BINARIES = Object.fromEntries(CONTAINERD_VERSIONS.map((v) => [v, containerdBinary(v)])) as Record<string, string>;
 const missing = Object.entries(BINARIES).filter(([, bin]) => !existsSync(bin)).map(([v, bin]) => `containerd ${v} (${bin})`);
 if (missing.length) throw new Error(`missing: ${missing.join(', ')} — .ci/run installs them (apt containerd, test/lab/fetch-containerd.sh)`);
 
@@ -151,5 +150,40 @@ describe.each(Object.keys(BINARIES))('config repair on containerd %s keeps root 
     writeFileSync(join(dir, 'candidate.toml'), candidate);
     const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     expect(topLevel(dump, 'root')).toBe(DATA_ROOT);
+  });
+});
+
+describe.each(Object.keys(BINARIES))("cgroup fix on containerd %s: its edit of config.toml is checked on a copy before the node is cordoned", (v) => {
+  const bin = BINARIES[v]!;
+  const step = catalogs.runbooks.find((r) => r.id === 'cgroup-driver-mismatch')!.steps.find((s) => s.id === 'set-systemd-cgroup')!;
+  let dir: string;
+  let defaults: string;
+  beforeAll(() => {
+    defaults = execFileSync(bin, ['config', 'default'], { encoding: 'utf8' });
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nodediag-cgroup-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Exit status of the step's check, with config.toml in `dir`. */
+  const check = () => spawnSync('/bin/sh', ['-c', renderScript(step.requires!.script, { sudo: false, containerd: bin, containerdConfig: join(dir, 'config.toml') })], { encoding: 'utf8', timeout: 30_000 }).status;
+
+  it('the nvidia default with SystemdCgroup = false in config.toml (seed 002): the edit gives it the systemd driver', () => {
+    writeFileSync(join(dir, 'config.toml'), productionConfig(defaults, { registryPassword: 'x' }).replace(/SystemdCgroup = true/g, 'SystemdCgroup = false'));
+    expect(check()).toBe(0);
+  });
+
+  it("the nvidia default and its SystemdCgroup = false in an imported drop-in: the edit would change nothing in effect, refused", () => {
+    const v3 = /^version = 3$/m.test(defaults);
+    const cri = v3 ? "'io.containerd.cri.v1.runtime'" : '"io.containerd.grpc.v1.cri"';
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(
+      join(dir, 'conf.d', '99-nvidia.toml'),
+      [`version = ${v3 ? 3 : 2}`, `[plugins.${cri}.containerd]`, '  default_runtime_name = "nvidia"', `[plugins.${cri}.containerd.runtimes.nvidia]`, '  runtime_type = "io.containerd.runc.v2"', `[plugins.${cri}.containerd.runtimes.nvidia.options]`, '  BinaryName = "/usr/bin/nvidia-container-runtime"', '  SystemdCgroup = false', ''].join('\n'),
+    );
+    writeFileSync(join(dir, 'config.toml'), defaults.replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`));
+    expect(readFileSync(join(dir, 'config.toml'), 'utf8')).toMatch(/SystemdCgroup = false/);
+    expect(check()).not.toBe(0);
   });
 });
