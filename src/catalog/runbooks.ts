@@ -448,7 +448,7 @@ export const runbookCatalogData: unknown = [
     title: 'Use the systemd cgroup driver in both kubelet and containerd, on a drained node',
     finding: 'cgroup-driver-mismatch',
     impact:
-      'Cordons the node and drains it through the Eviction API (PodDisruptionBudgets respected; DaemonSet and static pods stay), backs up and edits containerd\'s config (SystemdCgroup = true for its default runtime) and kubelet\'s config (cgroupDriver: systemd), restarts both, and uncordons once the node is Ready. Refused when kubelet sets its cgroup driver by flag or runs with another config file, or when the edit of config.toml would not change the default runtime's driver in effect (a file it imports sets it).',
+      'Cordons the node and drains it through the Eviction API (PodDisruptionBudgets respected; DaemonSet and static pods stay), backs up and edits containerd\'s config (SystemdCgroup = true for its default runtime) and kubelet\'s config (cgroupDriver: systemd), restarts both, and uncordons once the node is Ready. Refused when kubelet sets its cgroup driver by flag or runs with another config file, or when the edit of config.toml would not change the driver of the default runtime in effect (a file it imports sets it).',
     appliesWhen: STANDALONE_CONTAINERD,
     steps: [
       {
