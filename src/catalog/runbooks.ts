@@ -104,8 +104,9 @@ function backupStep(id: string, path: string) {
  * state where they are (the old file's, else the defaults: a containerd on
  * another root has none of the running containers' metadata and removes their
  * tasks) and keeps the default runtime the old file named, with that
- * runtime's binary and cgroup driver (a GPU node keeps nvidia). Prints the source, the candidate's SHA-256 and the diff,
- * credentials masked. Leaves the candidate in "$work/cand".
+ * runtime's binary and cgroup driver (a GPU node keeps nvidia). Prints the
+ * source, the candidate's SHA-256 and the diff, credentials masked. Leaves
+ * the candidate in "$work/cand".
  */
 const BUILD_CANDIDATE = [
   `set -u`,
@@ -199,8 +200,8 @@ const PREVIEW_CANDIDATE = [
   BUILD_CANDIDATE,
   `echo "source=$src"`,
   `echo "default-runtime=\${want:-(not set)}"`,
-  `eff=$({{sudo}}{{containerd}} --config "$work/cand" config dump 2>/dev/null | rt_of - | head -n 1)`,
-  `[ -z "$want" ] || [ -z "$eff" ] || [ "$eff" = "$want" ] || echo "default-runtime-in-effect=$eff (set by a file config.toml imports, as before)"`,
+  `in_effect=$({{sudo}}{{containerd}} --config "$work/cand" config dump 2>/dev/null | rt_of - | head -n 1)`,
+  `[ -z "$want" ] || [ -z "$in_effect" ] || [ "$in_effect" = "$want" ] || echo "default-runtime-in-effect=$in_effect (set by a file config.toml imports, as before)"`,
   `echo "candidate-sha256=$sha"`,
   `diff -u "$work/old" "$work/cand" | sed 1,2d | awk '{ l = tolower($0) } l ~ /^[-+ ].*(password|passwd|auth|token|secret|identitytoken)[^=]*=/ { sub(/=.*/, "= \\"[MASKED]\\"") } { print }' | head -n 120`,
 ].join('\n');

@@ -39,6 +39,38 @@ function topLevel(toml: string, key: string): string | undefined {
   return undefined;
 }
 
+/** An nvidia-ctk style drop-in in `dir`/conf.d: the nvidia runtime, made the default, with its cgroup driver. */
+function nvidiaDropIn(dir: string, defaults: string, systemdCgroup: boolean): void {
+  const v3 = /^version = 3$/m.test(defaults);
+  const cri = v3 ? "'io.containerd.cri.v1.runtime'" : '"io.containerd.grpc.v1.cri"';
+  mkdirSync(join(dir, 'conf.d'), { recursive: true });
+  writeFileSync(
+    join(dir, 'conf.d', '99-nvidia.toml'),
+    [
+      `version = ${v3 ? 3 : 2}`,
+      `[plugins.${cri}.containerd]`,
+      '  default_runtime_name = "nvidia"',
+      `[plugins.${cri}.containerd.runtimes.nvidia]`,
+      '  runtime_type = "io.containerd.runc.v2"',
+      `[plugins.${cri}.containerd.runtimes.nvidia.options]`,
+      '  BinaryName = "/usr/bin/nvidia-container-runtime"',
+      `  SystemdCgroup = ${systemdCgroup}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+/** `toml` importing `dir`/conf.d/*.toml (its own imports line replaced). */
+function importingConfD(toml: string, dir: string): string {
+  return toml.replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`);
+}
+
+/** What the node's containerd makes of a candidate: its `config dump`. */
+function dumpOf(bin: string, candidate: string, dir: string): string {
+  writeFileSync(join(dir, 'candidate.toml'), candidate);
+  return execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
 /** Runs the preview as the runbook has it (root, no sudo), with the last-good copy kept in `dir`; returns its output and the candidate. */
 function preview(bin: string, dir: string): { out: string; candidate: string } {
   const script = renderScript(repair.preview!.script, { sudo: false, containerd: bin, containerdConfig: join(dir, 'config.toml') }).replaceAll(LAST_GOOD, join(dir, 'last-good.toml'));
@@ -72,45 +104,26 @@ describe.each(Object.keys(BINARIES))('config repair on containerd %s keeps root 
   it('root set by a drop-in the config imports: the repaired file leaves it to the drop-in, as the old one did', () => {
     mkdirSync(join(dir, 'conf.d'));
     writeFileSync(join(dir, 'conf.d', '10-root.toml'), `${/^version = \d+$/m.exec(good)![0]}\nroot = "${DATA_ROOT}"\n`);
-    const own = good.replace(/^root = .*\n/m, '').replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`);
+    const own = importingConfD(good.replace(/^root = .*\n/m, ''), dir);
     expect(topLevel(own, 'root')).toBeUndefined();
     writeFileSync(join(dir, 'config.toml'), own + BROKEN);
     const { out, candidate } = preview(bin, dir);
     expect(out).toMatch(/^source=repaired /m);
     expect(topLevel(candidate, 'root')).toBeUndefined();
-    writeFileSync(join(dir, 'candidate.toml'), candidate);
-    const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const dump = dumpOf(bin, candidate, dir);
     expect(topLevel(dump, 'root')).toBe(DATA_ROOT);
   });
 
   it("the nvidia runtime made the default by a drop-in (nvidia-ctk's conf.d): repaired, and nvidia stays the runtime in effect", () => {
-    const v3 = /^version = 3$/m.test(good);
-    const cri = v3 ? "'io.containerd.cri.v1.runtime'" : '"io.containerd.grpc.v1.cri"';
-    mkdirSync(join(dir, 'conf.d'));
-    writeFileSync(
-      join(dir, 'conf.d', '99-nvidia.toml'),
-      [
-        `version = ${v3 ? 3 : 2}`,
-        `[plugins.${cri}.containerd]`,
-        `  default_runtime_name = "nvidia"`,
-        `[plugins.${cri}.containerd.runtimes.nvidia]`,
-        `  runtime_type = "io.containerd.runc.v2"`,
-        `[plugins.${cri}.containerd.runtimes.nvidia.options]`,
-        `  BinaryName = "/usr/bin/nvidia-container-runtime"`,
-        `  SystemdCgroup = true`,
-        '',
-      ].join('\n'),
-    );
+    nvidiaDropIn(dir, good, true);
     // config.toml as the default left it (runc named), importing the drop-in.
     const defaults = execFileSync(bin, ['config', 'default'], { encoding: 'utf8' });
-    const own = defaults.replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`);
-    writeFileSync(join(dir, 'config.toml'), own + BROKEN);
+    writeFileSync(join(dir, 'config.toml'), importingConfD(defaults, dir) + BROKEN);
     const { out, candidate } = preview(bin, dir);
     expect(out).toMatch(/^source=repaired /m);
     expect(out).toMatch(/^default-runtime=runc$/m);
     expect(out).toMatch(/^default-runtime-in-effect=nvidia /m);
-    writeFileSync(join(dir, 'candidate.toml'), candidate);
-    const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const dump = dumpOf(bin, candidate, dir);
     expect(dump).toMatch(/default_runtime_name = (['"])nvidia\1/);
   });
 
@@ -147,8 +160,7 @@ describe.each(Object.keys(BINARIES))('config repair on containerd %s keeps root 
     // What the preview shows never carries the credential.
     expect(out).not.toContain('not-a-real-secret');
     // The node's own containerd loads it, with root where it was.
-    writeFileSync(join(dir, 'candidate.toml'), candidate);
-    const dump = execFileSync(bin, ['--config', join(dir, 'candidate.toml'), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const dump = dumpOf(bin, candidate, dir);
     expect(topLevel(dump, 'root')).toBe(DATA_ROOT);
   });
 });
@@ -175,14 +187,8 @@ describe.each(Object.keys(BINARIES))("cgroup fix on containerd %s: its edit of c
   });
 
   it("the nvidia default and its SystemdCgroup = false in an imported drop-in: the edit would change nothing in effect, refused", () => {
-    const v3 = /^version = 3$/m.test(defaults);
-    const cri = v3 ? "'io.containerd.cri.v1.runtime'" : '"io.containerd.grpc.v1.cri"';
-    mkdirSync(join(dir, 'conf.d'));
-    writeFileSync(
-      join(dir, 'conf.d', '99-nvidia.toml'),
-      [`version = ${v3 ? 3 : 2}`, `[plugins.${cri}.containerd]`, '  default_runtime_name = "nvidia"', `[plugins.${cri}.containerd.runtimes.nvidia]`, '  runtime_type = "io.containerd.runc.v2"', `[plugins.${cri}.containerd.runtimes.nvidia.options]`, '  BinaryName = "/usr/bin/nvidia-container-runtime"', '  SystemdCgroup = false', ''].join('\n'),
-    );
-    writeFileSync(join(dir, 'config.toml'), defaults.replace(/^imports = .*\n/m, '').replace(/^(version = \d+)$/m, `$1\nimports = ["${dir}/conf.d/*.toml"]`));
+    nvidiaDropIn(dir, defaults, false);
+    writeFileSync(join(dir, 'config.toml'), importingConfD(defaults, dir));
     expect(readFileSync(join(dir, 'config.toml'), 'utf8')).toMatch(/SystemdCgroup = false/);
     expect(check()).not.toBe(0);
   });
