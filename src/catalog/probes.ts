@@ -89,7 +89,7 @@ function journalScript(unit: string): string {
     `  s=$(( n - u0 * 1000000 - (1$u1 - 100) * 10000 + m - 50000 )); w=$(( n - 1800000000 ))`,
     `  if [ "$m" -eq 0 ] || [ "$s" -lt "$w" ]; then s=$w; fi; if [ $(( f * 1000000 )) -gt "$s" ]; then s=$(( f * 1000000 )); fi`,
     `  ms=$(( s % 1000000 / 1000 + 1000 )); start="$(( s / 1000000 )).\${ms#1}"`,
-    `else start=$(awk -v n="$now" -v u="$up" -v m="$m" -v f="$f" 'BEGIN { s = n - u + m / 1000000 - 0.05; w = n - 1800; if (m == 0 || s < w) s = w; if (f > s) s = f; printf "%.3f", s }'); fi`,
+    `else start=$(awk -v n="$now" -v u="$up" -v m="$m" -v f="$f" 'BEGIN { m += 0; s = n - u + m / 1000000 - 0.05; w = n - 1800; if (m == 0 || s < w) s = w; if (f > s) s = f; printf "%.3f", s }'); fi`,
     `echo "window-start=\${start%.*} now=\${now%.*}"`,
     `{{sudo}}journalctl -u ${unit} --no-pager -o short-iso -n 300 --since "@$start" 2>&1; echo "journal-exit=$?"`,
   ].join('\n');
