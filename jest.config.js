@@ -11,4 +11,8 @@ export default {
   testTimeout: 30000,
   // The lab runs its faults concurrently, one queue per node: all must be able to wait in their queue.
   maxConcurrency: 64,
+  // Suites run in a worker that is replaced once it holds this much: a suite's servers, clients and heap
+  // (~100 MB each, with jest's module registry) do not stay to slow the suites after it. Without it, jest
+  // runs everything in its own process on a 2-CPU machine and the heap reached ~700 MB by the end.
+  workerIdleMemoryLimit: '300MB',
 };
