@@ -68,13 +68,21 @@ export async function approve(w: SlackWorld, id: string, user: string, via: Pick
   await via.submit(APPROVE_VIEW, id, user);
 }
 
-/** Polls until `predicate` holds (the bot works in the background). */
-export async function until<T>(predicate: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 15_000, what = 'a condition'): Promise<T> {
+/** Polls until `predicate` holds (the bot works in the background); on a timeout the error carries what `explain` says of the world then. */
+export async function until<T>(
+  predicate: () => T | undefined | false | null | Promise<T | undefined | false | null>,
+  timeoutMs = 15_000,
+  what = 'a condition',
+  explain?: () => string | Promise<string>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await predicate();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const seen = explain ? await Promise.resolve(explain()).catch((err: unknown) => `(could not say: ${String(err)})`) : '';
+      throw new Error(`timed out waiting for ${what} (${timeoutMs} ms)${seen ? `\n${seen}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
