@@ -80,7 +80,7 @@ export async function until<T>(
     const v = await predicate();
     if (v) return v;
     if (Date.now() > deadline) {
-      const seen = explain ? await Promise.resolve(explain()).catch((err: unknown) => `(could not say: ${String(err)})`) : '';
+      const seen = explain ? await Promise.resolve().then(explain).catch((err: unknown) => `(could not say: ${String(err)})`) : '';
       throw new Error(`timed out waiting for ${what} (${timeoutMs} ms)${seen ? `\n${seen}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, 20));
