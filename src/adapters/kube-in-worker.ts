@@ -1,9 +1,11 @@
 /**
- * The terminal's Kubernetes client: the same calls as createKubeClient, run
- * in a worker thread so that loading the client library (most of a second
- * of CPU) overlaps the SSH probes instead of stalling them. Falls back to
- * the in-thread client where the compiled worker is not there (tests run
- * from the TypeScript sources). A command that may need the API starts the
+ * The terminal's Kubernetes client. With a plain kubeconfig (see
+ * kube-direct.ts) it reads over node:https and loads the client library
+ * only for a write. Otherwise it makes the same calls as createKubeClient,
+ * run in a worker thread so that loading the client library (most of a
+ * second of CPU) overlaps the SSH probes instead of stalling them; the
+ * in-thread client where the compiled worker is not there (tests run from
+ * the TypeScript sources). A command that may need the library starts the
  * thread first of all ({@link prestartKubeWorker}): the library then loads
  * while the command reads its configuration and opens its SSH connection.
  */
@@ -12,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KubeAccessError, NodediagError, type ErrorCode } from '../errors.js';
 import type { KubeClient } from '../ports.js';
+import { createDirectKubeReader, directKubeTarget } from './kube-direct.js';
 import { createKubeClient, kubeSource, type KubeAccessOptions } from './kube.js';
 import type { KubeAnswer, KubeCall, KubeInit } from './kube-worker.js';
 
@@ -50,8 +53,29 @@ function rebuild(e: Extract<KubeAnswer, { ok: false }>['error']): Error {
   return new Error(e.message);
 }
 
+/**
+ * The terminal's client: direct reads where the kubeconfig allows them (no
+ * thread was started for it), else the client library in its thread.
+ */
 export function createKubeClientInWorker(opts: KubeAccessOptions = {}): { client: KubeClient; reason: '' } | { client: null; reason: string } {
   const early = takePrestarted();
+  const target = early ? null : directKubeTarget(opts);
+  if (!target) return libraryClient(opts, early);
+  const reads = createDirectKubeReader(target, opts);
+  // The library loads at the first write (a fix's cordon or pod deletion), not for a diagnosis.
+  let writer: KubeClient | undefined;
+  const writes = () => (writer ??= libraryClient(opts, null).client!);
+  const client: KubeClient = {
+    ...reads,
+    deletePod: (ns, name, uid) => writes().deletePod(ns, name, uid),
+    evictPod: (ns, name, uid) => writes().evictPod(ns, name, uid),
+    setUnschedulable: (node, unschedulable) => writes().setUnschedulable(node, unschedulable),
+  };
+  return { client, reason: '' };
+}
+
+/** The client library's client: in its thread, adopting the one started early if there is one. */
+function libraryClient(opts: KubeAccessOptions, early: Worker | null): { client: KubeClient; reason: '' } | { client: null; reason: string } {
   if (!existsSync(fileURLToPath(WORKER_FILE)) || !kubeSource(opts)) {
     void early?.terminate();
     return createKubeClient(opts);

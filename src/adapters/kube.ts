@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { KubeAccessError, LockHeldError } from '../errors.js';
 import type { LockHandle, LockInfo, NodeLock } from '../runbooks/lock.js';
-import type { KubeClient, KubeContainerStatus, KubeEvent, KubeNode, KubeNodeWatcher, KubePod, WatchHandle } from '../ports.js';
+import type { KubeClient, KubeNodeWatcher, WatchHandle } from '../ports.js';
+import { toEvent, toNode, toPod } from './kube-objects.js';
 import { redact } from '../redact.js';
 import type * as K8s from '@kubernetes/client-node';
 import type { CLIENT_NODE_EXPORTS } from './client-node-exports.js';
@@ -102,79 +103,6 @@ export function mapError(err: unknown, op: Operation, server: string): KubeAcces
   const code = e.cause?.code ?? (typeof e.code === 'string' ? e.code : undefined);
   const why = aborted ? 'no answer in time' : (code ?? redact(e.message ?? 'network error').slice(0, 200));
   return new KubeAccessError('KUBE_UNREACHABLE', `cannot reach the Kubernetes API at ${server}: ${why}`);
-}
-
-function toNode(n: K8s.V1Node): KubeNode {
-  return {
-    name: n.metadata?.name ?? '',
-    labels: n.metadata?.labels ?? {},
-    unschedulable: n.spec?.unschedulable === true,
-    conditions: (n.status?.conditions ?? []).map((c) => ({
-      type: c.type,
-      status: c.status,
-      reason: c.reason,
-      message: c.message,
-      lastTransitionTime: c.lastTransitionTime ? new Date(c.lastTransitionTime).toISOString() : undefined,
-      lastHeartbeatTime: c.lastHeartbeatTime ? new Date(c.lastHeartbeatTime).toISOString() : undefined,
-    })),
-    taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
-    addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
-    ...(n.status?.nodeInfo?.machineID ? { machineID: n.status.nodeInfo.machineID } : {}),
-    ...(n.status?.nodeInfo?.systemUUID ? { systemUUID: n.status.nodeInfo.systemUUID } : {}),
-  };
-}
-
-function toContainer(s: K8s.V1ContainerStatus): KubeContainerStatus {
-  const st = s.state;
-  const state: KubeContainerStatus['state'] = st?.running
-    ? { kind: 'running' }
-    : st?.waiting
-      ? { kind: 'waiting', reason: st.waiting.reason, message: st.waiting.message }
-      : st?.terminated
-        ? { kind: 'terminated', reason: st.terminated.reason, message: st.terminated.message, exitCode: st.terminated.exitCode }
-        : { kind: 'unknown' };
-  const last = s.lastState?.terminated;
-  return {
-    name: s.name,
-    ready: s.ready,
-    restartCount: s.restartCount,
-    state,
-    lastTerminated: last
-      ? { reason: last.reason, exitCode: last.exitCode, finishedAt: last.finishedAt ? new Date(last.finishedAt).toISOString() : undefined }
-      : undefined,
-  };
-}
-
-function toPod(p: K8s.V1Pod): KubePod {
-  const owner = p.metadata?.ownerReferences?.find((o) => o.controller) ?? p.metadata?.ownerReferences?.[0];
-  return {
-    namespace: p.metadata?.namespace ?? 'default',
-    name: p.metadata?.name ?? '',
-    uid: p.metadata?.uid ?? '',
-    phase: p.status?.phase ?? 'Unknown',
-    owner: owner ? { kind: owner.kind, name: owner.name } : undefined,
-    containers: [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].map(toContainer),
-    hostPaths: (p.spec?.volumes ?? [])
-      .filter((v) => v.hostPath)
-      .map((v) => ({ volume: v.name, path: v.hostPath!.path, type: v.hostPath!.type ? v.hostPath!.type : null })),
-    createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : undefined,
-    ...(p.metadata?.annotations?.['kubernetes.io/config.mirror'] ? { mirror: true } : {}),
-    localVolumes: (p.spec?.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name),
-  };
-}
-
-function toEvent(e: K8s.CoreV1Event): KubeEvent {
-  const last = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp;
-  return {
-    type: e.type ?? 'Normal',
-    reason: e.reason ?? '',
-    message: e.message ?? '',
-    kind: e.involvedObject.kind ?? '',
-    namespace: e.involvedObject.namespace,
-    name: e.involvedObject.name ?? '',
-    count: e.count ?? 1,
-    lastTimestamp: last ? new Date(last as unknown as string).toISOString() : undefined,
-  };
 }
 
 /** The Lease that locks fixes on one node (names stay within Kubernetes' 253 characters). */

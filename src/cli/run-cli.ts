@@ -7,6 +7,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { config as zodConfig } from 'zod';
 import { kubeSource } from '../adapters/kube.js';
+import { directKubeTarget } from '../adapters/kube-direct.js';
 import { prestartKubeWorker } from '../adapters/kube-in-worker.js';
 import { loadConfig, type Config } from '../config.js';
 import { processIo, type Io } from './io.js';
@@ -34,15 +35,19 @@ type Command = (argv: string[], io: Io, style: Style) => Promise<number>;
 setFlagsFromString('--max-semi-space-size=2');
 
 /**
- * The configuration of a command that may read the Kubernetes API, whose
- * client takes longest to load: when the API may be used, its thread starts
- * now and loads the client while the command's own code loads and its SSH
- * connection opens.
+ * The configuration of a command that may read the Kubernetes API. When
+ * the API may be used through the client library (a kubeconfig that is not
+ * of the plain kind kube-direct.ts reads itself, or a clusters file), the
+ * library's thread starts now and loads while the command's own code loads
+ * and its SSH connection opens.
  */
 function configWithKubeStarted(argv: string[], config = loadConfig()): Config {
-  const help = argv.some((a) => a === '-h' || a === '--help');
-  const kubeconfigFlag = argv.some((a) => a === '--kubeconfig' || a.startsWith('--kubeconfig='));
-  if (!help && (kubeconfigFlag || config.clustersPath || kubeSource({ kubeconfigPath: config.kubeconfigPath }))) prestartKubeWorker();
+  if (argv.some((a) => a === '-h' || a === '--help')) return config;
+  const at = argv.findIndex((a) => a === '--kubeconfig' || a.startsWith('--kubeconfig='));
+  const flagPath = at < 0 ? undefined : argv[at]!.startsWith('--kubeconfig=') ? argv[at]!.slice('--kubeconfig='.length) : argv[at + 1];
+  const kubeconfigPath = flagPath ?? config.kubeconfigPath;
+  const mayUseApi = at >= 0 || kubeSource({ kubeconfigPath }) !== null;
+  if (config.clustersPath || (mayUseApi && !directKubeTarget({ kubeconfigPath }))) prestartKubeWorker();
   return config;
 }
 

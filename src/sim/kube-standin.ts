@@ -225,7 +225,7 @@ export class KubeApiStandin {
   /** PodDisruptionBudgets evictions must respect. */
   readonly budgets: StandinBudget[] = [];
   /** Every request, for assertions ("no pod was deleted"). */
-  readonly requests: Array<{ method: string; path: string; at: number }> = [];
+  readonly requests: Array<{ method: string; path: string; at: number; userAgent: string }> = [];
   denials: Denial[] = [];
   faults: KubeFaults = {};
   /** Called when the DaemonSet controller creates a replacement pod; returns its health. */
@@ -394,7 +394,7 @@ export class KubeApiStandin {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://standin');
     const method = req.method ?? 'GET';
-    this.requests.push({ method, path: url.pathname, at: Date.now() });
+    this.requests.push({ method, path: url.pathname, at: Date.now(), userAgent: String(req.headers['user-agent'] ?? '') });
     const faults = !this.faults.paths || this.faults.paths.test(url.pathname) ? this.faults : {};
     if (faults.hang) return;
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));

@@ -1,16 +1,20 @@
 /**
  * The Kubernetes adapter: the real @kubernetes/client-node against the API
- * stand-in over HTTPS.
+ * stand-in over HTTPS, and the terminal's direct reads (node:https, plain
+ * kubeconfigs) against the same stand-in, answer for answer.
  */
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:https';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKubeClient } from '../../src/adapters/kube.js';
+import { createDirectKubeReader, directKubeTarget } from '../../src/adapters/kube-direct.js';
+import { createKubeClientInWorker } from '../../src/adapters/kube-in-worker.js';
 import { loadCatalogs } from '../../src/catalog/load.js';
 import type { KubeProbe } from '../../src/catalog/schema.js';
 import { NodediagError } from '../../src/errors.js';
-import { systemClock, type KubeClient } from '../../src/ports.js';
+import { systemClock, type KubeClient, type KubeReader } from '../../src/ports.js';
 import { runKubeProbes } from '../../src/probes/kube-collector.js';
 import { createRedactor } from '../../src/redact.js';
 import { KubeApiStandin, makeDaemonSetPod, makeEvent, makeNode } from '../../src/sim/kube-standin.js';
@@ -174,5 +178,162 @@ describe('Kubernetes adapter (real client-node, HTTPS stand-in)', () => {
     const probes = loadCatalogs().probes.filter((p): p is KubeProbe => p.transport === 'kube');
     const obs = await runKubeProbes('n', probes, { kube: null, unavailableReason: 'no Kubernetes access configured', runtimeSockets: [], clock: systemClock, redact: createRedactor() });
     expect(obs.every((o) => o.status === 'skipped' && o.reason === 'no Kubernetes access configured')).toBe(true);
+  });
+});
+
+/** The terminal's direct reader for a kubeconfig (which must be of the plain kind it reads). */
+function directWith(kubeconfig: string, timeoutMs = 2000): KubeReader {
+  const path = join(dir, `kc-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(path, kubeconfig);
+  const target = directKubeTarget({ kubeconfigPath: path });
+  if (!target) throw new Error('the stand-in\'s kubeconfig was not taken for direct reads');
+  return createDirectKubeReader(target, { requestTimeoutMs: timeoutMs });
+}
+
+describe('direct reads (node:https, plain kubeconfig) against the same stand-in', () => {
+  it('answers every read exactly as client-node does: nodes, pods with init containers, last states and volumes, events of every time field', async () => {
+    const rich = makeDaemonSetPod({ namespace: 'monitoring', daemonSet: 'node-exporter', node: 'gpu-node-1', container: 'exporter', image: 'prom/node-exporter:v1.8', health: 'running', restarts: 3 });
+    rich.metadata.annotations = { 'kubernetes.io/config.mirror': 'abc123' };
+    rich.spec.volumes = [{ name: 'scratch', emptyDir: {} }, { name: 'proc', hostPath: { path: '/proc', type: 'Directory' } }];
+    rich.status.initContainerStatuses = [{ name: 'init', ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: '2026-12-02T10:00:00Z', finishedAt: '2026-12-02T10:00:01Z' } } }];
+    rich.status.containerStatuses[0].lastState = { terminated: { exitCode: 137, reason: 'OOMKilled', startedAt: '2026-12-02T10:01:00Z', finishedAt: '2026-12-02T10:05:00Z' } };
+    api.addPod(rich);
+    const microTime = makeEvent({ namespace: 'monitoring', objNamespace: 'monitoring', kind: 'Pod', name: rich.metadata.name, type: 'Normal', reason: 'Pulled', message: 'Container image already present' });
+    delete microTime.lastTimestamp;
+    delete microTime.firstTimestamp;
+    delete microTime.count;
+    microTime.eventTime = '2026-12-02T10:00:00.123456Z';
+    api.addEvent(microTime);
+    try {
+      const direct = directWith(api.kubeconfig());
+      const both = async <T>(call: (k: KubeReader) => Promise<T>) => {
+        const [a, b] = await Promise.all([call(direct), call(kube)]);
+        expect(a).toEqual(b);
+        return a;
+      };
+      expect((await both((k) => k.getNode('gpu-node-1')))!.conditions.length).toBeGreaterThan(0);
+      expect(await both((k) => k.getNode('nope'))).toBeNull();
+      expect((await both((k) => k.listNodes())).map((n) => n.name).sort()).toEqual(['cpu-node-1', 'gpu-node-1']);
+      expect(await both((k) => k.listNodes('pool=gpu'))).toHaveLength(1);
+      const pods = await both((k) => k.listPodsOnNode('gpu-node-1'));
+      expect(pods.find((p) => p.name === rich.metadata.name)).toMatchObject({
+        mirror: true,
+        localVolumes: ['scratch'],
+        hostPaths: [{ volume: 'proc', path: '/proc', type: 'Directory' }],
+        containers: [{ name: 'init', state: { kind: 'terminated', exitCode: 0 } }, { name: 'exporter', lastTerminated: { reason: 'OOMKilled', exitCode: 137, finishedAt: '2026-12-02T10:05:00.000Z' } }],
+      });
+      const events = await both((k) => k.listEvents('gpu-node-1', pods));
+      expect(events).toContainEqual(expect.objectContaining({ reason: 'Pulled', count: 1, lastTimestamp: '2026-12-02T10:00:00.123Z' }));
+      expect(events.map((e) => e.reason).sort()).toEqual(['BackOff', 'NodeNotReady', 'Pulled']);
+    } finally {
+      api.pods.delete(`monitoring/${rich.metadata.name}`);
+    }
+  });
+
+  it('says what client-node says on 403, 401, 500, a hang (within its deadline) and a closed port', async () => {
+    const same = async (call: (k: KubeReader) => Promise<unknown>, direct: KubeReader, library: KubeReader) => {
+      const [a, b] = [await codeOf(call(direct)), await codeOf(call(library))];
+      expect(a).toBe(b);
+      return a;
+    };
+    api.denials = [{ verb: 'list', resource: 'pods' }];
+    try {
+      expect(await same((k) => k.listPodsOnNode('gpu-node-1'), directWith(api.kubeconfig()), kube)).toMatch(/^KUBE_FORBIDDEN: forbidden: nodediag needs permission "list" on pods .*cannot list resource "pods"/);
+    } finally {
+      api.denials = [];
+    }
+    expect(await same((k) => k.getNode('gpu-node-1'), directWith(api.kubeconfig('wrong-token-999999')), clientWith(api.kubeconfig('wrong-token-999999')))).toMatch(/^KUBE_UNAUTHORIZED: .*401/);
+    api.faults = { failWith: 500 };
+    try {
+      expect(await same((k) => k.listNodes(), directWith(api.kubeconfig()), kube)).toMatch(/^KUBE_ERROR: .*answered 500/);
+    } finally {
+      api.faults = {};
+    }
+    api.faults = { hang: true };
+    try {
+      const started = Date.now();
+      expect(await codeOf(directWith(api.kubeconfig(), 300).listNodes())).toMatch(/^KUBE_UNREACHABLE: .*no answer in time/);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      api.faults = {};
+    }
+    const closed = api.kubeconfig().replace(/:\d+\n/, `:${await freePort()}\n`);
+    expect(await same((k) => k.listNodes(), directWith(closed), clientWith(closed))).toMatch(/^KUBE_UNREACHABLE: .*ECONNREFUSED/);
+  });
+
+  it('refuses an answer over 64 MiB and stops reading one that would not end; reads one of several MiB', async () => {
+    const tls = selfSignedCert(['127.0.0.1'])!;
+    let sent = 0;
+    let closedEarly = false;
+    const big = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+      const size = req.url!.includes('endless') ? 1024 * 1024 * 1024 : req.url!.startsWith('/api/v1/nodes') ? 64 * 1024 * 1024 + 1 : 6 * 1024 * 1024;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const head = '{"kind":"NodeList","items":[],"padding":"';
+      const tail = '"}';
+      res.write(head);
+      sent = head.length;
+      const chunk = 'x'.repeat(256 * 1024);
+      const pump = () => {
+        while (sent < size - tail.length) {
+          const piece = chunk.slice(0, Math.min(chunk.length, size - tail.length - sent));
+          sent += piece.length;
+          if (!res.write(piece)) return void res.once('drain', pump);
+        }
+        res.end(tail);
+      };
+      res.on('close', () => (closedEarly = !res.writableFinished));
+      pump();
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+    try {
+      const port = (big.address() as { port: number }).port;
+      const kc = api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(tls.cert).toString('base64')}`);
+      const reader = directWith(kc, 20_000);
+      expect(await reader.listPodsOnNode('n')).toEqual([]);
+      expect(await codeOf(reader.listNodes())).toMatch(/^KUBE_ERROR: .*answer to list nodes was over 64 MiB/);
+      // An answer that would never end is cut off, not read to its end.
+      expect(await codeOf(reader.listNodes('endless'))).toMatch(/^KUBE_ERROR: .*over 64 MiB/);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(closedEarly).toBe(true);
+      expect(sent).toBeLessThan(128 * 1024 * 1024);
+    } finally {
+      big.closeAllConnections();
+      await new Promise((r) => big.close(r));
+    }
+  });
+
+  it('proves itself with a client certificate where the kubeconfig has one (the server refuses the handshake without it)', async () => {
+    const serverTls = selfSignedCert(['127.0.0.1'])!;
+    const clientTls = selfSignedCert([], ['nodediag-client'])!;
+    const mtls = createServer({ key: serverTls.key, cert: serverTls.cert, ca: clientTls.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(makeNode('mtls-node', '10.0.0.9')));
+    });
+    await new Promise<void>((r) => mtls.listen(0, '127.0.0.1', r));
+    try {
+      const port = (mtls.address() as { port: number }).port;
+      const base = api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(serverTls.cert).toString('base64')}`);
+      const withCert = base.replace(/token: .*/, `client-certificate-data: ${Buffer.from(clientTls.cert).toString('base64')}\n    client-key-data: ${Buffer.from(clientTls.key).toString('base64')}`);
+      expect((await directWith(withCert).getNode('mtls-node'))?.name).toBe('mtls-node');
+      expect(await codeOf(directWith(base).getNode('mtls-node'))).toMatch(/^KUBE_UNREACHABLE/);
+    } finally {
+      mtls.closeAllConnections();
+      await new Promise((r) => mtls.close(r));
+    }
+  });
+
+  it('as the terminal\'s client: reads directly, writes through client-node', async () => {
+    const path = join(dir, 'kc-terminal');
+    writeFileSync(path, api.kubeconfig());
+    const terminal = createKubeClientInWorker({ kubeconfigPath: path, requestTimeoutMs: 2000 }).client!;
+    const from = api.requests.length;
+    expect((await terminal.getNode('cpu-node-1'))!.unschedulable).toBe(false);
+    await terminal.setUnschedulable('cpu-node-1', true);
+    expect(api.nodes.get('cpu-node-1')!.spec.unschedulable).toBe(true);
+    expect((await terminal.getNode('cpu-node-1'))!.unschedulable).toBe(true);
+    await terminal.setUnschedulable('cpu-node-1', false);
+    expect(api.nodes.get('cpu-node-1')!.spec.unschedulable).toBe(false);
+    const calls = api.requests.slice(from).map((r) => `${r.method} ${r.userAgent === 'nodediag' ? 'direct' : 'client-node'}`);
+    expect(calls).toEqual(['GET direct', 'PATCH client-node', 'GET direct', 'PATCH client-node']);
   });
 });

@@ -84,29 +84,37 @@ describe('the built CLI', () => {
     expect(r.stdout).toMatch(/k8s-node, k8s-pods, k8s-events skipped: no Kubernetes access/);
   });
 
-  it('reads the Kubernetes API with the bundled client in a thread of its own, started only when an API is configured', async () => {
+  it('reads the Kubernetes API itself for a plain kubeconfig (no thread), with the bundled client in a thread of its own for an exec plugin, and starts none without an API', async () => {
     const api = new KubeApiStandin({ token: 'built-cli-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
     await api.start();
     try {
       api.addNode(makeNode('gpu-node-1', '127.0.0.1', { pool: 'gpu' }));
-      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'nodediag-built-kube-')), 'kubeconfig');
+      const kubeDir = mkdtempSync(join(tmpdir(), 'nodediag-built-kube-'));
+      const kubeconfig = join(kubeDir, 'kubeconfig');
       writeFileSync(kubeconfig, api.kubeconfig());
+      // The same API through an exec credential plugin (as EKS, GKE and AKS kubeconfigs do): client-node's to run.
+      const plugin = join(kubeDir, 'get-token');
+      writeFileSync(plugin, `#!/bin/sh\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"built-cli-token-0123456789"}}'\n`, { mode: 0o755 });
+      const viaExec = join(kubeDir, 'kubeconfig-exec');
+      writeFileSync(viaExec, api.kubeconfig().replace(/    token: .*/, `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ${plugin}\n      interactiveMode: Never`));
       const inventory = unreachableInventory(await freePort());
       const noKube = { NODEDIAG_KUBECONFIG: '', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '', HOME: mkdtempSync(join(tmpdir(), 'nodediag-built-home-')) };
+      const kubeChecks = (stdout: string) => (JSON.parse(stdout) as { checks: Array<{ id: string; status: string }> }).checks.filter((c) => c.id.startsWith('k8s-'));
+      const allOk = ['k8s-node', 'k8s-pods', 'k8s-events'].map((id) => expect.objectContaining({ id, status: 'ok' }));
 
       const withApi = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--json'], { ...noKube, NODEDIAG_KUBECONFIG: kubeconfig });
       expect(withApi.status).toBe(3);
-      const checks = (JSON.parse(withApi.stdout) as { checks: Array<{ id: string; status: string }> }).checks.filter((c) => c.id.startsWith('k8s-'));
-      expect(checks).toEqual([
-        { id: 'k8s-node', status: 'ok' },
-        { id: 'k8s-pods', status: 'ok' },
-        { id: 'k8s-events', status: 'ok' },
-      ].map((c) => expect.objectContaining(c)));
-      expect(withApi.threads).toBe(2);
+      expect(kubeChecks(withApi.stdout)).toEqual(allOk);
+      expect(withApi.threads).toBe(1);
 
       const flagOnly = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--kubeconfig', kubeconfig, '--json'], noKube);
-      expect((JSON.parse(flagOnly.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((c) => c.id === 'k8s-node')?.status).toBe('ok');
-      expect(flagOnly.threads).toBe(2);
+      expect(kubeChecks(flagOnly.stdout)).toEqual(allOk);
+      expect(flagOnly.threads).toBe(1);
+
+      const exec = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--json'], { ...noKube, NODEDIAG_KUBECONFIG: viaExec });
+      expect(kubeChecks(exec.stdout)).toEqual(allOk);
+      expect(exec.threads).toBe(2);
+      expect(api.requests.filter((r) => r.path === '/api/v1/nodes/gpu-node-1').map((r) => (r.userAgent === 'nodediag' ? 'direct' : 'client-node'))).toEqual(['direct', 'direct', 'client-node']);
 
       const without = await runThreads(['diag', 'gpu-node-1', '--inventory', inventory, '--json'], noKube);
       expect(without.status).toBe(3);
