@@ -42,10 +42,10 @@ function unreachableInventory(port: number): string {
   return inventory;
 }
 
-/** Runs the built CLI without blocking this process (an API stand-in here answers it); counts the threads that ran JavaScript (one CPU profile each). */
-async function runThreads(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; threads: number }> {
+/** Runs the built CLI (or, with `script`, Node on these arguments) without blocking this process (an API stand-in here answers it); counts the threads that ran JavaScript (one CPU profile each). */
+async function runThreads(args: string[], env: NodeJS.ProcessEnv, script = false): Promise<{ status: number | null; stdout: string; threads: number }> {
   const profiles = mkdtempSync(join(tmpdir(), 'nodediag-built-prof-'));
-  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profiles, join(DIST, 'cli.js'), ...args], { env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profiles, ...(script ? [] : [join(DIST, 'cli.js')]), ...args], { env: { ...process.env, ...env } });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.resume();
@@ -84,7 +84,7 @@ describe('the built CLI', () => {
     expect(r.stdout).toMatch(/k8s-node, k8s-pods, k8s-events skipped: no Kubernetes access/);
   });
 
-  it('reads the Kubernetes API itself for a plain kubeconfig (no thread), with the bundled client in a thread of its own for an exec plugin, and starts none without an API', async () => {
+  it('reads the Kubernetes API itself for a plain kubeconfig (no thread), with the bundled client in a thread of its own for an exec plugin or a write, and starts none without an API', async () => {
     const api = new KubeApiStandin({ token: 'built-cli-token-0123456789', tls: selfSignedCert(['127.0.0.1']) });
     await api.start();
     try {
@@ -120,6 +120,25 @@ describe('the built CLI', () => {
       expect(without.status).toBe(3);
       expect((JSON.parse(without.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((c) => c.id === 'k8s-node')?.status).toBe('skipped');
       expect(without.threads).toBe(1);
+
+      // A fix's writes, as built: the terminal's client reads directly, then starts the library's thread for the cordon.
+      const script = [
+        `const { createKubeClientInWorker } = await import(${JSON.stringify(join(DIST, 'adapters', 'kube-in-worker.js'))});`,
+        `const k = createKubeClientInWorker({ kubeconfigPath: process.argv[2], requestTimeoutMs: 5000 }).client;`,
+        `const before = (await k.getNode('gpu-node-1')).unschedulable;`,
+        `await k.setUnschedulable('gpu-node-1', true);`,
+        `const after = (await k.getNode('gpu-node-1')).unschedulable;`,
+        `console.log(JSON.stringify({ before, after }));`,
+      ].join('\n');
+      // From a file: a worker inherits the process's flags, and `--input-type` stops one.
+      const scriptFile = join(kubeDir, 'cordon.mjs');
+      writeFileSync(scriptFile, script);
+      const from = api.requests.length;
+      const wrote = await runThreads([scriptFile, kubeconfig], noKube, true);
+      expect(JSON.parse(wrote.stdout)).toEqual({ before: false, after: true });
+      expect(api.nodes.get('gpu-node-1')!.spec.unschedulable).toBe(true);
+      expect(api.requests.slice(from).map((r) => `${r.method} ${r.userAgent === 'nodediag' ? 'direct' : 'client-node'}`)).toEqual(['GET direct', 'PATCH client-node', 'GET direct']);
+      expect(wrote.threads).toBe(2);
     } finally {
       await api.stop();
     }
