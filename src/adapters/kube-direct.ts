@@ -120,7 +120,7 @@ export function createDirectKubeReader(target: DirectKubeTarget, opts: { request
   const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'nodediag', ...(target.token ? { Authorization: `Bearer ${target.token}` } : {}) };
 
   // Rejects with what went wrong as it came (an answer other than 2xx, a socket error, the deadline); `get` maps it.
-  const fetchJson = <T>(path: string, op: Operation): Promise<T> =>
+  const fetchJson = <T>(path: string, op: Operation, retried = false): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const req = request(`${target.server}${path}`, { method: 'GET', agent, headers, signal: AbortSignal.timeout(ms) }, (res) => {
         const chunks: Buffer[] = [];
@@ -145,7 +145,11 @@ export function createDirectKubeReader(target: DirectKubeTarget, opts: { request
           }
         });
       });
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed while idle fails at once: a GET is sent again, once, on a new one.
+        if (!retried && req.reusedSocket && err.code === 'ECONNRESET') fetchJson<T>(path, op, true).then(resolve, reject);
+        else reject(err);
+      });
       req.end();
     });
   const mapped = (err: unknown, op: Operation) => (err instanceof KubeAccessError ? err : mapError(err, op, target.server));

@@ -322,6 +322,38 @@ describe('direct reads (node:https, plain kubeconfig) against the same stand-in'
     }
   });
 
+  it('sends a GET again, once, when a kept-alive connection was closed under it; not more', async () => {
+    const tls = selfSignedCert(['127.0.0.1'])!;
+    let served = 0;
+    let dropEvery = 2;
+    const perSocket = new WeakMap<object, number>();
+    const flaky = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      // The n-th request on one connection finds it closed, as after a server's idle timeout.
+      if (n % dropEvery === 0) return void req.socket.destroy();
+      served++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(makeNode('kept-alive', '10.0.0.8')));
+    });
+    await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
+    try {
+      const port = (flaky.address() as { port: number }).port;
+      const kc = api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(tls.cert).toString('base64')}`);
+      const reader = directWith(kc);
+      expect((await reader.getNode('kept-alive'))?.name).toBe('kept-alive');
+      expect((await reader.getNode('kept-alive'))?.name).toBe('kept-alive');
+      expect(served).toBe(2);
+      // Every connection closed on its first request: no retry loop, the failure said.
+      dropEvery = 1;
+      expect(await codeOf(reader.getNode('kept-alive'))).toMatch(/^KUBE_UNREACHABLE: .*ECONNRESET/);
+      expect(served).toBe(2);
+    } finally {
+      flaky.closeAllConnections();
+      await new Promise((r) => flaky.close(r));
+    }
+  });
+
   it('as the terminal\'s client: reads directly, writes through client-node', async () => {
     const path = join(dir, 'kc-terminal');
     writeFileSync(path, api.kubeconfig());
