@@ -4,7 +4,9 @@
  * kubeconfigs) against the same stand-in, answer for answer.
  */
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:https';
+import type { RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer, type ServerOptions } from 'node:https';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,6 +192,20 @@ function directWith(kubeconfig: string, timeoutMs = 2000): KubeReader {
   return createDirectKubeReader(target, { requestTimeoutMs: timeoutMs });
 }
 
+/** An HTTPS server of the test's own on loopback and a kubeconfig for it (the stand-in's user): `use` runs, then the server closes. */
+async function withOwnServer(handler: RequestListener, use: (kubeconfig: string) => Promise<void>, tlsOptions: ServerOptions = {}): Promise<void> {
+  const tls = selfSignedCert(['127.0.0.1'])!;
+  const server = createServer({ key: tls.key, cert: tls.cert, ...tlsOptions }, handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    await use(api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(tls.cert).toString('base64')}`));
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
 describe('direct reads (node:https, plain kubeconfig) against the same stand-in', () => {
   it('answers every read exactly as client-node does: nodes, pods with init containers, last states and volumes, events of every time field', async () => {
     const rich = makeDaemonSetPod({ namespace: 'monitoring', daemonSet: 'node-exporter', node: 'gpu-node-1', container: 'exporter', image: 'prom/node-exporter:v1.8', health: 'running', restarts: 3 });
@@ -262,10 +278,9 @@ describe('direct reads (node:https, plain kubeconfig) against the same stand-in'
   });
 
   it('refuses an answer over 64 MiB and stops reading one that would not end; reads one of several MiB', async () => {
-    const tls = selfSignedCert(['127.0.0.1'])!;
     let sent = 0;
     let closedEarly = false;
-    const big = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+    const answer: RequestListener = (req, res) => {
       const size = req.url!.includes('endless') ? 1024 * 1024 * 1024 : req.url!.startsWith('/api/v1/nodes') ? 64 * 1024 * 1024 + 1 : 6 * 1024 * 1024;
       res.writeHead(200, { 'content-type': 'application/json' });
       const head = '{"kind":"NodeList","items":[],"padding":"';
@@ -283,11 +298,8 @@ describe('direct reads (node:https, plain kubeconfig) against the same stand-in'
       };
       res.on('close', () => (closedEarly = !res.writableFinished));
       pump();
-    });
-    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
-    try {
-      const port = (big.address() as { port: number }).port;
-      const kc = api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(tls.cert).toString('base64')}`);
+    };
+    await withOwnServer(answer, async (kc) => {
       const reader = directWith(kc, 20_000);
       expect(await reader.listPodsOnNode('n')).toEqual([]);
       expect(await codeOf(reader.listNodes())).toMatch(/^KUBE_ERROR: .*answer to list nodes was over 64 MiB/);
@@ -296,38 +308,31 @@ describe('direct reads (node:https, plain kubeconfig) against the same stand-in'
       await new Promise((r) => setTimeout(r, 200));
       expect(closedEarly).toBe(true);
       expect(sent).toBeLessThan(128 * 1024 * 1024);
-    } finally {
-      big.closeAllConnections();
-      await new Promise((r) => big.close(r));
-    }
+    });
   });
 
   it('proves itself with a client certificate where the kubeconfig has one (the server refuses the handshake without it)', async () => {
-    const serverTls = selfSignedCert(['127.0.0.1'])!;
     const clientTls = selfSignedCert([], ['nodediag-client'])!;
-    const mtls = createServer({ key: serverTls.key, cert: serverTls.cert, ca: clientTls.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    const answer: RequestListener = (req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(makeNode('mtls-node', '10.0.0.9')));
-    });
-    await new Promise<void>((r) => mtls.listen(0, '127.0.0.1', r));
-    try {
-      const port = (mtls.address() as { port: number }).port;
-      const base = api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(serverTls.cert).toString('base64')}`);
-      const withCert = base.replace(/token: .*/, `client-certificate-data: ${Buffer.from(clientTls.cert).toString('base64')}\n    client-key-data: ${Buffer.from(clientTls.key).toString('base64')}`);
-      expect((await directWith(withCert).getNode('mtls-node'))?.name).toBe('mtls-node');
-      expect(await codeOf(directWith(base).getNode('mtls-node'))).toMatch(/^KUBE_UNREACHABLE/);
-    } finally {
-      mtls.closeAllConnections();
-      await new Promise((r) => mtls.close(r));
-    }
+    };
+    await withOwnServer(
+      answer,
+      async (base) => {
+        const withCert = base.replace(/token: .*/, `client-certificate-data: ${Buffer.from(clientTls.cert).toString('base64')}\n    client-key-data: ${Buffer.from(clientTls.key).toString('base64')}`);
+        expect((await directWith(withCert).getNode('mtls-node'))?.name).toBe('mtls-node');
+        expect(await codeOf(directWith(base).getNode('mtls-node'))).toMatch(/^KUBE_UNREACHABLE/);
+      },
+      { ca: clientTls.cert, requestCert: true, rejectUnauthorized: true },
+    );
   });
 
   it('sends a GET again, once, when a kept-alive connection was closed under it; not more', async () => {
-    const tls = selfSignedCert(['127.0.0.1'])!;
     let served = 0;
     let dropEvery = 2;
     const perSocket = new WeakMap<object, number>();
-    const flaky = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+    const answer: RequestListener = (req, res) => {
       const n = (perSocket.get(req.socket) ?? 0) + 1;
       perSocket.set(req.socket, n);
       // The n-th request on one connection finds it closed, as after a server's idle timeout.
@@ -335,11 +340,8 @@ describe('direct reads (node:https, plain kubeconfig) against the same stand-in'
       served++;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(makeNode('kept-alive', '10.0.0.8')));
-    });
-    await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
-    try {
-      const port = (flaky.address() as { port: number }).port;
-      const kc = api.kubeconfig().replace(/server: .*/, `server: https://127.0.0.1:${port}`).replace(/certificate-authority-data: .*/, `certificate-authority-data: ${Buffer.from(tls.cert).toString('base64')}`);
+    };
+    await withOwnServer(answer, async (kc) => {
       const reader = directWith(kc);
       expect((await reader.getNode('kept-alive'))?.name).toBe('kept-alive');
       expect((await reader.getNode('kept-alive'))?.name).toBe('kept-alive');
@@ -348,10 +350,7 @@ describe('direct reads (node:https, plain kubeconfig) against the same stand-in'
       dropEvery = 1;
       expect(await codeOf(reader.getNode('kept-alive'))).toMatch(/^KUBE_UNREACHABLE: .*ECONNRESET/);
       expect(served).toBe(2);
-    } finally {
-      flaky.closeAllConnections();
-      await new Promise((r) => flaky.close(r));
-    }
+    });
   });
 
   it('as the terminal\'s client: reads directly, writes through client-node', async () => {
