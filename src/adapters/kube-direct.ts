@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { KubeAccessError } from '../errors.js';
 import type { KubeReader } from '../ports.js';
 import { kubeSource, mapError, type KubeAccessOptions, type Operation } from './kube.js';
-import { toEvent, toNode, toPod } from './kube-objects.js';
+import { READ_QUERIES, toEvent, toNode, toPod } from './kube-objects.js';
 import type * as K8s from '@kubernetes/client-node';
 
 /** Where the API is and how to prove who we are, read from a plain kubeconfig. */
@@ -162,7 +162,6 @@ export function createDirectKubeReader(target: DirectKubeTarget, opts: { request
   };
 
   const q = (params: Record<string, string | number>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
-  const nodesOp: Operation = { verb: 'list', resource: 'nodes', scope: 'cluster-wide' };
   return {
     async getNode(name) {
       const op = { verb: 'get', resource: 'nodes', scope: 'cluster-wide' };
@@ -174,21 +173,21 @@ export function createDirectKubeReader(target: DirectKubeTarget, opts: { request
       }
     },
     async listNodes(labelSelector) {
-      const list = await get<K8s.V1NodeList>(`/api/v1/nodes${labelSelector ? `?${q({ labelSelector })}` : ''}`, nodesOp);
+      const list = await get<K8s.V1NodeList>(`/api/v1/nodes${labelSelector ? `?${q({ labelSelector })}` : ''}`, { verb: 'list', resource: 'nodes', scope: 'cluster-wide' });
       return (list.items ?? []).map(toNode);
     },
     async listPodsOnNode(node) {
-      const list = await get<K8s.V1PodList>(`/api/v1/pods?${q({ fieldSelector: `spec.nodeName=${node}`, limit: 500 })}`, { verb: 'list', resource: 'pods', scope: 'all namespaces' });
+      const list = await get<K8s.V1PodList>(`/api/v1/pods?${q(READ_QUERIES.podsOnNode(node))}`, { verb: 'list', resource: 'pods', scope: 'all namespaces' });
       return (list.items ?? []).map(toPod);
     },
     async listEvents(node, pods) {
       const op = { verb: 'list', resource: 'events', scope: 'all namespaces' };
-      const nodeEvents = get<K8s.CoreV1EventList>(`/api/v1/events?${q({ fieldSelector: `involvedObject.kind=Node,involvedObject.name=${node}`, limit: 100 })}`, op);
+      const nodeEvents = get<K8s.CoreV1EventList>(`/api/v1/events?${q(READ_QUERIES.nodeEvents(node))}`, op);
       const podEvents = pods
-        .slice(0, 20)
+        .slice(0, READ_QUERIES.podsWithEvents)
         .map((p) =>
           get<K8s.CoreV1EventList>(
-            `/api/v1/namespaces/${encodeURIComponent(p.namespace)}/events?${q({ fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${p.name}`, limit: 50 })}`,
+            `/api/v1/namespaces/${encodeURIComponent(p.namespace)}/events?${q(READ_QUERIES.podEvents(p.name))}`,
             { ...op, scope: `namespace ${p.namespace}` },
           ),
         );

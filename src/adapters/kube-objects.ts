@@ -1,10 +1,21 @@
 /**
- * Kubernetes objects as nodediag reads them: the API's Node, Pod and Event
- * (as client-node returns them, or as the API's JSON: the same field names;
- * times may be Date objects or RFC 3339 strings) reduced to the ports' types.
+ * Kubernetes objects as nodediag reads them: what a diagnosis asks the API
+ * for, and the API's Node, Pod and Event (as client-node returns them, or as
+ * the API's JSON: the same field names; times may be Date objects or RFC 3339
+ * strings) reduced to the ports' types. Both clients (kube.ts, kube-direct.ts)
+ * use these, so they ask and answer alike.
  */
 import type * as K8s from '@kubernetes/client-node';
 import type { KubeContainerStatus, KubeEvent, KubeNode, KubePod } from '../ports.js';
+
+/** The list queries of a diagnosis's reads, whichever client makes them. */
+export const READ_QUERIES = {
+  podsOnNode: (node: string) => ({ fieldSelector: `spec.nodeName=${node}`, limit: 500 }),
+  nodeEvents: (node: string) => ({ fieldSelector: `involvedObject.kind=Node,involvedObject.name=${node}`, limit: 100 }),
+  podEvents: (pod: string) => ({ fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${pod}`, limit: 50 }),
+  /** Events are read for this many of the pods given (the first ones). */
+  podsWithEvents: 20,
+};
 
 /** A Node as the rules read it. */
 export function toNode(n: K8s.V1Node): KubeNode {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { KubeAccessError, LockHeldError } from '../errors.js';
 import type { LockHandle, LockInfo, NodeLock } from '../runbooks/lock.js';
 import type { KubeClient, KubeNodeWatcher, WatchHandle } from '../ports.js';
-import { toEvent, toNode, toPod } from './kube-objects.js';
+import { READ_QUERIES, toEvent, toNode, toPod } from './kube-objects.js';
 import { redact } from '../redact.js';
 import type * as K8s from '@kubernetes/client-node';
 import type { CLIENT_NODE_EXPORTS } from './client-node-exports.js';
@@ -363,18 +363,18 @@ async function connectKube(source: KubeSource, opts: KubeAccessOptions): Promise
     },
     async listPodsOnNode(node) {
       const list = await call({ verb: 'list', resource: 'pods', scope: 'all namespaces' }, (o) =>
-        core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}`, limit: 500 }, o),
+        core.listPodForAllNamespaces(READ_QUERIES.podsOnNode(node), o),
       );
       return list.items.map(toPod);
     },
     async listEvents(node, pods) {
       const op = { verb: 'list', resource: 'events', scope: 'all namespaces' };
       const nodeEvents = call(op, (o) =>
-        core.listEventForAllNamespaces({ fieldSelector: `involvedObject.kind=Node,involvedObject.name=${node}`, limit: 100 }, o),
+        core.listEventForAllNamespaces(READ_QUERIES.nodeEvents(node), o),
       );
-      const podEvents = pods.slice(0, 20).map((p) =>
+      const podEvents = pods.slice(0, READ_QUERIES.podsWithEvents).map((p) =>
         call({ ...op, scope: `namespace ${p.namespace}` }, (o) =>
-          core.listNamespacedEvent({ namespace: p.namespace, fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${p.name}`, limit: 50 }, o),
+          core.listNamespacedEvent({ namespace: p.namespace, ...READ_QUERIES.podEvents(p.name) }, o),
         ),
       );
       const lists = await Promise.all([nodeEvents, ...podEvents]);
